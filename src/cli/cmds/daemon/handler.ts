@@ -1,0 +1,41 @@
+import { Daemon, StartAbortedError } from '../../../node/index.js'
+import { p2pOverrides } from '../../p2pOptions.js'
+import type { DaemonArgs } from './options.js'
+
+/**
+ * Run the daemon in the foreground until SIGINT or SIGTERM (or, when started by `cordex devnet`,
+ * until the parent goes away). The first signal stops it cleanly; a second one exits at once.
+ */
+export async function daemonHandler(args: DaemonArgs): Promise<void> {
+  const daemon = new Daemon({
+    dataDir: args.dataDir,
+    network: args.network,
+    configFile: args.config,
+    overrides: p2pOverrides(args),
+    logLevel: args.logLevel,
+  })
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++
+    if (signals > 1) {
+      daemon.log?.warn({ signal }, 'second signal: exiting now')
+      process.exit(signal === 'SIGINT' ? 130 : 143)
+    }
+    daemon.log?.info({ signal }, 'signal received: stopping')
+    void daemon.stop()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  // Started with an IPC channel (by `cordex devnet`): stop when the parent disappears.
+  if (process.send !== undefined) process.on('disconnect', () => void daemon.stop())
+
+  try {
+    await daemon.start()
+  } catch (err) {
+    await daemon.stop()
+    if (err instanceof StartAbortedError) return
+    throw err
+  }
+  process.send?.({ type: 'ready', peerId: daemon.node?.peerId.toString(), socket: daemon.paths?.socket })
+  await daemon.stopped
+}

@@ -1,0 +1,2 @@
+// Placeholder: engine arrives with its own issue (see README, "Roadmap").
+export {}

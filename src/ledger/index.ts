@@ -1,0 +1,2 @@
+// Placeholder: ledger arrives with its own issue (see README, "Roadmap").
+export {}

@@ -1,0 +1,16 @@
+import type { ApiRoute } from './server.js'
+import type { ApiContext } from './context.js'
+import { statusRoute } from './routes/status.js'
+import { peersRoute, peerInfoRoute } from './routes/peers.js'
+import { findPeerRoute } from './routes/dht.js'
+
+export { ApiServer, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
+export { HttpError, errorBody } from './errors.js'
+export type { ApiContext } from './context.js'
+export type { StatusView } from './routes/status.js'
+export type { PeerView } from './routes/peers.js'
+
+/** Every route of the control socket. */
+export function apiRoutes(ctx: ApiContext): ApiRoute[] {
+  return [statusRoute(ctx), peersRoute(ctx), peerInfoRoute(ctx), findPeerRoute(ctx)]
+}

@@ -1,0 +1,105 @@
+import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { LOG_LEVELS } from '../../util/logger.js'
+
+const ms = z.number().int().positive()
+
+const addr = z.string().refine(
+  (s) => {
+    try {
+      multiaddr(s)
+      return true
+    } catch {
+      return false
+    }
+  },
+  { message: 'not a valid multiaddr' },
+)
+
+const peerAddr = addr.refine((s) => /\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s), {
+  message: 'a bootstrap address must end in /p2p/<peer id>',
+})
+
+/**
+ * The whole configuration of one daemon: the network's parameters (configs/<network>.json) merged
+ * with the data directory's config.json and then with command-line flags. Every object is strict,
+ * so a misspelt field is an error that names it rather than a silently ignored setting.
+ */
+export const configSchema = z
+  .object({
+    /** Network id: part of every protocol id and gossip topic, so networks never mix. */
+    network: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes, at most 32'),
+    p2p: z
+      .object({
+        /** Multiaddrs to listen on. */
+        listen: z.array(addr).min(1),
+        /** Multiaddrs to announce instead of the listen addresses (empty: announce what we listen on). */
+        announce: z.array(addr),
+        /** Peers dialled first; each must carry its /p2p/ id. */
+        bootstrap: z.array(peerAddr),
+        /** Connections the peer manager keeps open by dialling discovered and known peers. */
+        targetPeers: z.number().int().min(1).max(1000),
+        /** Hard cap on open connections. */
+        maxConnections: z.number().int().min(1).max(10000),
+        /** Inbound connections accepted per second from one host (libp2p's rate limit). */
+        inboundConnectionsPerSecond: z.number().int().min(1),
+        /** Limit for one dial, all addresses included. */
+        dialTimeoutMs: ms,
+        /** Interval of the peer manager's check of connection count and retries. */
+        heartbeatMs: ms,
+        /** Backoff after a failed dial, doubling per failure from min up to max. */
+        redialMinMs: ms,
+        redialMaxMs: ms,
+        /** Keep private and loopback addresses in the DHT (dev and test networks on one host). */
+        privateAddrs: z.boolean(),
+        dht: z
+          .object({
+            /** Interval of the DHT's self-query, which fills and refreshes the routing table. */
+            querySelfIntervalMs: ms,
+            /** First self-query after start. */
+            initialQuerySelfIntervalMs: ms,
+            kBucketSize: z.number().int().min(2).max(100),
+          })
+          .strict(),
+      })
+      .strict()
+      .refine((p) => p.maxConnections >= p.targetPeers, {
+        message: 'maxConnections must be at least targetPeers',
+        path: ['maxConnections'],
+      })
+      .refine((p) => p.redialMaxMs >= p.redialMinMs, {
+        message: 'redialMaxMs must be at least redialMinMs',
+        path: ['redialMaxMs'],
+      }),
+    protocols: z
+      .object({
+        /** Largest length-prefixed frame accepted on a Cordex stream. */
+        maxFrameBytes: z.number().int().min(1024).max(64 * 1024 * 1024),
+        /** Deadline for a whole request/response exchange. */
+        streamTimeoutMs: ms,
+        /** Concurrent inbound streams per protocol and connection. */
+        maxInboundStreams: z.number().int().min(1).max(1024),
+      })
+      .strict(),
+    api: z
+      .object({
+        /** TCP port of the optional 127.0.0.1 listener; null keeps it off. 0 picks a free port. */
+        port: z.number().int().min(0).max(65535).nullable(),
+        /** Largest request body accepted on the control socket. */
+        maxBodyBytes: z.number().int().min(1024),
+        /** Deadline for the request headers to arrive. */
+        headersTimeoutMs: ms,
+        /** Deadline for a whole request to arrive. */
+        requestTimeoutMs: ms,
+        /** Open client connections served at once. */
+        maxConnections: z.number().int().min(1),
+      })
+      .strict(),
+    log: z.object({ level: z.enum(LOG_LEVELS as [string, ...string[]]) }).strict(),
+  })
+  .strict()
+
+export type Config = z.infer<typeof configSchema>
+
+/** Fields of the data directory's config.json: the network it belongs to and local overrides. */
+export type LocalConfig = { network: string } & Record<string, unknown>

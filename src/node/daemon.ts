@@ -1,0 +1,223 @@
+import { LevelDatastore } from 'datastore-level'
+import type { Level } from 'level'
+import { loadConfig, type Config, type DeepPartial } from './config/index.js'
+import { createLogger, type Logger, type LogLevel } from '../util/logger.js'
+import { systemClock, type Clock } from '../util/clock.js'
+import { CordexError } from '../util/errors.js'
+import { VERSION } from '../version.js'
+import { DataDirLock, type DataDirPaths } from './dataDir.js'
+import { loadOrCreateIdentity } from './identity.js'
+import { buildLibp2p, type CordexLibp2p } from './libp2p.js'
+import { PeerManager } from './peerManager.js'
+import { ApiServer, apiRoutes } from './api/index.js'
+import { InfoProtocol } from '../protocols/index.js'
+
+export interface DaemonOptions {
+  dataDir: string
+  network?: string
+  configFile?: string
+  /** Flag values, applied over the network and data-directory configs. */
+  overrides?: DeepPartial<Config>
+  /** Log level from the command line, over the config's. */
+  logLevel?: LogLevel
+  clock?: Clock
+}
+
+export class StartAbortedError extends CordexError<'START_ABORTED'> {
+  constructor() {
+    super('START_ABORTED', 'daemon start aborted by a stop request')
+  }
+}
+
+interface Part {
+  name: string
+  close: () => Promise<void>
+}
+
+/**
+ * The composition root (STYLE 4). `start()` builds the daemon in order: config, logger, data
+ * directory lock, identity, peer store, libp2p, protocols, peer manager, control socket.
+ * `stop()` closes what was started in reverse, and may be called at any time, including in the
+ * middle of `start()`: start then stops at the next step and everything opened so far is closed.
+ */
+export class Daemon {
+  readonly clock: Clock
+  config: Config | undefined
+  log: Logger | undefined
+  node: CordexLibp2p | undefined
+  paths: DataDirPaths | undefined
+  api: ApiServer | undefined
+
+  private readonly parts: Part[] = []
+  private stopRequested = false
+  private starting: Promise<void> | undefined
+  private stopping: Promise<void> | undefined
+  private resolveStopped!: () => void
+  /** Resolves once `stop()` has closed everything, whoever called it. */
+  readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve))
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.clock = opts.clock ?? systemClock
+  }
+
+  start(): Promise<void> {
+    this.starting ??= this.build()
+    return this.starting
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.teardown()
+    return this.stopping
+  }
+
+  private async build(): Promise<void> {
+    const startedAt = this.clock.now()
+    const config = loadConfig({
+      dataDir: this.opts.dataDir,
+      network: this.opts.network,
+      configFile: this.opts.configFile,
+      overrides: this.opts.overrides,
+    })
+    this.config = config
+    const log = createLogger({ level: this.opts.logLevel ?? (config.log.level as LogLevel) })
+    this.log = log
+    log.info({ network: config.network, version: VERSION, dataDir: this.opts.dataDir }, 'daemon starting')
+
+    const lock = await this.step('data directory', () => DataDirLock.acquire(this.opts.dataDir), (l) => l.release())
+    this.paths = lock.paths
+    const identity = await this.step('identity', () => loadOrCreateIdentity(lock.paths.root), async () => {})
+    if (identity.created) log.info({ peerId: identity.peerId.toString() }, 'created identity')
+
+    const datastore = await this.step(
+      'peer store',
+      async () => {
+        // The peer store and DHT records live in their own sublevel of the daemon's one LevelDB.
+        const sub = lock.db.sublevel<string, Uint8Array>('p2p', { valueEncoding: 'view' })
+        const ds = new LevelDatastore(sub as unknown as Level<string, Uint8Array>)
+        await ds.open()
+        return ds
+      },
+      async (ds) => {
+        await ds.close()
+      },
+    )
+
+    const node = await this.step(
+      'libp2p',
+      async () => {
+        const n = await buildLibp2p({ privateKey: identity.privateKey, datastore }, config)
+        try {
+          await n.start()
+        } catch (err) {
+          await Promise.resolve(n.stop()).catch(() => {})
+          throw err
+        }
+        return n
+      },
+      async (n) => {
+        await n.stop()
+      },
+    )
+    this.node = node
+    log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) }, 'libp2p started')
+
+    const info = await this.step(
+      'info protocol',
+      async () => {
+        const p = new InfoProtocol(
+          {
+            node,
+            log: log.child({ module: 'info' }),
+            localInfo: () => ({ network: config.network, version: VERSION, uptimeMs: this.clock.now() - startedAt }),
+          },
+          config.network,
+          {
+            maxFrameBytes: config.protocols.maxFrameBytes,
+            timeoutMs: config.protocols.streamTimeoutMs,
+            maxInboundStreams: config.protocols.maxInboundStreams,
+          },
+        )
+        await p.start()
+        return p
+      },
+      (p) => p.stop(),
+    )
+
+    await this.step(
+      'peer manager',
+      async () => {
+        const pm = new PeerManager(
+          { node, log: log.child({ module: 'peers' }), clock: this.clock },
+          {
+            bootstrap: config.p2p.bootstrap,
+            targetPeers: config.p2p.targetPeers,
+            heartbeatMs: config.p2p.heartbeatMs,
+            redialMinMs: config.p2p.redialMinMs,
+            redialMaxMs: config.p2p.redialMaxMs,
+          },
+        )
+        await pm.start()
+        return pm
+      },
+      (pm) => pm.stop(),
+    )
+
+    let api: ApiServer | undefined
+    api = await this.step(
+      'control socket',
+      async () => {
+        const server = new ApiServer(
+          { log: log.child({ module: 'api' }) },
+          {
+            socketPath: lock.paths.socket,
+            tcpPort: config.api.port,
+            maxBodyBytes: config.api.maxBodyBytes,
+            headersTimeoutMs: config.api.headersTimeoutMs,
+            requestTimeoutMs: config.api.requestTimeoutMs,
+            maxConnections: config.api.maxConnections,
+          },
+          apiRoutes({
+            node,
+            config,
+            paths: lock.paths,
+            clock: this.clock,
+            startedAt,
+            version: VERSION,
+            info,
+            apiUrl: () => api?.apiUrl ?? null,
+          }),
+        )
+        await server.start()
+        return server
+      },
+      (s) => s.stop(),
+    )
+    this.api = api
+    log.info({ socket: lock.paths.socket, apiUrl: api.apiUrl, peerId: node.peerId.toString() }, 'daemon ready')
+  }
+
+  /** Open one part, unless a stop came first; remember how to close it. */
+  private async step<T>(name: string, open: () => Promise<T>, close: (t: T) => Promise<void>): Promise<T> {
+    if (this.stopRequested) throw new StartAbortedError()
+    this.log?.debug({ part: name }, 'opening')
+    const part = await open()
+    this.parts.push({ name, close: () => close(part) })
+    if (this.stopRequested) throw new StartAbortedError()
+    return part
+  }
+
+  private async teardown(): Promise<void> {
+    this.stopRequested = true
+    await this.starting?.catch(() => {})
+    this.log?.info('daemon stopping')
+    for (let part = this.parts.pop(); part !== undefined; part = this.parts.pop()) {
+      try {
+        await part.close()
+      } catch (err) {
+        this.log?.error({ err, part: part.name }, 'error while closing')
+      }
+    }
+    this.log?.info('daemon stopped')
+    this.resolveStopped()
+  }
+}

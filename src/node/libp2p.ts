@@ -1,0 +1,79 @@
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import type { Config } from './config/index.js'
+import { VERSION } from '../version.js'
+import { protocolPrefix } from '../protocols/index.js'
+
+export type CordexServices = {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+}
+
+export type CordexLibp2p = Libp2p<CordexServices>
+
+export interface Libp2pComponents {
+  privateKey: PrivateKey
+  datastore: Datastore
+}
+
+/**
+ * Build (not start) the libp2p node of a daemon: TCP, Noise, Yamux, Identify, Ping, Kad-DHT and
+ * Gossipsub. SPEC 2: every protocol id carries the network id, so two networks never talk.
+ */
+export async function buildLibp2p(components: Libp2pComponents, config: Config): Promise<CordexLibp2p> {
+  const { p2p } = config
+  const prefix = protocolPrefix(config.network) // "cordex/<network>"
+  return createLibp2p<CordexServices>({
+    start: false,
+    privateKey: components.privateKey,
+    datastore: components.datastore,
+    nodeInfo: { name: 'cordex', version: VERSION, userAgent: `cordex/${VERSION}` },
+    addresses: { listen: p2p.listen, announce: p2p.announce },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: p2p.maxConnections,
+      inboundConnectionThreshold: p2p.inboundConnectionsPerSecond,
+      dialTimeout: p2p.dialTimeoutMs,
+    },
+    // The connection monitor pings every peer to measure latency (reported by GET /peers).
+    connectionMonitor: { protocolPrefix: prefix },
+    services: {
+      identify: identify({ protocolPrefix: prefix }),
+      ping: ping({ protocolPrefix: prefix }),
+      dht: kadDHT({
+        protocol: `/${prefix}/kad/1.0.0`,
+        // Reachable daemons serve the DHT; libp2p would fall back to client mode on private addresses.
+        clientMode: false,
+        // The default mapper drops private addresses, which leaves loopback routing tables empty.
+        peerInfoMapper: p2p.privateAddrs ? passthroughMapper : removePrivateAddressesMapper,
+        kBucketSize: p2p.dht.kBucketSize,
+        querySelfInterval: p2p.dht.querySelfIntervalMs,
+        initialQuerySelfInterval: p2p.dht.initialQuerySelfIntervalMs,
+        allowQueryWithZeroPeers: true,
+      }),
+      pubsub: gossipsub({
+        protocols: [`/${prefix}/meshsub/1.1.0`, `/${prefix}/meshsub/1.0.0`],
+        globalSignaturePolicy: 'StrictSign',
+        // The ledger's topics may have no subscribers yet on a young network.
+        allowPublishToZeroTopicPeers: true,
+      }),
+    },
+  })
+}
+
+/** Peers in the DHT's routing table (the kad-dht object has it; its interface type does not). */
+export function routingTableSize(node: CordexLibp2p): number {
+  return (node.services.dht as unknown as { routingTable?: { size: number } }).routingTable?.size ?? 0
+}

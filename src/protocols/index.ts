@@ -1,0 +1,4 @@
+export { protocolPrefix, protocolId, topicName } from './ids.js'
+export { ProtocolError, type ProtocolErrorCode, type PeerAction } from './errors.js'
+export { ReqResp, ResponseCode, type ReqRespLimits, type RequestHandler } from './reqresp.js'
+export { InfoProtocol, type NodeInfo } from './info/index.js'

@@ -1,0 +1,132 @@
+import { lpStream } from '@libp2p/utils'
+import type { Connection, PeerId, Stream, Libp2p } from '@libp2p/interface'
+import type { Logger } from '../util/logger.js'
+import { ProtocolError } from './errors.js'
+
+/** Limits shared by every request/response protocol (SPEC 2: bounded frames, timeouts, stream caps). */
+export interface ReqRespLimits {
+  /** Largest frame, request or response, in bytes. */
+  maxFrameBytes: number
+  /** Deadline for the whole exchange, in milliseconds. */
+  timeoutMs: number
+  /** Concurrent inbound streams per connection for this protocol. */
+  maxInboundStreams: number
+}
+
+/**
+ * First byte of every response frame. A handler that throws a ProtocolError answers with
+ * INVALID_REQUEST; anything else it throws answers with SERVER_ERROR, never crashing the daemon.
+ */
+export enum ResponseCode {
+  OK = 0,
+  INVALID_REQUEST = 1,
+  SERVER_ERROR = 2,
+}
+
+/** Handles one decoded request; never sees the stream (STYLE: handlers are plain functions). */
+export type RequestHandler = (request: Uint8Array, from: PeerId) => Promise<Uint8Array>
+
+type Node = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
+
+/**
+ * A length-prefixed request/response protocol: one request frame in, one response frame out,
+ * everything under one deadline. The stream code only frames, times out and reports; meaning lives
+ * in the handler.
+ */
+export class ReqResp {
+  constructor(
+    private readonly components: { node: Node; log: Logger },
+    readonly protocol: string,
+    private readonly limits: ReqRespLimits,
+  ) {}
+
+  async register(handler: RequestHandler): Promise<void> {
+    await this.components.node.handle(
+      this.protocol,
+      (stream: Stream, connection: Connection) => this.serve(stream, connection, handler),
+      { maxInboundStreams: this.limits.maxInboundStreams },
+    )
+  }
+
+  async unregister(): Promise<void> {
+    await this.components.node.unhandle(this.protocol)
+  }
+
+  /** Send one request to `peer` and return the response payload; throws ProtocolError. */
+  async request(peer: PeerId, payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const signal = withTimeout(this.limits.timeoutMs, options.signal)
+    let stream: Stream
+    try {
+      stream = await this.components.node.dialProtocol(peer, this.protocol, { signal })
+    } catch (err) {
+      throw this.error('DIAL_FAILED', `cannot open ${this.protocol} to ${peer}: ${(err as Error).message}`, 'ignore')
+    }
+    try {
+      const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
+      await lp.write(payload, { signal })
+      const frame = (await lp.read({ signal })).subarray()
+      await stream.close({ signal }).catch(() => {})
+      const code = frame[0]
+      const body = frame.subarray(1)
+      if (code === ResponseCode.OK) return body
+      throw this.error('REMOTE_ERROR', `${peer} answered ${ResponseCode[code ?? -1] ?? code}: ${text(body)}`, 'ignore')
+    } catch (err) {
+      stream.abort(err as Error)
+      throw this.classify(err, signal)
+    }
+  }
+
+  private async serve(stream: Stream, connection: Connection, handler: RequestHandler): Promise<void> {
+    const signal = AbortSignal.timeout(this.limits.timeoutMs)
+    const from = connection.remotePeer
+    try {
+      const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
+      const request = (await lp.read({ signal })).subarray()
+      let response: Uint8Array
+      try {
+        response = prepend(ResponseCode.OK, await handler(request, from))
+      } catch (err) {
+        const code = err instanceof ProtocolError ? ResponseCode.INVALID_REQUEST : ResponseCode.SERVER_ERROR
+        if (code === ResponseCode.SERVER_ERROR) this.components.log.warn({ err, peer: from.toString() }, 'handler failed')
+        response = prepend(code, new TextEncoder().encode((err as Error).message.slice(0, 512)))
+      }
+      await lp.write(response, { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      const e = this.classify(err, signal)
+      this.components.log.debug({ peer: from.toString(), code: e.code, err: e.message }, 'inbound stream failed')
+      stream.abort(e)
+    }
+  }
+
+  private classify(err: unknown, signal: AbortSignal): ProtocolError {
+    if (err instanceof ProtocolError) return err
+    const name = (err as Error).name
+    if (signal.aborted) return this.error('TIMEOUT', `${this.protocol}: no answer in ${this.limits.timeoutMs} ms`, 'ignore')
+    if (name === 'InvalidDataLengthError') {
+      return this.error('FRAME_TOO_LARGE', `${this.protocol}: frame over ${this.limits.maxFrameBytes} bytes`, 'penalize')
+    }
+    if (name === 'UnexpectedEOFError') return this.error('STREAM_CLOSED', `${this.protocol}: stream ended early`, 'ignore')
+    return this.error('MALFORMED', `${this.protocol}: ${(err as Error).message}`, 'reject')
+  }
+
+  private error(code: ProtocolError['code'], message: string, action: 'ignore' | 'reject' | 'penalize'): ProtocolError {
+    return new ProtocolError(code, message, { protocol: this.protocol, action })
+  }
+}
+
+function withTimeout(ms: number, signal?: AbortSignal): AbortSignal {
+  const timeout = AbortSignal.timeout(ms)
+  return signal === undefined ? timeout : AbortSignal.any([timeout, signal])
+}
+
+function prepend(code: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 1)
+  out[0] = code
+  out.set(body, 1)
+  return out
+}
+
+function text(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes.subarray(0, 512))
+}

@@ -1,0 +1,2 @@
+// Placeholder: race arrives with its own issue (see README, "Roadmap").
+export {}

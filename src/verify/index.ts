@@ -1,0 +1,2 @@
+// Placeholder: verify arrives with its own issue (see README, "Roadmap").
+export {}
