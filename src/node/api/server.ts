@@ -118,8 +118,9 @@ export class ApiServer {
     const signal = AbortSignal.any([client.signal, this.stopping.signal])
     try {
       const url = new URL(req.url ?? '/', 'http://cordex')
-      const { route, params } = this.match(req.method ?? 'GET', url.pathname)
+      // The body is bounded before anything else looks at the request.
       const body = await readBody(req, this.opts.maxBodyBytes)
+      const { route, params } = this.match(req.method ?? 'GET', url.pathname)
       const result = await route.handler({
         method: req.method ?? 'GET',
         path: url.pathname,
@@ -131,7 +132,8 @@ export class ApiServer {
       send(res, 200, JSON.stringify(result))
     } catch (err) {
       if (err instanceof HttpError) {
-        send(res, err.status, errorBody(err.status, err.code, err.message), err.status === 413)
+        send(res, err.status, errorBody(err.status, err.code, err.message))
+        if (err.status === 413) lingeringClose(req)
       } else {
         this.components.log.error({ err, path: req.url }, 'request failed')
         send(res, 500, errorBody(500, 'INTERNAL', (err as Error).message))
@@ -194,35 +196,68 @@ function compile(route: ApiRoute): CompiledRoute {
 async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > max) {
-    req.resume()
     throw new HttpError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes is over the limit of ${max}`)
   }
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > max) throw new HttpError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${max} bytes`)
-    chunks.push(chunk)
-  }
-  if (size === 0) return undefined
+  const data = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size <= max) {
+        chunks.push(chunk)
+        return
+      }
+      // Stop listening without destroying the request: the 413 still has to be written.
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.pause()
+      reject(new HttpError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${max} bytes`))
+    }
+    const onEnd = (): void => resolve(Buffer.concat(chunks))
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', reject)
+  })
+  if (data.length === 0) return undefined
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return JSON.parse(data.toString('utf8'))
   } catch (err) {
     throw new HttpError(400, 'INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`)
   }
 }
 
-function send(res: ServerResponse, status: number, body: string, close = false): void {
+function send(res: ServerResponse, status: number, body: string): void {
   if (res.headersSent) {
     res.end()
     return
   }
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    ...(close ? { connection: 'close' } : {}),
-  })
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
   res.end(body)
+}
+
+/** Bytes and time a refused body may still take to arrive before the connection is cut. */
+const LINGER_BYTES = 16 * 1024 * 1024
+const LINGER_MS = 2000
+
+/**
+ * After refusing an oversized body, read and discard what the client is still sending for a
+ * moment, then close. Closing at once would reset a client that is still writing, and it would
+ * lose the 413 it was sent.
+ */
+function lingeringClose(req: IncomingMessage): void {
+  const socket = req.socket as Socket | null
+  let discarded = 0
+  const cut = (): void => {
+    clearTimeout(timer)
+    socket?.destroy()
+  }
+  const timer = setTimeout(cut, LINGER_MS)
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length
+    if (discarded > LINGER_BYTES) cut()
+  })
+  req.on('end', cut)
+  req.resume()
 }
 
 function listen(server: http.Server, where: { path: string } | { host: string; port: number }): Promise<void> {

@@ -26,6 +26,14 @@ export async function daemonHandler(args: DaemonArgs): Promise<void> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // A stray rejection inside a dependency is logged, not fatal; a thrown exception means unknown
+  // state, so the daemon closes its database cleanly and exits with an error.
+  process.on('unhandledRejection', (err) => daemon.log?.error({ err }, 'unhandled rejection'))
+  process.on('uncaughtException', (err) => {
+    daemon.log?.fatal({ err }, 'uncaught exception: stopping')
+    process.exitCode = 1
+    void daemon.stop()
+  })
   // Started with an IPC channel (by `cordex devnet`): stop when the parent disappears.
   if (process.send !== undefined) process.on('disconnect', () => void daemon.stop())
 
@@ -33,9 +41,12 @@ export async function daemonHandler(args: DaemonArgs): Promise<void> {
     await daemon.start()
   } catch (err) {
     await daemon.stop()
+    if (process.connected) process.disconnect()
     if (err instanceof StartAbortedError) return
     throw err
   }
   process.send?.({ type: 'ready', peerId: daemon.node?.peerId.toString(), socket: daemon.paths?.socket })
   await daemon.stopped
+  // The IPC channel would keep the event loop (and so the process) alive.
+  if (process.connected) process.disconnect()
 }

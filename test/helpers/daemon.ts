@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import http from 'node:http'
+import { join } from 'node:path'
+import { CORDEX, cordex, cordexJson, waitFor, exited } from './cli.js'
+
+export interface StatusJson {
+  peerId: string
+  pid: number
+  network: string
+  addrs: string[]
+  peers: number
+  socket: string
+  apiUrl: string | null
+  routingTableSize: number
+}
+
+export interface PeerJson {
+  peerId: string
+  addrs: string[]
+  latencyMs: number | null
+}
+
+/** One real `cordex daemon` child process on a data directory. */
+export class TestDaemon {
+  proc: ChildProcess | undefined
+  output = ''
+
+  constructor(readonly dataDir: string) {}
+
+  static async init(dataDir: string, args: string[] = []): Promise<{ daemon: TestDaemon; peerId: string }> {
+    const { peerId } = await cordexJson<{ peerId: string }>(['init', '--data-dir', dataDir, ...args])
+    return { daemon: new TestDaemon(dataDir), peerId }
+  }
+
+  /** Spawn the daemon (without waiting for it). */
+  spawn(args: string[] = []): ChildProcess {
+    this.output = ''
+    const proc = spawn(process.execPath, [CORDEX, 'daemon', '--data-dir', this.dataDir, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()))
+    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()))
+    this.proc = proc
+    return proc
+  }
+
+  /** Spawn and wait until its socket answers. */
+  async start(args: string[] = []): Promise<StatusJson> {
+    const proc = this.spawn(args)
+    return waitFor(`daemon on ${this.dataDir}`, async () => {
+      if (proc.exitCode !== null) throw new Error(`daemon exited ${proc.exitCode}: ${this.output}`)
+      const r = await cordex(['status', '--data-dir', this.dataDir, '--json'])
+      return r.code === 0 ? (JSON.parse(r.stdout) as StatusJson) : undefined
+    })
+  }
+
+  status(): Promise<StatusJson> {
+    return cordexJson<StatusJson>(['status', '--data-dir', this.dataDir])
+  }
+
+  peers(): Promise<PeerJson[]> {
+    return cordexJson<PeerJson[]>(['peers', '--data-dir', this.dataDir])
+  }
+
+  /** Send a signal and wait for the process to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const proc = this.proc
+    if (proc === undefined) return { code: null, signal: null }
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+    const result = await exited(proc)
+    this.proc = undefined
+    return result
+  }
+
+  get socket(): string {
+    return join(this.dataDir, 'cordex.sock')
+  }
+
+  /** GET a path on the control socket; returns status and parsed body. */
+  get<T = unknown>(path: string): Promise<{ status: number; body: T }> {
+    return new Promise((resolve, reject) => {
+      http
+        .get({ socketPath: this.socket, path, timeout: 30_000 }, (res) => {
+          let data = ''
+          res.on('data', (d: Buffer) => (data += d.toString()))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as T }))
+        })
+        .on('error', reject)
+    })
+  }
+}
