@@ -1,11 +1,11 @@
 // Runs the compiled test suites with Node's built-in runner: unit tests in parallel, then the
-// end-to-end tests (real daemon processes) one file at a time. `node scripts/test.mjs unit|e2e`
+// in-process network simulations, then the end-to-end tests (real daemon processes) one file at a time. `node scripts/test.mjs unit|sim|e2e`
 // runs one suite. The runner's closing summary (tests / pass / fail) is what CI reads.
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 
-const suites = { unit: { concurrency: 2 }, e2e: { concurrency: 1 } }
+const suites = { unit: { concurrency: 2 }, sim: { concurrency: 1 }, e2e: { concurrency: 1 } }
 const only = process.argv[2]
 if (only !== undefined && !(only in suites)) {
   console.error(`unknown suite ${only}; use one of ${Object.keys(suites).join(', ')}`)
