@@ -41,7 +41,9 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
           try {
             value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
           } catch {
-            reject(new CliError(ExitCode.DAEMON_ERROR, 'BAD_RESPONSE', `daemon sent a response that is not JSON`))
+            reject(
+              new CliError(ExitCode.DAEMON_ERROR, 'BAD_RESPONSE', `daemon sent a response that is not JSON`),
+            )
             return
           }
           const status = res.statusCode ?? 0
@@ -50,15 +52,25 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
             return
           }
           const e = (value as { error?: { message?: string; code?: string } }).error
-          reject(new CliError(ExitCode.DAEMON_ERROR, e?.code ?? `HTTP_${status}`, e?.message ?? `HTTP ${status}`))
+          reject(
+            new CliError(ExitCode.DAEMON_ERROR, e?.code ?? `HTTP_${status}`, e?.message ?? `HTTP ${status}`),
+          )
         })
         res.on('error', reject)
       },
     )
-    req.on('timeout', () => req.destroy(new Error(`no answer from the daemon in ${opts.timeoutMs ?? 30_000} ms`)))
+    req.on('timeout', () =>
+      req.destroy(new Error(`no answer from the daemon in ${opts.timeoutMs ?? 30_000} ms`)),
+    )
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        reject(new CliError(ExitCode.NO_DAEMON, 'NO_DAEMON', `no daemon is running on ${dataDir} (no answer on ${socketPath})`))
+        reject(
+          new CliError(
+            ExitCode.NO_DAEMON,
+            'NO_DAEMON',
+            `no daemon is running on ${dataDir} (no answer on ${socketPath})`,
+          ),
+        )
       } else {
         reject(new CliError(ExitCode.DAEMON_ERROR, err.code ?? 'REQUEST_FAILED', err.message))
       }

@@ -24,7 +24,9 @@ export async function main(argv: string[]): Promise<void> {
     .command(devnetCommand as never)
     .demandCommand(1, 'name a command (cordex --help lists them)')
     .strict()
-    .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon, 4 bad config, 5 data directory in use, 6 daemon error')
+    .epilogue(
+      'Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon, 4 bad config, 5 data directory in use, 6 daemon error',
+    )
     .fail((msg, err, y) => {
       if (err !== undefined && err !== null) throw err
       console.error(`${y.help() !== undefined ? '' : ''}cordex: ${msg}\n(see cordex --help)`)

@@ -21,7 +21,7 @@ export const globalOptions: Record<string, Options> = {
   },
   network: {
     type: 'string',
-    description: 'Network name (devnet or mainnet); defaults to the data directory\'s',
+    description: "Network name (devnet or mainnet); defaults to the data directory's",
   },
   config: {
     type: 'string',

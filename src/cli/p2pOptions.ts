@@ -11,7 +11,11 @@ export interface P2pArgs {
 
 export const p2pOptions: Record<string, Options> = {
   listen: { type: 'string', array: true, description: 'Multiaddr(s) to listen on' },
-  announce: { type: 'string', array: true, description: 'Multiaddr(s) to announce instead of the listen addresses' },
+  announce: {
+    type: 'string',
+    array: true,
+    description: 'Multiaddr(s) to announce instead of the listen addresses',
+  },
   bootstrap: { type: 'string', array: true, description: 'Bootstrap multiaddr(s), each ending in /p2p/<id>' },
   'api-port': {
     type: 'number',

@@ -83,9 +83,17 @@ export class Daemon {
     this.log = log
     log.info({ network: config.network, version: VERSION, dataDir: this.opts.dataDir }, 'daemon starting')
 
-    const lock = await this.step('data directory', () => DataDirLock.acquire(this.opts.dataDir), (l) => l.release())
+    const lock = await this.step(
+      'data directory',
+      () => DataDirLock.acquire(this.opts.dataDir),
+      (l) => l.release(),
+    )
     this.paths = lock.paths
-    const identity = await this.step('identity', () => loadOrCreateIdentity(lock.paths.root), async () => {})
+    const identity = await this.step(
+      'identity',
+      () => loadOrCreateIdentity(lock.paths.root),
+      async () => {},
+    )
     if (identity.created) log.info({ peerId: identity.peerId.toString() }, 'created identity')
 
     const datastore = await this.step(
@@ -128,7 +136,11 @@ export class Daemon {
           {
             node,
             log: log.child({ module: 'info' }),
-            localInfo: () => ({ network: config.network, version: VERSION, uptimeMs: this.clock.now() - startedAt }),
+            localInfo: () => ({
+              network: config.network,
+              version: VERSION,
+              uptimeMs: this.clock.now() - startedAt,
+            }),
           },
           config.network,
           {
@@ -162,11 +174,10 @@ export class Daemon {
       (pm) => pm.stop(),
     )
 
-    let api: ApiServer | undefined
-    api = await this.step(
+    const api = await this.step(
       'control socket',
       async () => {
-        const server = new ApiServer(
+        const server: ApiServer = new ApiServer(
           { log: log.child({ module: 'api' }) },
           {
             socketPath: lock.paths.socket,
@@ -184,7 +195,8 @@ export class Daemon {
             startedAt,
             version: VERSION,
             info,
-            apiUrl: () => api?.apiUrl ?? null,
+            // The routes report the TCP URL of the server they belong to, once it listens.
+            apiUrl: () => server.apiUrl,
           }),
         )
         await server.start()
@@ -193,7 +205,10 @@ export class Daemon {
       (s) => s.stop(),
     )
     this.api = api
-    log.info({ socket: lock.paths.socket, apiUrl: api.apiUrl, peerId: node.peerId.toString() }, 'daemon ready')
+    log.info(
+      { socket: lock.paths.socket, apiUrl: api.apiUrl, peerId: node.peerId.toString() },
+      'daemon ready',
+    )
   }
 
   /** Open one part, unless a stop came first; remember how to close it. */

@@ -66,9 +66,13 @@ export class DataDirLock {
           { dataDir: paths.root, ...(pid !== undefined ? { pid } : {}) },
         )
       }
-      throw new DataDirError('DATA_DIR_UNUSABLE', `cannot open database in ${paths.db}: ${(err as Error).message}`, {
-        dataDir: paths.root,
-      })
+      throw new DataDirError(
+        'DATA_DIR_UNUSABLE',
+        `cannot open database in ${paths.db}: ${(err as Error).message}`,
+        {
+          dataDir: paths.root,
+        },
+      )
     }
     // We hold the lock: a socket file left here belongs to a daemon that died without cleaning up.
     await rm(paths.socket, { force: true })

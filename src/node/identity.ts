@@ -1,4 +1,4 @@
-import { readFile, writeFile, rename, stat, open, mkdir } from 'node:fs/promises'
+import { readFile, rename, stat, open, mkdir } from 'node:fs/promises'
 import { join, dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -28,7 +28,9 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<Identity> {
     bytes = await readFile(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new IdentityError('IDENTITY_UNREADABLE', `cannot read ${file}: ${(err as Error).message}`, { file })
+      throw new IdentityError('IDENTITY_UNREADABLE', `cannot read ${file}: ${(err as Error).message}`, {
+        file,
+      })
     }
   }
   if (bytes === undefined) {
@@ -48,14 +50,22 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<Identity> {
   try {
     privateKey = privateKeyFromProtobuf(bytes)
   } catch (err) {
-    throw new IdentityError('IDENTITY_UNREADABLE', `${file} is not a libp2p private key: ${(err as Error).message}`, {
-      file,
-    })
+    throw new IdentityError(
+      'IDENTITY_UNREADABLE',
+      `${file} is not a libp2p private key: ${(err as Error).message}`,
+      {
+        file,
+      },
+    )
   }
   if (privateKey.type !== 'Ed25519') {
-    throw new IdentityError('IDENTITY_WRONG_TYPE', `${file} holds a ${privateKey.type} key; Cordex needs Ed25519`, {
-      file,
-    })
+    throw new IdentityError(
+      'IDENTITY_WRONG_TYPE',
+      `${file} holds a ${privateKey.type} key; Cordex needs Ed25519`,
+      {
+        file,
+      },
+    )
   }
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey), created: false }
 }

@@ -47,7 +47,10 @@ export class PeerManager {
     this.backoff = new Backoff(components.clock, opts.redialMinMs, opts.redialMaxMs)
     this.bootstrap = opts.bootstrap.map((s) => {
       const addr = multiaddr(s)
-      return { id: peerIdFromString(addr.getComponents().findLast((c) => c.name === 'p2p')?.value ?? ''), addr }
+      return {
+        id: peerIdFromString(addr.getComponents().findLast((c) => c.name === 'p2p')?.value ?? ''),
+        addr,
+      }
     })
   }
 
@@ -74,7 +77,9 @@ export class PeerManager {
   /** Run one connection check now (it is cheap and never overlaps a dial to the same peer). */
   kick(): void {
     if (!this.running) return
-    void this.heartbeat().catch((err: unknown) => this.components.log.warn({ err }, 'peer manager heartbeat failed'))
+    void this.heartbeat().catch((err: unknown) =>
+      this.components.log.warn({ err }, 'peer manager heartbeat failed'),
+    )
   }
 
   private async heartbeat(): Promise<void> {

@@ -4,11 +4,6 @@ import { CordexError } from '../util/errors.js'
 export type PeerAction = 'ignore' | 'reject' | 'penalize'
 
 export type ProtocolErrorCode =
-  | 'FRAME_TOO_LARGE'
-  | 'MALFORMED'
-  | 'TIMEOUT'
-  | 'REMOTE_ERROR'
-  | 'STREAM_CLOSED'
-  | 'DIAL_FAILED'
+  'FRAME_TOO_LARGE' | 'MALFORMED' | 'TIMEOUT' | 'REMOTE_ERROR' | 'STREAM_CLOSED' | 'DIAL_FAILED'
 
 export class ProtocolError extends CordexError<ProtocolErrorCode, { protocol: string; action: PeerAction }> {}

@@ -53,13 +53,21 @@ export class ReqResp {
   }
 
   /** Send one request to `peer` and return the response payload; throws ProtocolError. */
-  async request(peer: PeerId, payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  async request(
+    peer: PeerId,
+    payload: Uint8Array,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Uint8Array> {
     const signal = withTimeout(this.limits.timeoutMs, options.signal)
     let stream: Stream
     try {
       stream = await this.components.node.dialProtocol(peer, this.protocol, { signal })
     } catch (err) {
-      throw this.error('DIAL_FAILED', `cannot open ${this.protocol} to ${peer}: ${(err as Error).message}`, 'ignore')
+      throw this.error(
+        'DIAL_FAILED',
+        `cannot open ${this.protocol} to ${peer}: ${(err as Error).message}`,
+        'ignore',
+      )
     }
     try {
       const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
@@ -69,7 +77,11 @@ export class ReqResp {
       const code = frame[0]
       const body = frame.subarray(1)
       if (code === ResponseCode.OK) return body
-      throw this.error('REMOTE_ERROR', `${peer} answered ${ResponseCode[code ?? -1] ?? code}: ${text(body)}`, 'ignore')
+      throw this.error(
+        'REMOTE_ERROR',
+        `${peer} answered ${ResponseCode[code ?? -1] ?? code}: ${text(body)}`,
+        'ignore',
+      )
     } catch (err) {
       stream.abort(err as Error)
       throw this.classify(err, signal)
@@ -87,14 +99,18 @@ export class ReqResp {
         response = prepend(ResponseCode.OK, await handler(request, from))
       } catch (err) {
         const code = err instanceof ProtocolError ? ResponseCode.INVALID_REQUEST : ResponseCode.SERVER_ERROR
-        if (code === ResponseCode.SERVER_ERROR) this.components.log.warn({ err, peer: from.toString() }, 'handler failed')
+        if (code === ResponseCode.SERVER_ERROR)
+          this.components.log.warn({ err, peer: from.toString() }, 'handler failed')
         response = prepend(code, new TextEncoder().encode((err as Error).message.slice(0, 512)))
       }
       await lp.write(response, { signal })
       await stream.close({ signal })
     } catch (err) {
       const e = this.classify(err, signal)
-      this.components.log.debug({ peer: from.toString(), code: e.code, err: e.message }, 'inbound stream failed')
+      this.components.log.debug(
+        { peer: from.toString(), code: e.code, err: e.message },
+        'inbound stream failed',
+      )
       stream.abort(e)
     }
   }
@@ -102,15 +118,25 @@ export class ReqResp {
   private classify(err: unknown, signal: AbortSignal): ProtocolError {
     if (err instanceof ProtocolError) return err
     const name = (err as Error).name
-    if (signal.aborted) return this.error('TIMEOUT', `${this.protocol}: no answer in ${this.limits.timeoutMs} ms`, 'ignore')
+    if (signal.aborted)
+      return this.error('TIMEOUT', `${this.protocol}: no answer in ${this.limits.timeoutMs} ms`, 'ignore')
     if (name === 'InvalidDataLengthError') {
-      return this.error('FRAME_TOO_LARGE', `${this.protocol}: frame over ${this.limits.maxFrameBytes} bytes`, 'penalize')
+      return this.error(
+        'FRAME_TOO_LARGE',
+        `${this.protocol}: frame over ${this.limits.maxFrameBytes} bytes`,
+        'penalize',
+      )
     }
-    if (name === 'UnexpectedEOFError') return this.error('STREAM_CLOSED', `${this.protocol}: stream ended early`, 'ignore')
+    if (name === 'UnexpectedEOFError')
+      return this.error('STREAM_CLOSED', `${this.protocol}: stream ended early`, 'ignore')
     return this.error('MALFORMED', `${this.protocol}: ${(err as Error).message}`, 'reject')
   }
 
-  private error(code: ProtocolError['code'], message: string, action: 'ignore' | 'reject' | 'penalize'): ProtocolError {
+  private error(
+    code: ProtocolError['code'],
+    message: string,
+    action: 'ignore' | 'reject' | 'penalize',
+  ): ProtocolError {
     return new ProtocolError(code, message, { protocol: this.protocol, action })
   }
 }

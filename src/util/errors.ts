@@ -2,7 +2,10 @@
  * Base of every error Cordex throws on purpose. `code` is stable and machine-readable (it reaches
  * JSON error bodies and exit codes); `meta` carries typed details for logs.
  */
-export class CordexError<C extends string = string, M extends object = Record<string, unknown>> extends Error {
+export class CordexError<
+  C extends string = string,
+  M extends object = Record<string, unknown>,
+> extends Error {
   readonly code: C
   readonly meta: M
 

@@ -81,7 +81,10 @@ test('an unknown path gets a 404 JSON error', async () => {
 })
 
 test('a wrong method gets a 405 JSON error', async () => {
-  const out = await raw(daemon.socket, 'POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+  const out = await raw(
+    daemon.socket,
+    'POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+  )
   const e = jsonError(out)
   assert.equal(e.status, 405)
   assert.equal(e.code, 'METHOD_NOT_ALLOWED')
@@ -110,7 +113,8 @@ test('a body of several megabytes gets a 413 JSON error without being read', asy
 test('a chunked body over the limit gets a 413 JSON error', async () => {
   const chunk = Buffer.alloc(512 * 1024, 'a')
   const parts = [Buffer.from('POST /status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n')]
-  for (let i = 0; i < 6; i++) parts.push(Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n'))
+  for (let i = 0; i < 6; i++)
+    parts.push(Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n'))
   parts.push(Buffer.from('0\r\n\r\n'))
   const e = jsonError(await raw(daemon.socket, Buffer.concat(parts)))
   assert.equal(e.status, 413)

@@ -49,7 +49,10 @@ test('five daemons started from one bootstrap address discover each other', asyn
       const r = await d.get<{ peerId: string; addrs: string[] }>(`/dht/peers/${id}`)
       assert.equal(r.status, 200, `peer ${i} finds peer ${j}: ${JSON.stringify(r.body)}`)
       assert.equal(r.body.peerId, id)
-      assert.ok(r.body.addrs.some((a) => a.startsWith('/ip4/127.0.0.1/tcp/')), 'found with its loopback address')
+      assert.ok(
+        r.body.addrs.some((a) => a.startsWith('/ip4/127.0.0.1/tcp/')),
+        'found with its loopback address',
+      )
     }
   }
 })

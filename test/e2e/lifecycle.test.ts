@@ -53,7 +53,13 @@ test('a config with a wrong field fails at start with a message naming it', asyn
   assert.equal(r3.code, 4)
   assert.match(r3.stderr, /belongs to network "devnet"/)
 
-  const r4 = await cordex(['init', '--data-dir', join(dir.path, 'badaddr'), '--bootstrap', '/ip4/127.0.0.1/tcp/1'])
+  const r4 = await cordex([
+    'init',
+    '--data-dir',
+    join(dir.path, 'badaddr'),
+    '--bootstrap',
+    '/ip4/127.0.0.1/tcp/1',
+  ])
   assert.equal(r4.code, 4)
   assert.match(r4.stderr, /p2p\.bootstrap\.0: a bootstrap address must end in \/p2p\/<peer id>/)
   assert.ok(!existsSync(join(dir.path, 'badaddr', 'config.json')), 'a refused init writes nothing')

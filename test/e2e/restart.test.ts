@@ -30,7 +30,12 @@ test('a restarted peer keeps its peer id and reconnects with its bootstrap peer 
   assert.equal(code, 0, 'SIGTERM stops the daemon with exit code 0')
 
   // Restart b with the same data directory, the same listen address and the same (dead) bootstrap.
-  const restarted = await b.start(['--listen', bStatus.addrs[0]!.replace(/\/p2p\/.*$/, ''), '--bootstrap', bootStatus.addrs[0]!])
+  const restarted = await b.start([
+    '--listen',
+    bStatus.addrs[0]!.replace(/\/p2p\/.*$/, ''),
+    '--bootstrap',
+    bootStatus.addrs[0]!,
+  ])
   assert.equal(restarted.peerId, bStatus.peerId, 'same identity after restart')
   const peers = await waitFor(
     'restarted b to reconnect to a',

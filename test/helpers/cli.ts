@@ -46,7 +46,11 @@ export function tempDir(prefix = 'cx-'): { path: string; cleanup: () => void } {
 }
 
 /** Poll `check` until it returns a value other than undefined, or fail after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastErr: unknown
   while (Date.now() < deadline) {

@@ -63,7 +63,9 @@ export class TestDaemon {
   }
 
   /** Send a signal and wait for the process to exit. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const proc = this.proc
     if (proc === undefined) return { code: null, signal: null }
     if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)

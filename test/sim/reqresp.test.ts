@@ -19,7 +19,10 @@ let a: CordexLibp2p
 let b: CordexLibp2p
 
 async function node(config: Config): Promise<CordexLibp2p> {
-  const n = await buildLibp2p({ privateKey: await generateKeyPair('Ed25519'), datastore: new MemoryDatastore() }, config)
+  const n = await buildLibp2p(
+    { privateKey: await generateKeyPair('Ed25519'), datastore: new MemoryDatastore() },
+    config,
+  )
   await n.start()
   return n
 }
@@ -37,8 +40,16 @@ after(async () => {
 
 test('info answers with the remote daemon network, version and uptime', async () => {
   const log = silentLogger()
-  const server = new InfoProtocol({ node: b, log, localInfo: () => ({ network: 'devnet', version: '9.9.9', uptimeMs: 42 }) }, 'devnet', limits)
-  const client = new InfoProtocol({ node: a, log, localInfo: () => ({ network: 'devnet', version: '0', uptimeMs: 0 }) }, 'devnet', limits)
+  const server = new InfoProtocol(
+    { node: b, log, localInfo: () => ({ network: 'devnet', version: '9.9.9', uptimeMs: 42 }) },
+    'devnet',
+    limits,
+  )
+  const client = new InfoProtocol(
+    { node: a, log, localInfo: () => ({ network: 'devnet', version: '0', uptimeMs: 0 }) },
+    'devnet',
+    limits,
+  )
   await server.start()
   try {
     assert.deepEqual(await client.query(b.peerId), { network: 'devnet', version: '9.9.9', uptimeMs: 42 })
@@ -87,7 +98,10 @@ test('a request frame over the limit is refused and the server keeps serving', a
   await server.register(async (req) => req)
   try {
     // The client's own frame limit is bypassed with a larger one, as a hostile peer would.
-    const hostile = new ReqResp({ node: a, log: silentLogger() }, client.protocol, { ...limits, maxFrameBytes: 1 << 20 })
+    const hostile = new ReqResp({ node: a, log: silentLogger() }, client.protocol, {
+      ...limits,
+      maxFrameBytes: 1 << 20,
+    })
     await assert.rejects(hostile.request(b.peerId, new Uint8Array(limits.maxFrameBytes + 1)), ProtocolError)
     assert.equal((await client.request(b.peerId, new Uint8Array(100))).length, 100)
   } finally {
@@ -97,7 +111,10 @@ test('a request frame over the limit is refused and the server keeps serving', a
 
 test('a response frame over the client limit is refused as FRAME_TOO_LARGE', async () => {
   const { client } = pair('big')
-  const server = new ReqResp({ node: b, log: silentLogger() }, client.protocol, { ...limits, maxFrameBytes: 1 << 20 })
+  const server = new ReqResp({ node: b, log: silentLogger() }, client.protocol, {
+    ...limits,
+    maxFrameBytes: 1 << 20,
+  })
   await server.register(async () => new Uint8Array(limits.maxFrameBytes * 2))
   try {
     await expectCode(client.request(b.peerId, new Uint8Array(1)), 'FRAME_TOO_LARGE')

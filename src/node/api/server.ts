@@ -171,7 +171,11 @@ export class ApiServer {
       socket.destroy()
       return
     }
-    const body = errorBody(status, err.code ?? 'BAD_REQUEST', status === 408 ? 'request timed out' : 'malformed request')
+    const body = errorBody(
+      status,
+      err.code ?? 'BAD_REQUEST',
+      status === 408 ? 'request timed out' : 'malformed request',
+    )
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -196,7 +200,11 @@ function compile(route: ApiRoute): CompiledRoute {
 async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > max) {
-    throw new HttpError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes is over the limit of ${max}`)
+    throw new HttpError(
+      413,
+      'BODY_TOO_LARGE',
+      `request body of ${declared} bytes is over the limit of ${max}`,
+    )
   }
   const data = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = []
@@ -260,7 +268,10 @@ function lingeringClose(req: IncomingMessage): void {
   req.resume()
 }
 
-function listen(server: http.Server, where: { path: string } | { host: string; port: number }): Promise<void> {
+function listen(
+  server: http.Server,
+  where: { path: string } | { host: string; port: number },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(where, () => {

@@ -5,7 +5,8 @@ import { CordexError } from '../../util/errors.js'
 import { PACKAGE_ROOT } from '../../version.js'
 import { configSchema, type Config, type LocalConfig } from './schema.js'
 
-export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE' | 'CONFIG_NETWORK_MISMATCH' | 'CONFIG_UNKNOWN_NETWORK'
+export type ConfigErrorCode =
+  'CONFIG_INVALID' | 'CONFIG_UNREADABLE' | 'CONFIG_NETWORK_MISMATCH' | 'CONFIG_UNKNOWN_NETWORK'
 
 export class ConfigError extends CordexError<ConfigErrorCode, { file?: string; field?: string }> {}
 
@@ -25,7 +26,11 @@ export interface LoadConfigOptions {
   overrides?: DeepPartial<Config>
 }
 
-export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T
+export type DeepPartial<T> = T extends unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T
 
 /**
  * Build the daemon's configuration: network file, then the data directory's config.json, then
@@ -49,7 +54,8 @@ export function loadConfig(opts: LoadConfigOptions): Config {
   const base = readJson(baseFile)
   const merged = deepMerge(deepMerge(base, local), opts.overrides ?? {})
   const result = configSchema.safeParse(merged)
-  if (!result.success) throw invalid(result.error, existsSync(localPath) ? `${baseFile} + ${localPath}` : baseFile)
+  if (!result.success)
+    throw invalid(result.error, existsSync(localPath) ? `${baseFile} + ${localPath}` : baseFile)
   return result.data
 }
 
@@ -76,7 +82,12 @@ function readJson(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ConfigError('CONFIG_UNREADABLE', `cannot read ${file}: ${(err as Error).message}`, { file }, { cause: err })
+    throw new ConfigError(
+      'CONFIG_UNREADABLE',
+      `cannot read ${file}: ${(err as Error).message}`,
+      { file },
+      { cause: err },
+    )
   }
   try {
     return JSON.parse(text)

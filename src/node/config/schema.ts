@@ -28,7 +28,9 @@ const peerAddr = addr.refine((s) => /\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s), {
 export const configSchema = z
   .object({
     /** Network id: part of every protocol id and gossip topic, so networks never mix. */
-    network: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes, at most 32'),
+    network: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes, at most 32'),
     p2p: z
       .object({
         /** Multiaddrs to listen on. */
@@ -74,7 +76,11 @@ export const configSchema = z
     protocols: z
       .object({
         /** Largest length-prefixed frame accepted on a Cordex stream. */
-        maxFrameBytes: z.number().int().min(1024).max(64 * 1024 * 1024),
+        maxFrameBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024),
         /** Deadline for a whole request/response exchange. */
         streamTimeoutMs: ms,
         /** Concurrent inbound streams per protocol and connection. */

@@ -19,7 +19,8 @@ export function encodeInfo(info: NodeInfo): Uint8Array {
 
 /** Decode and validate an info response; anything unexpected is a MALFORMED ProtocolError. */
 export function decodeInfo(bytes: Uint8Array, protocol: string): NodeInfo {
-  const bad = (why: string): ProtocolError => new ProtocolError('MALFORMED', `info: ${why}`, { protocol, action: 'reject' })
+  const bad = (why: string): ProtocolError =>
+    new ProtocolError('MALFORMED', `info: ${why}`, { protocol, action: 'reject' })
   if (bytes.length > INFO_MAX_BYTES) throw bad(`response of ${bytes.length} bytes`)
   let value: unknown
   try {
@@ -30,6 +31,7 @@ export function decodeInfo(bytes: Uint8Array, protocol: string): NodeInfo {
   if (typeof value !== 'object' || value === null) throw bad('not a map')
   const v = value as Record<string, unknown>
   if (typeof v.network !== 'string' || typeof v.version !== 'string') throw bad('missing network or version')
-  if (typeof v.uptimeMs !== 'number' || !Number.isSafeInteger(v.uptimeMs) || v.uptimeMs < 0) throw bad('bad uptimeMs')
+  if (typeof v.uptimeMs !== 'number' || !Number.isSafeInteger(v.uptimeMs) || v.uptimeMs < 0)
+    throw bad('bad uptimeMs')
   return { network: v.network, version: v.version, uptimeMs: v.uptimeMs }
 }

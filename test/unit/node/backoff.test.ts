@@ -12,7 +12,10 @@ test('backoff doubles from min to max per failure and resets on success', () => 
   assert.ok(!b.ready('p'))
   now += 1
   assert.ok(b.ready('p'))
-  assert.deepEqual([b.fail('p'), b.fail('p'), b.fail('p'), b.fail('p'), b.fail('p')], [200, 400, 800, 1000, 1000])
+  assert.deepEqual(
+    [b.fail('p'), b.fail('p'), b.fail('p'), b.fail('p'), b.fail('p')],
+    [200, 400, 800, 1000, 1000],
+  )
   assert.ok(b.ready('q'), 'keys are independent')
   b.succeed('p')
   assert.ok(b.ready('p'))

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig, parseConfig, deepMerge, networkFile, ConfigError, NETWORKS } from '../../../src/node/config/index.js'
+import {
+  loadConfig,
+  parseConfig,
+  deepMerge,
+  networkFile,
+  ConfigError,
+  NETWORKS,
+} from '../../../src/node/config/index.js'
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'cx-cfg-'))
@@ -46,7 +53,8 @@ test('the data directory config overrides the network config, and flags override
 
 test('a wrong field is refused with a message naming it', () => {
   withDir((dir) => {
-    const write = (v: object): void => writeFileSync(join(dir, 'config.json'), JSON.stringify({ network: 'devnet', ...v }))
+    const write = (v: object): void =>
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ network: 'devnet', ...v }))
     write({ p2p: { targetPeers: 0 } })
     const e = expectConfigError(() => loadConfig({ dataDir: dir }), /p2p\.targetPeers/)
     assert.equal(e.meta.field, 'p2p.targetPeers')
@@ -57,7 +65,10 @@ test('a wrong field is refused with a message naming it', () => {
     write({ p2p: { bogus: 1 } })
     expectConfigError(() => loadConfig({ dataDir: dir }), /bogus/)
     write({ p2p: { targetPeers: 500, maxConnections: 100 } })
-    expectConfigError(() => loadConfig({ dataDir: dir }), /p2p\.maxConnections: maxConnections must be at least targetPeers/)
+    expectConfigError(
+      () => loadConfig({ dataDir: dir }),
+      /p2p\.maxConnections: maxConnections must be at least targetPeers/,
+    )
     writeFileSync(join(dir, 'config.json'), '{ not json')
     expectConfigError(() => loadConfig({ dataDir: dir }), /config\.json: not valid JSON/)
   })

@@ -30,7 +30,8 @@ test('malformed, oversized or ill-typed info is a MALFORMED ProtocolError tellin
   for (const bytes of bad) {
     assert.throws(
       () => decodeInfo(bytes, P),
-      (err: unknown) => err instanceof ProtocolError && err.code === 'MALFORMED' && err.meta.action === 'reject',
+      (err: unknown) =>
+        err instanceof ProtocolError && err.code === 'MALFORMED' && err.meta.action === 'reject',
     )
   }
 })

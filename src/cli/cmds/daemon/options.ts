@@ -7,5 +7,9 @@ export type DaemonArgs = GlobalArgs & P2pArgs & { logLevel?: LogLevel }
 
 export const daemonOptions: Record<string, Options> = {
   ...p2pOptions,
-  'log-level': { type: 'string', choices: LOG_LEVELS as string[], description: 'Log level (default: the config\'s)' },
+  'log-level': {
+    type: 'string',
+    choices: LOG_LEVELS as string[],
+    description: "Log level (default: the config's)",
+  },
 }

@@ -55,8 +55,14 @@ export async function devnetHandler(args: DevnetArgs): Promise<void> {
     if (!ready && allConnected(states)) {
       ready = true
       out.view(render(states))
-      out.event({ event: 'ready', seconds: (Date.now() - startedAt) / 1000, peers: states.map((s) => s.status) })
-      out.line(`devnet ready: every peer sees the ${args.peers - 1} others (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`)
+      out.event({
+        event: 'ready',
+        seconds: (Date.now() - startedAt) / 1000,
+        peers: states.map((s) => s.status),
+      })
+      out.line(
+        `devnet ready: every peer sees the ${args.peers - 1} others (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`,
+      )
     } else {
       out.view(render(states))
     }

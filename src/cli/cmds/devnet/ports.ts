@@ -7,7 +7,9 @@ export function freePort(): Promise<number> {
     srv.once('error', reject)
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address()
-      srv.close(() => (addr !== null && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))))
+      srv.close(() =>
+        addr !== null && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port')),
+      )
     })
   })
 }

@@ -59,5 +59,7 @@ export class Supervisor {
 }
 
 function exited(c: Child): Promise<void> {
-  return c.exit !== undefined ? Promise.resolve() : new Promise((resolve) => c.proc.once('exit', () => resolve()))
+  return c.exit !== undefined
+    ? Promise.resolve()
+    : new Promise((resolve) => c.proc.once('exit', () => resolve()))
 }

@@ -16,7 +16,10 @@ export function findPeerRoute(ctx: ApiContext): ApiRoute {
       if (peer.equals(ctx.node.peerId)) throw new HttpError(400, 'SELF', 'that is this peer')
       const signal = AbortSignal.any([req.signal, AbortSignal.timeout(ctx.config.protocols.streamTimeoutMs)])
       try {
-        const found = await ctx.node.peerRouting.findPeer(peer, { signal, useCache: req.query.get('cache') === 'true' })
+        const found = await ctx.node.peerRouting.findPeer(peer, {
+          signal,
+          useCache: req.query.get('cache') === 'true',
+        })
         return { peerId: found.id.toString(), addrs: found.multiaddrs.map((a) => a.toString()) }
       } catch (err) {
         throw new HttpError(404, 'PEER_NOT_FOUND', `${peer} not found in the DHT: ${(err as Error).message}`)
