@@ -1,37 +1,34 @@
-// Runs the compiled test suites with Node's built-in runner: unit tests in parallel, then the
-// in-process network simulations, then the end-to-end tests (real daemon processes) one file at a time. `node scripts/test.mjs unit|sim|e2e`
-// runs one suite. The runner's closing summary (tests / pass / fail) is what CI reads.
-import { readdirSync, statSync } from 'node:fs'
+// Runs the compiled tests with Node's built-in runner in one run, so that CI reads one summary
+// (tests / pass / fail). Files run one at a time: the e2e tests start real daemon processes, and
+// two of them at once would compete for the machine's two cores.
+// `node scripts/test.mjs unit|sim|e2e` runs one suite: unit (pure logic), sim (real libp2p nodes
+// in one process), e2e (real daemon processes).
+import { readdirSync, statSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 
-const suites = { unit: { concurrency: 2 }, sim: { concurrency: 1 }, e2e: { concurrency: 1 } }
+const SUITES = ['unit', 'sim', 'e2e']
 const only = process.argv[2]
-if (only !== undefined && !(only in suites)) {
-  console.error(`unknown suite ${only}; use one of ${Object.keys(suites).join(', ')}`)
+if (only !== undefined && !SUITES.includes(only)) {
+  console.error(`unknown suite ${only}; use one of ${SUITES.join(', ')}`)
   process.exit(2)
 }
 
 function find(dir) {
-  let out = []
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name)
-    if (statSync(p).isDirectory()) out = out.concat(find(p))
-    else if (name.endsWith('.test.js')) out.push(p)
-  }
-  return out.sort()
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const p = join(dir, name)
+      if (statSync(p).isDirectory()) return find(p)
+      return name.endsWith('.test.js') ? [p] : []
+    })
 }
 
-let failed = false
-for (const [suite, { concurrency }] of Object.entries(suites)) {
-  if (only !== undefined && only !== suite) continue
-  const files = find(join('dist', 'test', suite))
-  console.log(`\n== ${suite}: ${files.length} files`)
-  const r = spawnSync(
-    process.execPath,
-    ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-    { stdio: 'inherit' },
-  )
-  if (r.status !== 0) failed = true
-}
-process.exit(failed ? 1 : 0)
+const files = (only === undefined ? SUITES : [only]).flatMap((s) => find(join('dist', 'test', s)))
+const r = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+)
+process.exit(r.status ?? 1)

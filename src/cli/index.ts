@@ -27,9 +27,10 @@ export async function main(argv: string[]): Promise<void> {
     .epilogue(
       'Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon, 4 bad config, 5 data directory in use, 6 daemon error',
     )
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
+      // A handler's own error goes to the catch below; only usage errors end here.
       if (err !== undefined && err !== null) throw err
-      console.error(`${y.help() !== undefined ? '' : ''}cordex: ${msg}\n(see cordex --help)`)
+      console.error(`cordex: ${msg}\n(see cordex --help)`)
       process.exit(ExitCode.USAGE)
     })
   try {

@@ -45,7 +45,6 @@ export async function daemonHandler(args: DaemonArgs): Promise<void> {
     if (err instanceof StartAbortedError) return
     throw err
   }
-  process.send?.({ type: 'ready', peerId: daemon.node?.peerId.toString(), socket: daemon.paths?.socket })
   await daemon.stopped
   // The IPC channel would keep the event loop (and so the process) alive.
   if (process.connected) process.disconnect()
