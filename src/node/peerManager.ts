@@ -37,6 +37,8 @@ export class PeerManager {
   private readonly bootstrap: Array<{ id: PeerId; addr: Multiaddr }>
   private timer: NodeJS.Timeout | undefined
   private running = false
+  private checking = false
+  private again = false
   private readonly onDiscovery = (): void => this.kick()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => this.backoff.succeed(evt.detail.toString())
 

@@ -8,9 +8,13 @@ import { tempDir, cordex, CORDEX, waitFor, exited } from '../helpers/cli.js'
 test('devnet starts a connected network whose peers rejoin when restarted with only --data-dir', async () => {
   const dir = tempDir()
   const base = join(dir.path, 'net')
-  const proc = spawn(process.execPath, [CORDEX, 'devnet', '--peers', '3', '--base-dir', base, '--api', '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const proc = spawn(
+    process.execPath,
+    [CORDEX, 'devnet', '--peers', '3', '--base-dir', base, '--api', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   const restarted = new TestDaemon(join(base, 'peer-2'))
   after(async () => {
     await restarted.stop()
@@ -35,13 +39,17 @@ test('devnet starts a connected network whose peers rejoin when restarted with o
     assert.match(p.apiUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/, '--api turns on the TCP listener')
   }
   // Every other command works on a devnet peer's data directory.
-  const s1 = JSON.parse((await cordex(['status', '--data-dir', join(base, 'peer-1'), '--json'])).stdout) as StatusJson
+  const s1 = JSON.parse(
+    (await cordex(['status', '--data-dir', join(base, 'peer-1'), '--json'])).stdout,
+  ) as StatusJson
   assert.equal(s1.peerId, ready.peers[1]!.peerId)
 
   // Stop peer 2 alone, then run it by hand with only its data directory: it rejoins the others.
   const peer2 = ready.peers[2]!
   process.kill(peer2.pid, 'SIGTERM')
-  await waitFor('peer 2 to stop', async () => ((await cordex(['status', '--data-dir', join(base, 'peer-2')])).code === 3 ? true : undefined))
+  await waitFor('peer 2 to stop', async () =>
+    (await cordex(['status', '--data-dir', join(base, 'peer-2')])).code === 3 ? true : undefined,
+  )
   const status = await restarted.start()
   assert.equal(status.peerId, peer2.peerId)
   assert.deepEqual(status.addrs, peer2.addrs, 'same listen address from its config.json')
