@@ -29,6 +29,11 @@ export class StartAbortedError extends CordexError<'START_ABORTED'> {
   }
 }
 
+interface Startable {
+  start(): unknown
+  stop(): unknown
+}
+
 interface Part {
   name: string
   close: () => Promise<void>
@@ -96,118 +101,118 @@ export class Daemon {
     )
     if (identity.created) log.info({ peerId: identity.peerId.toString() }, 'created identity')
 
-    const datastore = await this.step(
+    // The peer store and DHT records live in their own sublevel of the daemon's one LevelDB.
+    const datastore = await this.startable(
       'peer store',
-      async () => {
-        // The peer store and DHT records live in their own sublevel of the daemon's one LevelDB.
-        const sub = lock.db.sublevel<string, Uint8Array>('p2p', { valueEncoding: 'view' })
-        const ds = new LevelDatastore(sub as unknown as Level<string, Uint8Array>)
-        await ds.open()
-        return ds
-      },
-      async (ds) => {
-        await ds.close()
-      },
+      new LevelDatastore(
+        lock.db.sublevel<string, Uint8Array>('p2p', { valueEncoding: 'view' }) as unknown as Level<
+          string,
+          Uint8Array
+        >,
+      ),
+      (ds) => ds.open(),
+      (ds) => ds.close(),
     )
 
-    const node = await this.step(
+    const node = await this.startable(
       'libp2p',
-      async () => {
-        const n = await buildLibp2p({ privateKey: identity.privateKey, datastore }, config)
-        try {
-          await n.start()
-        } catch (err) {
-          await Promise.resolve(n.stop()).catch(() => {})
-          throw err
-        }
-        return n
-      },
-      async (n) => {
-        await n.stop()
-      },
+      await buildLibp2p({ privateKey: identity.privateKey, datastore }, config),
     )
     this.node = node
     log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) }, 'libp2p started')
 
-    const info = await this.step(
+    const reqRespLimits = {
+      maxFrameBytes: config.protocols.maxFrameBytes,
+      timeoutMs: config.protocols.streamTimeoutMs,
+      maxInboundStreams: config.protocols.maxInboundStreams,
+    }
+    const info = await this.startable(
       'info protocol',
-      async () => {
-        const p = new InfoProtocol(
-          {
-            node,
-            log: log.child({ module: 'info' }),
-            localInfo: () => ({
-              network: config.network,
-              version: VERSION,
-              uptimeMs: this.clock.now() - startedAt,
-            }),
-          },
-          config.network,
-          {
-            maxFrameBytes: config.protocols.maxFrameBytes,
-            timeoutMs: config.protocols.streamTimeoutMs,
-            maxInboundStreams: config.protocols.maxInboundStreams,
-          },
-        )
-        await p.start()
-        return p
-      },
-      (p) => p.stop(),
-    )
-
-    await this.step(
-      'peer manager',
-      async () => {
-        const pm = new PeerManager(
-          { node, log: log.child({ module: 'peers' }), clock: this.clock },
-          {
-            bootstrap: config.p2p.bootstrap,
-            targetPeers: config.p2p.targetPeers,
-            heartbeatMs: config.p2p.heartbeatMs,
-            redialMinMs: config.p2p.redialMinMs,
-            redialMaxMs: config.p2p.redialMaxMs,
-          },
-        )
-        await pm.start()
-        return pm
-      },
-      (pm) => pm.stop(),
-    )
-
-    const api = await this.step(
-      'control socket',
-      async () => {
-        const server: ApiServer = new ApiServer(
-          { log: log.child({ module: 'api' }) },
-          {
-            socketPath: lock.paths.socket,
-            tcpPort: config.api.port,
-            maxBodyBytes: config.api.maxBodyBytes,
-            headersTimeoutMs: config.api.headersTimeoutMs,
-            requestTimeoutMs: config.api.requestTimeoutMs,
-            maxConnections: config.api.maxConnections,
-          },
-          apiRoutes({
-            node,
-            config,
-            paths: lock.paths,
-            clock: this.clock,
-            startedAt,
+      new InfoProtocol(
+        {
+          node,
+          log: log.child({ module: 'info' }),
+          localInfo: () => ({
+            network: config.network,
             version: VERSION,
-            info,
-            // The routes report the TCP URL of the server they belong to, once it listens.
-            apiUrl: () => server.apiUrl,
+            uptimeMs: this.clock.now() - startedAt,
           }),
-        )
-        await server.start()
-        return server
-      },
-      (s) => s.stop(),
+        },
+        config.network,
+        reqRespLimits,
+      ),
+    )
+
+    await this.startable(
+      'peer manager',
+      new PeerManager(
+        { node, log: log.child({ module: 'peers' }), clock: this.clock },
+        {
+          bootstrap: config.p2p.bootstrap,
+          targetPeers: config.p2p.targetPeers,
+          heartbeatMs: config.p2p.heartbeatMs,
+          redialMinMs: config.p2p.redialMinMs,
+          redialMaxMs: config.p2p.redialMaxMs,
+        },
+      ),
+    )
+
+    const api: ApiServer = await this.startable(
+      'control socket',
+      new ApiServer(
+        { log: log.child({ module: 'api' }) },
+        {
+          socketPath: lock.paths.socket,
+          tcpPort: config.api.port,
+          maxBodyBytes: config.api.maxBodyBytes,
+          headersTimeoutMs: config.api.headersTimeoutMs,
+          requestTimeoutMs: config.api.requestTimeoutMs,
+          maxConnections: config.api.maxConnections,
+        },
+        apiRoutes({
+          node,
+          config,
+          paths: lock.paths,
+          clock: this.clock,
+          startedAt,
+          version: VERSION,
+          info,
+          // The routes report the TCP URL of the server they belong to, once it listens.
+          apiUrl: () => api.apiUrl,
+        }),
+      ),
     )
     this.api = api
     log.info(
       { socket: lock.paths.socket, apiUrl: api.apiUrl, peerId: node.peerId.toString() },
       'daemon ready',
+    )
+  }
+
+  /**
+   * Start a part, unless a stop came first, and remember to stop it. A part whose start fails is
+   * stopped too (libp2p, for one, may have opened listeners before failing).
+   */
+  private async startable<T>(
+    name: string,
+    part: T,
+    start: (p: T) => unknown = (p) => (p as Startable).start(),
+    stop: (p: T) => unknown = (p) => (p as Startable).stop(),
+  ): Promise<T> {
+    return this.step(
+      name,
+      async () => {
+        try {
+          await start(part)
+        } catch (err) {
+          await Promise.resolve(stop(part)).catch(() => {})
+          throw err
+        }
+        return part
+      },
+      async (p) => {
+        await stop(p)
+      },
     )
   }
 
