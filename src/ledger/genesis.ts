@@ -1,0 +1,67 @@
+import { encode, amount } from './codec.js'
+import { taggedHash, publicKeyOfPeerId } from './crypto.js'
+import { State, Overlay } from './state/state.js'
+import { Keys, type Params } from './state/records.js'
+import { putAccount, putSupply, putValidatorEntries } from './state/access.js'
+
+/** SPEC 3 genesis: the chain id, first accounts and validators, and every protocol constant. */
+export interface Genesis {
+  chainId: string
+  /** ms since the Unix epoch; block 1 must be later. */
+  time: number
+  params: Params
+  accounts: Array<{ id: string; balance: bigint; stake: bigint }>
+  validators: Array<{ id: string; power: number }>
+}
+
+/** Hash that block 1 names as its parent. */
+export function genesisHash(g: Genesis): Uint8Array {
+  return taggedHash(
+    'cordex/genesis',
+    encode([
+      g.chainId,
+      g.time,
+      Object.entries(g.params).map(([k, v]) => [k, typeof v === 'bigint' ? amount(v) : v]),
+      g.accounts.map((a) => [a.id, amount(a.balance), amount(a.stake)]),
+      g.validators.map((v) => [v.id, v.power]),
+    ]),
+  )
+}
+
+/** Why a genesis is unusable, or undefined. */
+export function checkGenesis(g: Genesis): string | undefined {
+  if (g.validators.length === 0) return 'genesis.validators: at least one validator is needed'
+  const ids = new Set<string>()
+  for (const [i, v] of g.validators.entries()) {
+    if (publicKeyOfPeerId(v.id) === undefined) return `genesis.validators.${i}.id: not an Ed25519 peer id`
+    if (ids.has(v.id)) return `genesis.validators.${i}.id: listed twice`
+    if (!Number.isSafeInteger(v.power) || v.power <= 0) return `genesis.validators.${i}.power: must be positive`
+    ids.add(v.id)
+  }
+  const accts = new Set<string>()
+  for (const [i, a] of g.accounts.entries()) {
+    if (publicKeyOfPeerId(a.id) === undefined) return `genesis.accounts.${i}.id: not an Ed25519 peer id`
+    if (accts.has(a.id)) return `genesis.accounts.${i}.id: listed twice`
+    accts.add(a.id)
+  }
+  return undefined
+}
+
+/** The state before block 1. */
+export function genesisState(g: Genesis): State {
+  const state = new State()
+  const o = new Overlay(state)
+  o.set(Keys.params, g.params)
+  let total = 0n
+  for (const a of g.accounts) {
+    putAccount(o, a.id, { balance: a.balance, nonce: 0, stake: a.stake })
+    total += a.balance + a.stake
+  }
+  putSupply(o, { total, minted: 0n, burned: 0n })
+  putValidatorEntries(
+    o,
+    g.validators.map((v) => ({ id: v.id, power: v.power, jailedUntil: 0 })),
+  )
+  state.commit(o)
+  return state
+}

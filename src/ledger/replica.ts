@@ -1,0 +1,264 @@
+import type { Clock } from '../util/clock.js'
+import { toHex, type Signer } from './crypto.js'
+import { BlockRejectedError, TxRejectedError } from './errors.js'
+import type { State, StateChanges } from './state/state.js'
+import { getParams, getValidatorEntries } from './state/access.js'
+import type { SignedTx, TxRegistry } from './tx/index.js'
+import { Mempool, type MempoolOptions } from './mempool.js'
+import { blockHash, checkCommit, type Block, type Commit, type Evidence } from './block.js'
+import { buildBlock, executeBlock, evidenceId, type Executed, type Parent } from './executor.js'
+import { ValidatorSet } from './consensus/validatorSet.js'
+import { HeightMachine, Step, type MachineOutput, type Timeouts } from './consensus/machine.js'
+import type { Proposal } from './consensus/proposal.js'
+import type { Vote } from './consensus/vote.js'
+
+export interface ReplicaOptions {
+  chainId: string
+  registry: TxRegistry
+  /** This node's key; null to follow the chain without voting. */
+  signer: Signer | null
+  timeouts: Timeouts
+  /** Pause between a commit and the start of the next height (lets transactions gather). */
+  blockIntervalMs: number
+  /** Seed of the proposer draw (the epoch seed, once the Race provides one). */
+  proposerSeed: Uint8Array
+  mempool?: MempoolOptions
+  /** Messages for the next height held until it starts. */
+  maxBuffered?: number
+}
+
+export type ReplicaEvent =
+  | { kind: 'proposal'; proposal: Proposal }
+  | { kind: 'vote'; vote: Vote }
+  | { kind: 'timeout'; height: number; round: number; step: Step }
+  | { kind: 'newHeight'; height: number }
+  | { kind: 'resend' }
+  | { kind: 'synced'; block: Block; commit: Commit }
+
+export type ReplicaEffect =
+  | { kind: 'broadcastProposal'; proposal: Proposal }
+  | { kind: 'broadcastVote'; vote: Vote }
+  /** Deliver `event` back after `ms`. */
+  | { kind: 'schedule'; ms: number; event: ReplicaEvent }
+  /** Write atomically: the block, its commit, the state changes, the new head. Must finish before the next event. */
+  | { kind: 'persist'; block: Block; commit: Commit; changes: StateChanges }
+  /** Peers are at `height` or beyond: fetch blocks over `sync`. */
+  | { kind: 'behind'; height: number }
+  | { kind: 'rejected'; what: string; reason: string }
+
+/** The last committed block, as the next one needs it. */
+export interface Head extends Parent {
+  /** Commit of the head block (null before block 1). */
+  commit: Commit | null
+}
+
+/**
+ * One node's view of the chain, driven by events (messages, timeouts, synced blocks) and answering
+ * with effects (messages, timers, writes): STYLE's consensus model. It owns the committed state,
+ * the mempool and the consensus machine of the current height. Nothing here touches a network, a
+ * disk or a real timer, so a simulation can run many replicas in one process on a fake clock.
+ */
+export class Replica {
+  readonly mempool: Mempool
+  head: Head
+  machine: HeightMachine | undefined
+  private readonly valid = new Map<string, Executed | null>()
+  private readonly buffered: ReplicaEvent[] = []
+  private readonly pendingEvidence = new Map<string, Evidence>()
+  private behindReported = 0
+
+  constructor(
+    private readonly opts: ReplicaOptions,
+    readonly state: State,
+    head: Head,
+    private readonly clock: Clock,
+  ) {
+    this.head = head
+    this.mempool = new Mempool(opts.registry, opts.chainId, opts.mempool)
+  }
+
+  get height(): number {
+    return this.head.height
+  }
+
+  validators(height = this.head.height + 1): ValidatorSet {
+    return new ValidatorSet(getValidatorEntries(this.state), height)
+  }
+
+  epochOf(height: number): number {
+    return Math.floor((height - 1) / getParams(this.state).epochBlocks)
+  }
+
+  /** Admit a transaction to the mempool; throws TxRejectedError with the reason. */
+  submitTx(tx: SignedTx): void {
+    this.mempool.add(tx, this.state)
+  }
+
+  /** Begin consensus on the height after the head. */
+  start(): ReplicaEffect[] {
+    return this.handle({ kind: 'newHeight', height: this.head.height + 1 })
+  }
+
+  handle(event: ReplicaEvent): ReplicaEffect[] {
+    switch (event.kind) {
+      case 'newHeight':
+        return event.height === this.head.height + 1 && this.machine?.height !== event.height ? this.newHeight() : []
+      case 'proposal':
+        return this.onMessage(event.proposal.height, event)
+      case 'vote':
+        return this.onMessage(event.vote.height, event)
+      case 'timeout':
+        if (this.machine === undefined || event.height !== this.machine.height) return []
+        return this.run(this.machine.handle({ kind: 'timeout', round: event.round, step: event.step }))
+      case 'resend':
+        return [...this.run(this.machine?.resend() ?? []), { kind: 'schedule', ms: this.resendMs(), event }]
+      case 'synced':
+        return this.onSynced(event.block, event.commit)
+    }
+  }
+
+  private resendMs(): number {
+    return this.opts.timeouts.proposeMs
+  }
+
+  private newHeight(): ReplicaEffect[] {
+    const height = this.head.height + 1
+    const validators = this.validators(height)
+    this.valid.clear()
+    this.machine = new HeightMachine(height, {
+      chainId: this.opts.chainId,
+      signer: this.opts.signer,
+      validators,
+      proposerOf: (round) => validators.proposer(this.opts.proposerSeed, height, round),
+      propose: () => this.propose(height),
+      isValid: (block) => this.isValid(block),
+      timeouts: this.opts.timeouts,
+    })
+    const effects = this.run(this.machine.start())
+    // Messages that arrived early for this height.
+    const early = this.buffered.splice(0)
+    for (const e of early) if (this.machine !== undefined) effects.push(...this.handle(e))
+    return effects
+  }
+
+  private onMessage(height: number, event: ReplicaEvent & { kind: 'proposal' | 'vote' }): ReplicaEffect[] {
+    const machine = this.machine
+    if (height <= this.head.height) return []
+    if (machine !== undefined && height === machine.height) {
+      return this.run(
+        machine.handle(event.kind === 'vote' ? { kind: 'vote', vote: event.vote } : { kind: 'proposal', proposal: event.proposal }),
+      )
+    }
+    if (height === this.head.height + 1) {
+      // The next height has not started here yet (we are between blocks).
+      if (this.buffered.length < (this.opts.maxBuffered ?? 1000)) this.buffered.push(event)
+      return []
+    }
+    // Others are at least two blocks ahead: fetch what we missed.
+    if (height > this.behindReported) {
+      this.behindReported = height
+      return [{ kind: 'behind', height: height - 1 }]
+    }
+    return []
+  }
+
+  private propose(height: number): Block {
+    const params = getParams(this.state)
+    const { block, executed } = buildBlock(this.state, this.ctx(), {
+      height,
+      time: Math.max(this.clock.now(), this.head.time + 1),
+      proposer: this.opts.signer!.peerId,
+      epoch: this.epochOf(height),
+      prevHash: this.head.hash,
+      candidates: this.mempool.reap(this.state, params.maxBlockTxs),
+      evidence: [...this.pendingEvidence.values()],
+      lastCommit: this.head.commit,
+    })
+    this.valid.set(toHex(blockHash(block.header)), executed)
+    return block
+  }
+
+  private isValid(block: Block): boolean {
+    const key = toHex(blockHash(block.header))
+    const cached = this.valid.get(key)
+    if (cached !== undefined) return cached !== null
+    let result: Executed | null = null
+    try {
+      const params = getParams(this.state)
+      if (block.header.time > this.clock.now() + params.maxClockDriftMs) {
+        throw new BlockRejectedError('BAD_TIME', `block ${block.header.height}: time is too far ahead`)
+      }
+      result = executeBlock(this.state, this.ctx(), this.head, block, (h) => this.epochOf(h))
+    } catch (err) {
+      if (!(err instanceof BlockRejectedError || err instanceof TxRejectedError)) throw err
+    }
+    this.valid.set(key, result)
+    return result !== null
+  }
+
+  private ctx(): { chainId: string; registry: TxRegistry } {
+    return { chainId: this.opts.chainId, registry: this.opts.registry }
+  }
+
+  /** Turn machine outputs into effects; a decision commits. */
+  private run(outputs: MachineOutput[]): ReplicaEffect[] {
+    const effects: ReplicaEffect[] = []
+    for (const o of outputs) {
+      switch (o.kind) {
+        case 'broadcastProposal':
+        case 'broadcastVote':
+          effects.push(o)
+          break
+        case 'schedule':
+          effects.push({ kind: 'schedule', ms: o.ms, event: { kind: 'timeout', height: o.height, round: o.round, step: o.step } })
+          break
+        case 'evidence':
+          this.pendingEvidence.set(evidenceId(o.evidence), o.evidence)
+          break
+        case 'decide':
+          effects.push(...this.commit(o.block, o.commit, this.opts.blockIntervalMs))
+          break
+      }
+    }
+    return effects
+  }
+
+  private commit(block: Block, commit: Commit, pauseMs: number): ReplicaEffect[] {
+    const key = toHex(blockHash(block.header))
+    const executed = this.valid.get(key) ?? executeBlock(this.state, this.ctx(), this.head, block, (h) => this.epochOf(h))
+    const changes = this.state.commit(executed.overlay)
+    this.mempool.update(this.state, block.txs)
+    for (const e of block.evidence) this.pendingEvidence.delete(evidenceId(e))
+    this.head = { height: block.header.height, hash: blockHash(block.header), time: block.header.time, commit }
+    this.machine = undefined
+    this.valid.clear()
+    return [
+      { kind: 'persist', block, commit, changes },
+      { kind: 'schedule', ms: pauseMs, event: { kind: 'newHeight', height: this.head.height + 1 } },
+    ]
+  }
+
+  /** A block fetched over `sync`: check its commit against our validators, run it, commit it. */
+  private onSynced(block: Block, commit: Commit): ReplicaEffect[] {
+    const h = block.header.height
+    if (h !== this.head.height + 1) return []
+    const validators = this.validators(h)
+    const hash = blockHash(block.header)
+    const why =
+      checkCommit(this.opts.chainId, commit, validators, h, hash) ??
+      (block.header.proposer !== validators.proposer(this.opts.proposerSeed, h, commit.round)
+        ? `proposer ${block.header.proposer} is not the one of round ${commit.round}`
+        : undefined)
+    if (why !== undefined) return [{ kind: 'rejected', what: `synced block ${h}`, reason: why }]
+    try {
+      const executed = executeBlock(this.state, this.ctx(), this.head, block, (x) => this.epochOf(x))
+      this.valid.set(toHex(hash), executed)
+    } catch (err) {
+      if (err instanceof BlockRejectedError || err instanceof TxRejectedError) {
+        return [{ kind: 'rejected', what: `synced block ${h}`, reason: err.message }]
+      }
+      throw err
+    }
+    return this.commit(block, commit, 0)
+  }
+}
