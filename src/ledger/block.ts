@@ -153,9 +153,9 @@ export function blockFromWire(v: unknown, registry: TxRegistry, limits: BlockLim
   const [header, txs, evidence, lastCommit] = read.array(v, 4, 'block')
   return {
     header: headerFromWire(header),
-    txs: read.list(txs, limits.maxBlockTxs, 'transactions').map((t) =>
-      decodeTx(registry, read.bytes(t, 'transaction'), limits.maxTxBytes),
-    ),
+    txs: read
+      .list(txs, limits.maxBlockTxs, 'transactions')
+      .map((t) => decodeTx(registry, read.bytes(t, 'transaction'), limits.maxTxBytes)),
     evidence: read.list(evidence, 64, 'evidence').map(evidenceFromWire),
     lastCommit: lastCommit === null ? null : commitFromWire(lastCommit, limits.maxValidators),
   }
@@ -176,7 +176,14 @@ export function decodeCommit(bytes: Uint8Array, maxValidators: number): Commit {
 
 /** The precommit that a commit signature stands for. */
 function precommitOf(c: Commit, validator: string, sig: Uint8Array): Vote {
-  return { type: VoteType.Precommit, height: c.height, round: c.round, blockHash: c.blockHash, validator, sig }
+  return {
+    type: VoteType.Precommit,
+    height: c.height,
+    round: c.round,
+    blockHash: c.blockHash,
+    validator,
+    sig,
+  }
 }
 
 /**
@@ -203,7 +210,8 @@ export function checkCommit(
     }
     power += validators.powerOf(id)
   }
-  if (!validators.isQuorum(power)) return `signatures hold ${power} of ${validators.total} power, not more than 2/3`
+  if (!validators.isQuorum(power))
+    return `signatures hold ${power} of ${validators.total} power, not more than 2/3`
   return undefined
 }
 

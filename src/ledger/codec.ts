@@ -23,7 +23,9 @@ const DECODE_OPTIONS = {
 /** Decode canonical CBOR of at most `maxBytes`; throws CodecError naming `what`. */
 export function decode(bytes: Uint8Array, maxBytes: number, what: string): unknown {
   if (bytes.length > maxBytes) {
-    throw new CodecError('TOO_LARGE', `${what}: ${bytes.length} bytes, over the limit of ${maxBytes}`, { what })
+    throw new CodecError('TOO_LARGE', `${what}: ${bytes.length} bytes, over the limit of ${maxBytes}`, {
+      what,
+    })
   }
   let value: unknown
   try {
@@ -49,7 +51,8 @@ export const read = {
     return v
   },
   uint(v: unknown, what: string): number {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw shape(what, 'a non-negative integer')
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      throw shape(what, 'a non-negative integer')
     return v
   },
   /** A base-unit amount: a non-negative integer below 2^64, as a bigint. */

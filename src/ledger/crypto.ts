@@ -1,4 +1,11 @@
-import { createHash, createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  sign as edSign,
+  verify as edVerify,
+  type KeyObject,
+} from 'node:crypto'
 import { base58btc } from 'multiformats/bases/base58'
 
 /**

@@ -40,17 +40,31 @@ export interface ChainContext {
  * Check one transaction against state and apply it in `state` (an overlay the caller discards on
  * a throw): signature, nonce, fee, then the type's own rules. The fee goes to `proposer`.
  */
-export function applyTx(state: Overlay, tx: SignedTx, ctx: ChainContext, height: number, proposer: string): void {
+export function applyTx(
+  state: Overlay,
+  tx: SignedTx,
+  ctx: ChainContext,
+  height: number,
+  proposer: string,
+): void {
   const params = getParams(state)
   if (tx.bytes.length > params.maxTxBytes) {
-    throw new TxRejectedError('TOO_LARGE', `transaction of ${tx.bytes.length} bytes is over ${params.maxTxBytes}`)
+    throw new TxRejectedError(
+      'TOO_LARGE',
+      `transaction of ${tx.bytes.length} bytes is over ${params.maxTxBytes}`,
+    )
   }
-  if (!verifyTx(ctx.registry, ctx.chainId, tx)) throw new TxRejectedError('BAD_SIGNATURE', 'signature does not verify')
+  if (!verifyTx(ctx.registry, ctx.chainId, tx))
+    throw new TxRejectedError('BAD_SIGNATURE', 'signature does not verify')
   const acct = getAccount(state, tx.from)
-  if (tx.nonce < acct.nonce) throw new TxRejectedError('NONCE_TOO_LOW', `nonce ${tx.nonce} was used; next is ${acct.nonce}`)
-  if (tx.nonce > acct.nonce) throw new TxRejectedError('NONCE_GAP', `nonce ${tx.nonce} is ahead of the next, ${acct.nonce}`)
-  if (tx.fee < params.minTxFee) throw new TxRejectedError('FEE_TOO_LOW', `fee ${tx.fee} is below ${params.minTxFee}`)
-  if (acct.balance < tx.fee) throw new TxRejectedError('INSUFFICIENT_FUNDS', `balance ${acct.balance} cannot pay the fee`)
+  if (tx.nonce < acct.nonce)
+    throw new TxRejectedError('NONCE_TOO_LOW', `nonce ${tx.nonce} was used; next is ${acct.nonce}`)
+  if (tx.nonce > acct.nonce)
+    throw new TxRejectedError('NONCE_GAP', `nonce ${tx.nonce} is ahead of the next, ${acct.nonce}`)
+  if (tx.fee < params.minTxFee)
+    throw new TxRejectedError('FEE_TOO_LOW', `fee ${tx.fee} is below ${params.minTxFee}`)
+  if (acct.balance < tx.fee)
+    throw new TxRejectedError('INSUFFICIENT_FUNDS', `balance ${acct.balance} cannot pay the fee`)
   putAccount(state, tx.from, { ...acct, balance: acct.balance - tx.fee, nonce: acct.nonce + 1 })
   const p = getAccount(state, proposer)
   putAccount(state, proposer, { ...p, balance: p.balance + tx.fee })
@@ -60,7 +74,12 @@ export function applyTx(state: Overlay, tx: SignedTx, ctx: ChainContext, height:
 }
 
 /** Why `e` is not valid evidence against the current validators, or undefined. */
-export function checkEvidence(chainId: string, state: StateReader, e: Evidence, height: number): string | undefined {
+export function checkEvidence(
+  chainId: string,
+  state: StateReader,
+  e: Evidence,
+  height: number,
+): string | undefined {
   const { a, b } = e
   if (a.validator !== b.validator) return 'votes from different validators'
   if (a.height !== b.height || a.round !== b.round || a.type !== b.type) return 'votes for different steps'
@@ -90,7 +109,9 @@ function punish(state: Overlay, e: Evidence, height: number): void {
   putSupply(state, { ...supply, total: supply.total - slash, burned: supply.burned + slash })
   putValidatorEntries(
     state,
-    getValidatorEntries(state).map((v) => (v.id === id ? { ...v, jailedUntil: height + params.jailBlocks } : v)),
+    getValidatorEntries(state).map((v) =>
+      v.id === id ? { ...v, jailedUntil: height + params.jailBlocks } : v,
+    ),
   )
   markEvidence(state, evidenceId(e), height)
 }
@@ -148,7 +169,10 @@ export function runBody(
       applyTx(child, tx, ctx, body.height, body.proposer)
     } catch (err) {
       if (!(err instanceof TxRejectedError)) throw err
-      if (strict) throw new BlockRejectedError('BAD_TX', `transaction ${tx.hashHex}: ${err.message}`, { height: body.height })
+      if (strict)
+        throw new BlockRejectedError('BAD_TX', `transaction ${tx.hashHex}: ${err.message}`, {
+          height: body.height,
+        })
       dropped.push({ tx, error: err })
       continue
     }
@@ -191,7 +215,8 @@ export function executeBlock(
   if (h.time <= parent.time) reject('BAD_TIME', 'time does not advance')
   if (h.epoch !== epochOf(h.height)) reject('BAD_HEIGHT', `epoch ${h.epoch} is wrong`)
   if (!equalBytes(h.txRoot, txRoot(block.txs))) reject('BAD_TX_ROOT', 'transaction root differs')
-  if (!equalBytes(h.evidenceHash, evidenceHash(block.evidence))) reject('BAD_TX_ROOT', 'evidence hash differs')
+  if (!equalBytes(h.evidenceHash, evidenceHash(block.evidence)))
+    reject('BAD_TX_ROOT', 'evidence hash differs')
   if (!equalBytes(h.lastCommitHash, commitHash(block.lastCommit))) reject('BAD_COMMIT', 'commit hash differs')
   if (h.height > 1) {
     if (block.lastCommit === null) reject('BAD_COMMIT', 'the parent commit is missing')
@@ -200,7 +225,12 @@ export function executeBlock(
     const why = checkCommit(ctx.chainId, block.lastCommit!, prevSet, parent.height, parent.hash)
     if (why !== undefined) reject('BAD_COMMIT', why)
   } else if (block.lastCommit !== null) reject('BAD_COMMIT', 'block 1 has no parent commit')
-  const run = runBody(state, ctx, { height: h.height, proposer: h.proposer, txs: block.txs, evidence: block.evidence }, true)
+  const run = runBody(
+    state,
+    ctx,
+    { height: h.height, proposer: h.proposer, txs: block.txs, evidence: block.evidence },
+    true,
+  )
   if (!equalBytes(run.root, h.stateRoot)) reject('BAD_STATE_ROOT', 'state root differs')
   return run
 }
@@ -233,5 +263,8 @@ export function buildBlock(
     lastCommitHash: commitHash(fields.lastCommit),
     evidenceHash: evidenceHash(run.evidence),
   }
-  return { block: { header, txs: run.txs, evidence: run.evidence, lastCommit: fields.lastCommit }, executed: run }
+  return {
+    block: { header, txs: run.txs, evidence: run.evidence, lastCommit: fields.lastCommit },
+    executed: run,
+  }
 }

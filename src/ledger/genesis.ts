@@ -35,7 +35,8 @@ export function checkGenesis(g: Genesis): string | undefined {
   for (const [i, v] of g.validators.entries()) {
     if (publicKeyOfPeerId(v.id) === undefined) return `genesis.validators.${i}.id: not an Ed25519 peer id`
     if (ids.has(v.id)) return `genesis.validators.${i}.id: listed twice`
-    if (!Number.isSafeInteger(v.power) || v.power <= 0) return `genesis.validators.${i}.power: must be positive`
+    if (!Number.isSafeInteger(v.power) || v.power <= 0)
+      return `genesis.validators.${i}.power: must be positive`
     ids.add(v.id)
   }
   const accts = new Set<string>()

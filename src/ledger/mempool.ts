@@ -14,7 +14,12 @@ export interface MempoolOptions {
   maxNonceGap: number
 }
 
-export const DEFAULT_MEMPOOL: MempoolOptions = { maxTxs: 20_000, maxBytes: 32 * 1024 * 1024, maxPerSender: 256, maxNonceGap: 64 }
+export const DEFAULT_MEMPOOL: MempoolOptions = {
+  maxTxs: 20_000,
+  maxBytes: 32 * 1024 * 1024,
+  maxPerSender: 256,
+  maxNonceGap: 64,
+}
 
 /**
  * Pending transactions, per sender in nonce order, bounded in count and bytes. Admission checks
@@ -51,19 +56,24 @@ export class Mempool {
     }
     const params = getParams(state)
     if (this.byHash.has(tx.hashHex)) reject('DUPLICATE', 'already pending')
-    if (tx.bytes.length > params.maxTxBytes) reject('TOO_LARGE', `${tx.bytes.length} bytes is over ${params.maxTxBytes}`)
+    if (tx.bytes.length > params.maxTxBytes)
+      reject('TOO_LARGE', `${tx.bytes.length} bytes is over ${params.maxTxBytes}`)
     if (!verifyTx(this.registry, this.chainId, tx)) reject('BAD_SIGNATURE', 'signature does not verify')
     const acct = getAccount(state, tx.from)
     if (tx.nonce < acct.nonce) reject('NONCE_TOO_LOW', `nonce ${tx.nonce} was used; next is ${acct.nonce}`)
-    if (tx.nonce > acct.nonce + this.opts.maxNonceGap) reject('NONCE_GAP', `nonce ${tx.nonce} is too far ahead of ${acct.nonce}`)
+    if (tx.nonce > acct.nonce + this.opts.maxNonceGap)
+      reject('NONCE_GAP', `nonce ${tx.nonce} is too far ahead of ${acct.nonce}`)
     if (tx.fee < params.minTxFee) reject('FEE_TOO_LOW', `fee ${tx.fee} is below ${params.minTxFee}`)
-    if (acct.balance < tx.fee) reject('INSUFFICIENT_FUNDS', `balance ${acct.balance} cannot pay the fee ${tx.fee}`)
+    if (acct.balance < tx.fee)
+      reject('INSUFFICIENT_FUNDS', `balance ${acct.balance} cannot pay the fee ${tx.fee}`)
     const queue = this.bySender.get(tx.from)
     if (queue?.has(tx.nonce)) reject('DUPLICATE', `nonce ${tx.nonce} is already pending from this sender`)
-    if ((queue?.size ?? 0) >= this.opts.maxPerSender) reject('SENDER_LIMIT', `${this.opts.maxPerSender} pending from this sender`)
+    if ((queue?.size ?? 0) >= this.opts.maxPerSender)
+      reject('SENDER_LIMIT', `${this.opts.maxPerSender} pending from this sender`)
     while (this.byHash.size >= this.opts.maxTxs || this.bytes + tx.bytes.length > this.opts.maxBytes) {
       const victim = this.cheapestTail()
-      if (victim === undefined || victim.fee >= tx.fee) reject('MEMPOOL_FULL', 'mempool full and the fee is not higher')
+      if (victim === undefined || victim.fee >= tx.fee)
+        reject('MEMPOOL_FULL', 'mempool full and the fee is not higher')
       this.remove(victim!)
     }
     this.insert(tx)

@@ -102,7 +102,9 @@ export class Replica {
   handle(event: ReplicaEvent): ReplicaEffect[] {
     switch (event.kind) {
       case 'newHeight':
-        return event.height === this.head.height + 1 && this.machine?.height !== event.height ? this.newHeight() : []
+        return event.height === this.head.height + 1 && this.machine?.height !== event.height
+          ? this.newHeight()
+          : []
       case 'proposal':
         return this.onMessage(event.proposal.height, event)
       case 'vote':
@@ -146,7 +148,11 @@ export class Replica {
     if (height <= this.head.height) return []
     if (machine !== undefined && height === machine.height) {
       return this.run(
-        machine.handle(event.kind === 'vote' ? { kind: 'vote', vote: event.vote } : { kind: 'proposal', proposal: event.proposal }),
+        machine.handle(
+          event.kind === 'vote'
+            ? { kind: 'vote', vote: event.vote }
+            : { kind: 'proposal', proposal: event.proposal },
+        ),
       )
     }
     if (height === this.head.height + 1) {
@@ -210,7 +216,11 @@ export class Replica {
           effects.push(o)
           break
         case 'schedule':
-          effects.push({ kind: 'schedule', ms: o.ms, event: { kind: 'timeout', height: o.height, round: o.round, step: o.step } })
+          effects.push({
+            kind: 'schedule',
+            ms: o.ms,
+            event: { kind: 'timeout', height: o.height, round: o.round, step: o.step },
+          })
           break
         case 'evidence':
           this.pendingEvidence.set(evidenceId(o.evidence), o.evidence)
@@ -225,11 +235,17 @@ export class Replica {
 
   private commit(block: Block, commit: Commit, pauseMs: number): ReplicaEffect[] {
     const key = toHex(blockHash(block.header))
-    const executed = this.valid.get(key) ?? executeBlock(this.state, this.ctx(), this.head, block, (h) => this.epochOf(h))
+    const executed =
+      this.valid.get(key) ?? executeBlock(this.state, this.ctx(), this.head, block, (h) => this.epochOf(h))
     const changes = this.state.commit(executed.overlay)
     this.mempool.update(this.state, block.txs)
     for (const e of block.evidence) this.pendingEvidence.delete(evidenceId(e))
-    this.head = { height: block.header.height, hash: blockHash(block.header), time: block.header.time, commit }
+    this.head = {
+      height: block.header.height,
+      hash: blockHash(block.header),
+      time: block.header.time,
+      commit,
+    }
     this.machine = undefined
     this.valid.clear()
     return [

@@ -122,7 +122,12 @@ export class ChainSim {
     const item = { at: this.now + ms, seq: this.seq++, node, event, network }
     // Insert in order (queues here stay small).
     let i = this.queue.length
-    while (i > 0 && (this.queue[i - 1]!.at > item.at || (this.queue[i - 1]!.at === item.at && this.queue[i - 1]!.seq > item.seq))) i--
+    while (
+      i > 0 &&
+      (this.queue[i - 1]!.at > item.at ||
+        (this.queue[i - 1]!.at === item.at && this.queue[i - 1]!.seq > item.seq))
+    )
+      i--
     this.queue.splice(i, 0, item)
   }
 
@@ -139,7 +144,8 @@ export class ChainSim {
           break
         case 'broadcastVote':
           this.broadcast(node, { kind: 'vote', vote: e.vote })
-          if (this.equivocators.has(node)) this.broadcast(node, { kind: 'vote', vote: this.conflicting(node, e.vote) })
+          if (this.equivocators.has(node))
+            this.broadcast(node, { kind: 'vote', vote: this.conflicting(node, e.vote) })
           break
         case 'schedule':
           this.push(node, e.ms, e.event)
@@ -150,7 +156,8 @@ export class ChainSim {
           this.stored[node]!.set(h, { block: e.block, commit: e.commit })
           const first = this.decided.get(h)
           if (first === undefined) this.decided.set(h, hash)
-          else if (first !== hash) this.violations.push(`node ${node} committed ${hash} at ${h}, others ${first}`)
+          else if (first !== hash)
+            this.violations.push(`node ${node} committed ${hash} at ${h}, others ${first}`)
           break
         }
         case 'behind':
@@ -174,6 +181,11 @@ export class ChainSim {
   /** The same vote for the other choice (nil instead of a block, or a made-up block hash). */
   private conflicting(node: number, v: Vote): Vote {
     const blockHash = v.blockHash === null ? new Uint8Array(32).fill(7) : null
-    return signVote('cordex-sim', this.signers[node]!, { type: v.type, height: v.height, round: v.round, blockHash })
+    return signVote('cordex-sim', this.signers[node]!, {
+      type: v.type,
+      height: v.height,
+      round: v.round,
+      blockHash,
+    })
   }
 }

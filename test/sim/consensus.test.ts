@@ -6,11 +6,17 @@ import { getAccount, getValidatorEntries } from '../../src/ledger/state/access.j
 test('four equal validators finalize 200 blocks, all the same', () => {
   const sim = new ChainSim(4)
   sim.start()
-  assert.ok(sim.runUntil(() => sim.minHeight() >= 200, 600_000), `reached ${sim.minHeight()}`)
+  assert.ok(
+    sim.runUntil(() => sim.minHeight() >= 200, 600_000),
+    `reached ${sim.minHeight()}`,
+  )
   // Every node committed the same block (hence the same state root) at every height.
   assert.deepEqual(sim.violations, [])
   for (let h = 1; h <= 200; h++) {
-    assert.ok(sim.stored.every((s) => s.has(h)), `every node stored block ${h}`)
+    assert.ok(
+      sim.stored.every((s) => s.has(h)),
+      `every node stored block ${h}`,
+    )
   }
 })
 
@@ -18,7 +24,10 @@ test('with one of four silent the others still finalize', () => {
   const sim = new ChainSim(4)
   sim.silent.add(3)
   sim.start()
-  assert.ok(sim.runUntil(() => sim.minHeight([0, 1, 2]) >= 30, 600_000), `reached ${sim.minHeight([0, 1, 2])}`)
+  assert.ok(
+    sim.runUntil(() => sim.minHeight([0, 1, 2]) >= 30, 600_000),
+    `reached ${sim.minHeight([0, 1, 2])}`,
+  )
   assert.equal(sim.replicas[3]!.height, 0)
   assert.deepEqual(sim.violations, [])
 })
@@ -41,7 +50,10 @@ test('with two of four silent nothing finalizes, and finality resumes when one r
   assert.deepEqual(sim.violations, [])
 
   sim.silent.delete(3)
-  assert.ok(sim.runUntil(() => sim.minHeight([0, 1, 3]) >= frozen + 10, 600_000), 'finality resumes')
+  assert.ok(
+    sim.runUntil(() => sim.minHeight([0, 1, 3]) >= frozen + 10, 600_000),
+    'finality resumes',
+  )
   assert.deepEqual(sim.violations, [])
 })
 

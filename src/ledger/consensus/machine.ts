@@ -107,7 +107,8 @@ export class HeightMachine {
     const me = this.deps.signer?.peerId
     if (rs === undefined || me === undefined) return []
     const out: MachineOutput[] = []
-    if (rs.proposal !== undefined && rs.proposal.proposer === me) out.push({ kind: 'broadcastProposal', proposal: rs.proposal })
+    if (rs.proposal !== undefined && rs.proposal.proposer === me)
+      out.push({ kind: 'broadcastProposal', proposal: rs.proposal })
     for (const set of [rs.prevotes, rs.precommits]) {
       for (const v of set.all()) if (v.validator === me) out.push({ kind: 'broadcastVote', vote: v })
     }
@@ -160,7 +161,13 @@ export class HeightMachine {
   }
 
   private schedule(round: number, step: Step, base: number): void {
-    this.out.push({ kind: 'schedule', height: this.height, round, step, ms: base + round * this.deps.timeouts.deltaMs })
+    this.out.push({
+      kind: 'schedule',
+      height: this.height,
+      round,
+      step,
+      ms: base + round * this.deps.timeouts.deltaMs,
+    })
   }
 
   private onProposal(p: Proposal): void {
@@ -208,7 +215,7 @@ export class HeightMachine {
 
   /** Apply every rule of Algorithm 1 whose condition holds, until none does. */
   private evaluate(): void {
-    for (let changed = true; changed && this.decision === undefined; ) {
+    for (let changed = true; changed && this.decision === undefined;) {
       changed = false
       const r = this.round
       const rs = this.rs(r)
@@ -275,7 +282,12 @@ export class HeightMachine {
         const votes = state.precommits.votesFor(key)
         this.decision = {
           block: prop.block,
-          commit: { height: this.height, round, blockHash: blockHash(prop.block.header), sigs: votes.map((v) => [v.validator, v.sig]) },
+          commit: {
+            height: this.height,
+            round,
+            blockHash: blockHash(prop.block.header),
+            sigs: votes.map((v) => [v.validator, v.sig]),
+          },
         }
         this.step = Step.Decided
         this.out.push({ kind: 'decide', ...this.decision })
@@ -296,6 +308,9 @@ export class HeightMachine {
   }
 
   private sameAsLocked(block: Block): boolean {
-    return this.lockedValue !== undefined && voteKey(blockHash(this.lockedValue.header)) === voteKey(blockHash(block.header))
+    return (
+      this.lockedValue !== undefined &&
+      voteKey(blockHash(this.lockedValue.header)) === voteKey(blockHash(block.header))
+    )
   }
 }

@@ -14,10 +14,17 @@ export interface Proposal {
 }
 
 function proposalSigningBytes(chainId: string, p: Omit<Proposal, 'sig' | 'proposer'>): Uint8Array {
-  return signingBytes('proposal', encode([chainId, p.height, p.round, p.validRound + 1, blockHash(p.block.header)]))
+  return signingBytes(
+    'proposal',
+    encode([chainId, p.height, p.round, p.validRound + 1, blockHash(p.block.header)]),
+  )
 }
 
-export function signProposal(chainId: string, signer: Signer, p: Omit<Proposal, 'sig' | 'proposer'>): Proposal {
+export function signProposal(
+  chainId: string,
+  signer: Signer,
+  p: Omit<Proposal, 'sig' | 'proposer'>,
+): Proposal {
   return { ...p, proposer: signer.peerId, sig: signer.sign(proposalSigningBytes(chainId, p)) }
 }
 

@@ -37,7 +37,8 @@ export function voteToWire(v: Vote): unknown {
 export function voteFromWire(value: unknown): Vote {
   const [type, height, round, hash, validator, sig] = read.array(value, 6, 'vote')
   const t = read.uint(type, 'vote type')
-  if (t !== VoteType.Prevote && t !== VoteType.Precommit) throw new Error('vote type: not prevote or precommit')
+  if (t !== VoteType.Prevote && t !== VoteType.Precommit)
+    throw new Error('vote type: not prevote or precommit')
   return {
     type: t,
     height: read.uint(height, 'height'),

@@ -18,7 +18,9 @@ export class VoteSet {
   add(v: Vote): { added: boolean; conflict?: Vote } {
     const prior = this.byValidator.get(v.validator)
     if (prior !== undefined) {
-      return voteKey(prior.blockHash) === voteKey(v.blockHash) ? { added: false } : { added: false, conflict: prior }
+      return voteKey(prior.blockHash) === voteKey(v.blockHash)
+        ? { added: false }
+        : { added: false, conflict: prior }
     }
     const p = this.validators.powerOf(v.validator)
     if (p === 0) return { added: false }

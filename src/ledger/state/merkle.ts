@@ -105,7 +105,9 @@ function leafHash(key: string, value: Uint8Array): Uint8Array {
 
 function bucketHash(bucket: Bucket): Uint8Array {
   if (bucket.size === 0) return EMPTY
-  const leaves = [...bucket.values()].sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))
+  const leaves = [...bucket.values()].sort((a, b) =>
+    a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0,
+  )
   return taggedHash('cordex/state/bucket', ...leaves.map((l) => l.leaf))
 }
 

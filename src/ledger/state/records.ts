@@ -81,7 +81,11 @@ const account: Codec<Account> = {
   encode: (a) => [amount(a.balance), a.nonce, amount(a.stake)],
   decode: (v) => {
     const [b, n, s] = read.array(v, 3, 'account')
-    return { balance: read.amount(b, 'balance'), nonce: read.uint(n, 'nonce'), stake: read.amount(s, 'stake') }
+    return {
+      balance: read.amount(b, 'balance'),
+      nonce: read.uint(n, 'nonce'),
+      stake: read.amount(s, 'stake'),
+    }
   },
 }
 
@@ -90,7 +94,11 @@ const validators: Codec<ValidatorEntry[]> = {
   decode: (v) =>
     read.list(v, 10_000, 'validators').map((e) => {
       const [id, power, jailed] = read.array(e, 3, 'validator')
-      return { id: read.string(id, 64, 'id'), power: read.uint(power, 'power'), jailedUntil: read.uint(jailed, 'jailed') }
+      return {
+        id: read.string(id, 64, 'id'),
+        power: read.uint(power, 'power'),
+        jailedUntil: read.uint(jailed, 'jailed'),
+      }
     }),
 }
 
@@ -121,7 +129,11 @@ const supply: Codec<Supply> = {
   encode: (s) => [amount(s.total), amount(s.minted), amount(s.burned)],
   decode: (v) => {
     const [t, m, b] = read.array(v, 3, 'supply')
-    return { total: read.amount(t, 'total'), minted: read.amount(m, 'minted'), burned: read.amount(b, 'burned') }
+    return {
+      total: read.amount(t, 'total'),
+      minted: read.amount(m, 'minted'),
+      burned: read.amount(b, 'burned'),
+    }
   },
 }
 
@@ -170,7 +182,8 @@ const CODECS = new Map<string, Codec<unknown>>([
 function codecFor(key: string): Codec<unknown> {
   const colon = key.indexOf(':')
   const c = CODECS.get(colon === -1 ? key : key.slice(0, colon + 1))
-  if (c === undefined) throw new CodecError('BAD_SHAPE', `unknown state key ${key.slice(0, 80)}`, { what: 'state' })
+  if (c === undefined)
+    throw new CodecError('BAD_SHAPE', `unknown state key ${key.slice(0, 80)}`, { what: 'state' })
   return c
 }
 

@@ -4,7 +4,16 @@ import { stake } from './types/stake.js'
 import { unstake } from './types/unstake.js'
 import { hostAnnounce } from './types/hostAnnounce.js'
 
-export { TxRegistry, signTx, decodeTx, verifyTx, type Tx, type SignedTx, type TxType, type TxContext } from './tx.js'
+export {
+  TxRegistry,
+  signTx,
+  decodeTx,
+  verifyTx,
+  type Tx,
+  type SignedTx,
+  type TxType,
+  type TxContext,
+} from './tx.js'
 export { transfer, stake, unstake, hostAnnounce }
 export type { TransferBody } from './types/transfer.js'
 export type { StakeBody } from './types/stake.js'

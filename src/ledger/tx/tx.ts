@@ -1,5 +1,12 @@
 import { encode, decode, read, amount } from '../codec.js'
-import { signingBytes, taggedHash, toHex, verifySignature, publicKeyOfPeerId, type Signer } from '../crypto.js'
+import {
+  signingBytes,
+  taggedHash,
+  toHex,
+  verifySignature,
+  publicKeyOfPeerId,
+  type Signer,
+} from '../crypto.js'
 import { CodecError, TxRejectedError } from '../errors.js'
 import type { Overlay } from '../state/state.js'
 import type { Params } from '../state/records.js'
@@ -99,7 +106,8 @@ export function decodeTx(registry: TxRegistry, bytes: Uint8Array, maxBytes: numb
     const t = registry.get(name)
     if (t === undefined) throw new TxRejectedError('UNKNOWN_TYPE', `unknown transaction type ${name}`)
     const sender = read.string(from, 64, 'from')
-    if (publicKeyOfPeerId(sender) === undefined) throw new CodecError('BAD_SHAPE', 'from: not an Ed25519 peer id', { what: 'from' })
+    if (publicKeyOfPeerId(sender) === undefined)
+      throw new CodecError('BAD_SHAPE', 'from: not an Ed25519 peer id', { what: 'from' })
     return finish(
       {
         type: name,

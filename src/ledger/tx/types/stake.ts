@@ -22,8 +22,15 @@ export const stake: TxType<StakeBody> = {
   apply: (s, tx) => {
     const acct = getAccount(s, tx.from)
     if (acct.balance < tx.body.amount) {
-      throw new TxRejectedError('INSUFFICIENT_FUNDS', `balance ${acct.balance} is below the amount ${tx.body.amount}`)
+      throw new TxRejectedError(
+        'INSUFFICIENT_FUNDS',
+        `balance ${acct.balance} is below the amount ${tx.body.amount}`,
+      )
     }
-    putAccount(s, tx.from, { ...acct, balance: acct.balance - tx.body.amount, stake: acct.stake + tx.body.amount })
+    putAccount(s, tx.from, {
+      ...acct,
+      balance: acct.balance - tx.body.amount,
+      stake: acct.stake + tx.body.amount,
+    })
   },
 }

@@ -16,14 +16,18 @@ export const transfer: TxType<TransferBody> = {
   decodeBody: (v) => {
     const [to, a] = read.array(v, 2, 'Transfer')
     const body = { to: read.string(to, 64, 'to'), amount: read.amount(a, 'amount') }
-    if (publicKeyOfPeerId(body.to) === undefined) throw new CodecError('BAD_SHAPE', 'to: not an Ed25519 peer id', { what: 'to' })
+    if (publicKeyOfPeerId(body.to) === undefined)
+      throw new CodecError('BAD_SHAPE', 'to: not an Ed25519 peer id', { what: 'to' })
     if (body.amount === 0n) throw new CodecError('BAD_SHAPE', 'amount: must be positive', { what: 'amount' })
     return body
   },
   apply: (s, tx) => {
     const from = getAccount(s, tx.from)
     if (from.balance < tx.body.amount) {
-      throw new TxRejectedError('INSUFFICIENT_FUNDS', `balance ${from.balance} is below the amount ${tx.body.amount}`)
+      throw new TxRejectedError(
+        'INSUFFICIENT_FUNDS',
+        `balance ${from.balance} is below the amount ${tx.body.amount}`,
+      )
     }
     putAccount(s, tx.from, { ...from, balance: from.balance - tx.body.amount })
     const to = getAccount(s, tx.body.to)

@@ -15,7 +15,10 @@ export const unstake: TxType<StakeBody> = {
   apply: (s, tx, ctx) => {
     const acct = getAccount(s, tx.from)
     if (acct.stake < tx.body.amount) {
-      throw new TxRejectedError('INSUFFICIENT_STAKE', `stake ${acct.stake} is below the amount ${tx.body.amount}`)
+      throw new TxRejectedError(
+        'INSUFFICIENT_STAKE',
+        `stake ${acct.stake} is below the amount ${tx.body.amount}`,
+      )
     }
     putAccount(s, tx.from, { ...acct, stake: acct.stake - tx.body.amount })
     const release = ctx.height + ctx.params.unbondingBlocks
