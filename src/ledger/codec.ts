@@ -85,3 +85,15 @@ export function amount(v: bigint): number | bigint {
 function shape(what: string, expected: string): CodecError {
   return new CodecError('BAD_SHAPE', `${what}: expected ${expected}`, { what })
 }
+
+/** Read a field of a JSON object a client sent; amounts are decimal strings of base units. */
+export const json = {
+  object(v: unknown, what: string): Record<string, unknown> {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw shape(what, 'a JSON object')
+    return v as Record<string, unknown>
+  },
+  amount(v: unknown, what: string): bigint {
+    if (typeof v !== 'string' || !/^\d{1,20}$/.test(v)) throw shape(what, 'a decimal string of base units')
+    return read.amount(BigInt(v), what)
+  },
+}

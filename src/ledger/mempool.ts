@@ -79,6 +79,14 @@ export class Mempool {
     this.insert(tx)
   }
 
+  /** The nonce a new transaction from `sender` should carry: after its pending ones. */
+  nextNonce(sender: string, state: StateReader): number {
+    const queue = this.bySender.get(sender)
+    let n = getAccount(state, sender).nonce
+    while (queue?.has(n)) n++
+    return n
+  }
+
   /**
    * Candidates for a block: each sender's transactions from its next nonce on, without gaps,
    * senders interleaved by fee of their next transaction.

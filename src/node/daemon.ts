@@ -11,6 +11,8 @@ import { buildLibp2p, type CordexLibp2p } from './libp2p.js'
 import { PeerManager } from './peerManager.js'
 import { ApiServer, apiRoutes } from './api/index.js'
 import { InfoProtocol } from '../protocols/index.js'
+import { ChainService } from './chain/service.js'
+import { signerFromSeed } from '../ledger/crypto.js'
 
 export interface DaemonOptions {
   dataDir: string
@@ -52,6 +54,7 @@ export class Daemon {
   node: CordexLibp2p | undefined
   paths: DataDirPaths | undefined
   api: ApiServer | undefined
+  chain: ChainService | undefined
 
   private readonly parts: Part[] = []
   private stopRequested = false
@@ -143,6 +146,18 @@ export class Daemon {
       ),
     )
 
+    // The ledger signs with the peer key (SPEC 1: the account address is the peer id).
+    const signer = signerFromSeed(identity.privateKey.raw.subarray(0, 32))
+    const chain = await this.startable(
+      'ledger',
+      new ChainService(
+        { node, db: lock.db, log: log.child({ module: 'ledger' }), clock: this.clock, signer },
+        config,
+        reqRespLimits,
+      ),
+    )
+    this.chain = chain
+
     await this.startable(
       'peer manager',
       new PeerManager(
@@ -177,6 +192,8 @@ export class Daemon {
           startedAt,
           version: VERSION,
           info,
+          chain,
+          signer,
           // The routes report the TCP URL of the server they belong to, once it listens.
           apiUrl: () => api.apiUrl,
         }),

@@ -1,7 +1,14 @@
 export { Daemon, StartAbortedError, type DaemonOptions } from './daemon.js'
-export { initDataDir, type InitOptions, type InitResult } from './init.js'
+export { initDataDir, devGenesis, BASE_UNITS_PER_COIN, type InitOptions, type InitResult } from './init.js'
 export { dataDirPaths, readPid, DataDirError, type DataDirPaths } from './dataDir.js'
 export { IdentityError } from './identity.js'
-export { ConfigError, loadConfig, NETWORKS, type Config, type DeepPartial } from './config/index.js'
+export {
+  ConfigError,
+  loadConfig,
+  NETWORKS,
+  type Config,
+  type DeepPartial,
+  type GenesisConfig,
+} from './config/index.js'
 export { buildLibp2p, routingTableSize, type CordexLibp2p } from './libp2p.js'
 export type { StatusView, PeerView } from './api/index.js'

@@ -38,6 +38,11 @@ export class State implements StateReader {
     return this.merkle.root
   }
 
+  /** Every entry in its stored form. */
+  *encoded(): Iterable<[string, Uint8Array]> {
+    for (const [k, v] of this.entries) yield [k, encodeEntry(k, v)]
+  }
+
   /** Entries whose key starts with `prefix` (a full scan: for audits and tests, not hot paths). */
   *withPrefix(prefix: string): Iterable<[string, unknown]> {
     for (const e of this.entries) if (e[0].startsWith(prefix)) yield e

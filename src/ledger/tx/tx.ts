@@ -46,6 +46,10 @@ export interface TxType<B = unknown> {
   encodeBody(body: B): unknown
   /** Validate and decode a body; throws CodecError. */
   decodeBody(value: unknown): B
+  /** The body from the JSON a client posts (amounts as decimal strings); throws CodecError. */
+  fromJson(json: unknown): B
+  /** The body as JSON for people and the API (amounts as decimal strings). */
+  toJson(body: B): unknown
   apply(state: Overlay, tx: Tx<B>, ctx: TxContext): void
 }
 

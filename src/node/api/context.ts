@@ -3,6 +3,8 @@ import type { Config } from '../config/index.js'
 import type { DataDirPaths } from '../dataDir.js'
 import type { CordexLibp2p } from '../libp2p.js'
 import type { InfoProtocol } from '../../protocols/index.js'
+import type { ChainService } from '../chain/service.js'
+import type { Signer } from '../../ledger/crypto.js'
 
 /** What the control socket's routes may read of the running daemon. */
 export interface ApiContext {
@@ -13,6 +15,9 @@ export interface ApiContext {
   startedAt: number
   version: string
   info: InfoProtocol
+  chain: ChainService
+  /** The daemon's key, for transactions it signs on its user's behalf. */
+  signer: Signer
   /** URL of the TCP listener, or null. */
   apiUrl: () => string | null
 }

@@ -3,6 +3,7 @@ import type { ApiContext } from './context.js'
 import { statusRoute } from './routes/status.js'
 import { peersRoute, peerInfoRoute } from './routes/peers.js'
 import { findPeerRoute } from './routes/dht.js'
+import { headRoute, blockRoute, txStatusRoute, accountRoute, submitTxRoute } from './routes/ledger.js'
 
 export { ApiServer, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
@@ -12,5 +13,15 @@ export type { PeerView } from './routes/peers.js'
 
 /** Every route of the control socket. */
 export function apiRoutes(ctx: ApiContext): ApiRoute[] {
-  return [statusRoute(ctx), peersRoute(ctx), peerInfoRoute(ctx), findPeerRoute(ctx)]
+  return [
+    statusRoute(ctx),
+    peersRoute(ctx),
+    peerInfoRoute(ctx),
+    findPeerRoute(ctx),
+    headRoute(ctx),
+    blockRoute(ctx),
+    txStatusRoute(ctx),
+    accountRoute(ctx),
+    submitTxRoute(ctx),
+  ]
 }

@@ -1,4 +1,4 @@
-export { configSchema, type Config, type LocalConfig } from './schema.js'
+export { configSchema, genesisSchema, type Config, type LocalConfig, type GenesisConfig } from './schema.js'
 export {
   loadConfig,
   parseConfig,

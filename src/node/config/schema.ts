@@ -20,6 +20,36 @@ const peerAddr = addr.refine((s) => /\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s), {
   message: 'a bootstrap address must end in /p2p/<peer id>',
 })
 
+const units = z.string().regex(/^\d{1,20}$/, 'a whole number of base units, as a decimal string')
+const peerId = z.string().regex(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/, 'an Ed25519 peer id')
+
+/** SPEC 3 genesis: amounts are decimal strings of base units (JSON numbers cannot hold them all). */
+export const genesisSchema = z
+  .object({
+    chainId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lowercase letters, digits and dashes'),
+    /** ms since the Unix epoch. */
+    time: z.number().int().min(0),
+    params: z
+      .object({
+        minTxFee: units,
+        maxTxBytes: z.number().int().min(256),
+        maxBlockTxs: z.number().int().min(1),
+        maxBlockBytes: z.number().int().min(1024),
+        epochBlocks: z.number().int().min(1),
+        unbondingBlocks: z.number().int().min(0),
+        slashBps: z.number().int().min(0).max(10_000),
+        jailBlocks: z.number().int().min(0),
+        maxClockDriftMs: z.number().int().min(0),
+      })
+      .strict(),
+    accounts: z.array(z.object({ id: peerId, balance: units, stake: units }).strict()),
+    /** Empty only in a network file: `cordex init` and `cordex devnet` fill it. */
+    validators: z.array(z.object({ id: peerId, power: z.number().int().min(1) }).strict()),
+  })
+  .strict()
+
+export type GenesisConfig = z.infer<typeof genesisSchema>
+
 /**
  * The whole configuration of one daemon: the network's parameters (configs/<network>.json) merged
  * with the data directory's config.json and then with command-line flags. Every object is strict,
@@ -101,6 +131,26 @@ export const configSchema = z
         maxConnections: z.number().int().min(1),
       })
       .strict(),
+    consensus: z
+      .object({
+        /** Pause after a commit before the next height starts, ms (lets transactions gather). */
+        blockIntervalMs: z.number().int().min(0),
+        /** Round timeouts: base + round * delta, ms. */
+        proposeTimeoutMs: ms,
+        prevoteTimeoutMs: ms,
+        precommitTimeoutMs: ms,
+        timeoutDeltaMs: z.number().int().min(0),
+      })
+      .strict(),
+    mempool: z
+      .object({
+        maxTxs: z.number().int().min(1),
+        maxBytes: z.number().int().min(1024),
+        maxPerSender: z.number().int().min(1),
+        maxNonceGap: z.number().int().min(0),
+      })
+      .strict(),
+    genesis: genesisSchema,
     log: z.object({ level: z.enum(LOG_LEVELS as [string, ...string[]]) }).strict(),
   })
   .strict()

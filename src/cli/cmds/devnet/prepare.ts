@@ -1,6 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { initDataDir, type Config, type DeepPartial } from '../../../node/index.js'
+import { randomBytes } from 'node:crypto'
+import { initDataDir, devGenesis, loadConfig, type Config, type DeepPartial } from '../../../node/index.js'
+import { CliError } from '../../errors.js'
+import { ExitCode } from '../../exitCodes.js'
 import { freePort } from './ports.js'
 
 export interface DevnetPeer {
@@ -11,8 +14,9 @@ export interface DevnetPeer {
 
 /**
  * Initialize `<baseDir>/peer-<i>` for i < count, or keep what is there. Each new peer gets a fixed
- * loopback port and peer 0 as bootstrap, written into its config.json, so that
- * `cordex daemon --data-dir <baseDir>/peer-<i>` alone rejoins the same network later.
+ * loopback port and peer 0 as bootstrap, and every peer the same genesis, in which all of them
+ * validate; all of it goes into each config.json, so that `cordex daemon --data-dir
+ * <baseDir>/peer-<i>` alone rejoins the same network later.
  */
 export async function prepareDevnet(baseDir: string, count: number, api: boolean): Promise<DevnetPeer[]> {
   const peers: DevnetPeer[] = []
@@ -34,7 +38,32 @@ export async function prepareDevnet(baseDir: string, count: number, api: boolean
     }
     peers.push({ index, dataDir, peerId })
   }
+  await shareGenesis(peers)
   return peers
+}
+
+/** Give every peer one genesis naming all of them as validators, unless they already share it. */
+async function shareGenesis(peers: DevnetPeer[]): Promise<void> {
+  const ids = peers.map((p) => p.peerId)
+  const config0 = loadConfig({ dataDir: peers[0]!.dataDir })
+  const validators = config0.genesis.validators.map((v) => v.id)
+  if (validators.length === ids.length && validators.every((id, i) => id === ids[i])) return
+  const started = peers.filter((p) => existsSync(join(p.dataDir, 'db')))
+  if (started.length > 0) {
+    throw new CliError(
+      ExitCode.USAGE,
+      'DEVNET_MISMATCH',
+      `${started[0]!.dataDir} already holds a chain of another set of validators; ` +
+        `run devnet with the same --peers as before, or with a new --base-dir`,
+    )
+  }
+  const genesis = devGenesis(
+    config0.genesis,
+    ids,
+    Date.now(),
+    `cordex-devnet-${randomBytes(4).toString('hex')}`,
+  )
+  for (const p of peers) await initDataDir({ dataDir: p.dataDir, overrides: { genesis } })
 }
 
 function readLocal(dataDir: string): DeepPartial<Config> | undefined {

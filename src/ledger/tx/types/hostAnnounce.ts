@@ -1,4 +1,4 @@
-import { read, amount } from '../../codec.js'
+import { read, amount, json } from '../../codec.js'
 import { getHost, putHost } from '../../state/access.js'
 import type { TxType } from '../tx.js'
 
@@ -19,15 +19,24 @@ export const hostAnnounce: TxType<HostAnnounceBody> = {
   encodeBody: (b) => [b.models, amount(b.priceVote), b.fingerprint, b.addrs],
   decodeBody: (v) => {
     const [m, p, f, a] = read.array(v, 4, 'HostAnnounce')
-    return {
-      models: read.list(m, 64, 'models').map((x) => read.string(x, 128, 'model')),
-      priceVote: read.amount(p, 'priceVote'),
-      fingerprint: read.string(f, 256, 'fingerprint'),
-      addrs: read.list(a, 16, 'addrs').map((x) => read.string(x, 256, 'addr')),
-    }
+    return fields(m, read.amount(p, 'priceVote'), f, a)
   },
+  fromJson: (v) => {
+    const o = json.object(v, 'body')
+    return fields(o.models, json.amount(o.priceVote, 'priceVote'), o.fingerprint, o.addrs)
+  },
+  toJson: (b) => ({ ...b, priceVote: b.priceVote.toString() }),
   apply: (s, tx, ctx) => {
     const since = getHost(s, tx.from)?.since ?? ctx.height
     putHost(s, tx.from, { ...tx.body, since })
   },
+}
+
+function fields(models: unknown, priceVote: bigint, fingerprint: unknown, addrs: unknown): HostAnnounceBody {
+  return {
+    models: read.list(models, 64, 'models').map((x) => read.string(x, 128, 'model')),
+    priceVote,
+    fingerprint: read.string(fingerprint, 256, 'fingerprint'),
+    addrs: read.list(addrs, 16, 'addrs').map((x) => read.string(x, 256, 'addr')),
+  }
 }

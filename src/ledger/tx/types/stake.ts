@@ -1,4 +1,4 @@
-import { read, amount } from '../../codec.js'
+import { read, amount, json } from '../../codec.js'
 import { CodecError, TxRejectedError } from '../../errors.js'
 import { getAccount, putAccount } from '../../state/access.js'
 import type { TxType } from '../tx.js'
@@ -7,18 +7,23 @@ export interface StakeBody {
   amount: bigint
 }
 
-export function decodeAmountBody(v: unknown, what: string): StakeBody {
-  const [a] = read.array(v, 1, what)
-  const body = { amount: read.amount(a, 'amount') }
-  if (body.amount === 0n) throw new CodecError('BAD_SHAPE', 'amount: must be positive', { what: 'amount' })
-  return body
+/** Body codec shared by Stake and Unstake: one positive amount. */
+export const amountBody = {
+  encodeBody: (b: StakeBody): unknown => [amount(b.amount)],
+  decodeBody: (v: unknown): StakeBody => positive(read.amount(read.array(v, 1, 'body')[0], 'amount')),
+  fromJson: (v: unknown): StakeBody => positive(json.amount(json.object(v, 'body').amount, 'amount')),
+  toJson: (b: StakeBody): unknown => ({ amount: b.amount.toString() }),
+}
+
+function positive(a: bigint): StakeBody {
+  if (a === 0n) throw new CodecError('BAD_SHAPE', 'amount: must be positive', { what: 'amount' })
+  return { amount: a }
 }
 
 /** Stake: bond `amount` from the balance; bonded stake is what a double-signer loses. */
 export const stake: TxType<StakeBody> = {
   name: 'Stake',
-  encodeBody: (b) => [amount(b.amount)],
-  decodeBody: (v) => decodeAmountBody(v, 'Stake'),
+  ...amountBody,
   apply: (s, tx) => {
     const acct = getAccount(s, tx.from)
     if (acct.balance < tx.body.amount) {

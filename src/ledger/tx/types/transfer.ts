@@ -1,4 +1,4 @@
-import { read, amount } from '../../codec.js'
+import { read, amount, json } from '../../codec.js'
 import { publicKeyOfPeerId } from '../../crypto.js'
 import { CodecError, TxRejectedError } from '../../errors.js'
 import { getAccount, putAccount } from '../../state/access.js'
@@ -15,12 +15,13 @@ export const transfer: TxType<TransferBody> = {
   encodeBody: (b) => [b.to, amount(b.amount)],
   decodeBody: (v) => {
     const [to, a] = read.array(v, 2, 'Transfer')
-    const body = { to: read.string(to, 64, 'to'), amount: read.amount(a, 'amount') }
-    if (publicKeyOfPeerId(body.to) === undefined)
-      throw new CodecError('BAD_SHAPE', 'to: not an Ed25519 peer id', { what: 'to' })
-    if (body.amount === 0n) throw new CodecError('BAD_SHAPE', 'amount: must be positive', { what: 'amount' })
-    return body
+    return check({ to: read.string(to, 64, 'to'), amount: read.amount(a, 'amount') })
   },
+  fromJson: (v) => {
+    const o = json.object(v, 'body')
+    return check({ to: read.string(o.to, 64, 'to'), amount: json.amount(o.amount, 'amount') })
+  },
+  toJson: (b) => ({ to: b.to, amount: b.amount.toString() }),
   apply: (s, tx) => {
     const from = getAccount(s, tx.from)
     if (from.balance < tx.body.amount) {
@@ -33,4 +34,12 @@ export const transfer: TxType<TransferBody> = {
     const to = getAccount(s, tx.body.to)
     putAccount(s, tx.body.to, { ...to, balance: to.balance + tx.body.amount })
   },
+}
+
+function check(body: TransferBody): TransferBody {
+  if (publicKeyOfPeerId(body.to) === undefined) {
+    throw new CodecError('BAD_SHAPE', 'to: not an Ed25519 peer id', { what: 'to' })
+  }
+  if (body.amount === 0n) throw new CodecError('BAD_SHAPE', 'amount: must be positive', { what: 'amount' })
+  return body
 }

@@ -1,8 +1,7 @@
-import { amount } from '../../codec.js'
 import { TxRejectedError } from '../../errors.js'
 import { getAccount, putAccount, getUnbonding, putUnbonding } from '../../state/access.js'
 import type { TxType } from '../tx.js'
-import { decodeAmountBody, type StakeBody } from './stake.js'
+import { amountBody, type StakeBody } from './stake.js'
 
 /**
  * Unstake: unbond `amount`; it returns to the balance `params.unbondingBlocks` blocks later, so
@@ -10,8 +9,7 @@ import { decodeAmountBody, type StakeBody } from './stake.js'
  */
 export const unstake: TxType<StakeBody> = {
   name: 'Unstake',
-  encodeBody: (b) => [amount(b.amount)],
-  decodeBody: (v) => decodeAmountBody(v, 'Unstake'),
+  ...amountBody,
   apply: (s, tx, ctx) => {
     const acct = getAccount(s, tx.from)
     if (acct.stake < tx.body.amount) {

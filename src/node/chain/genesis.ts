@@ -1,0 +1,13 @@
+import type { Genesis } from '../../ledger/genesis.js'
+import type { GenesisConfig } from '../config/index.js'
+
+/** The ledger's genesis from the config's (decimal strings become bigints). */
+export function genesisFromConfig(g: GenesisConfig): Genesis {
+  return {
+    chainId: g.chainId,
+    time: g.time,
+    params: { ...g.params, minTxFee: BigInt(g.params.minTxFee) },
+    accounts: g.accounts.map((a) => ({ id: a.id, balance: BigInt(a.balance), stake: BigInt(a.stake) })),
+    validators: g.validators.map((v) => ({ id: v.id, power: v.power })),
+  }
+}

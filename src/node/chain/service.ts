@@ -1,0 +1,285 @@
+import type { Level } from 'level'
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from '../../util/logger.js'
+import type { Clock } from '../../util/clock.js'
+import { CordexError } from '../../util/errors.js'
+import type { Config } from '../config/index.js'
+import type { CordexLibp2p } from '../libp2p.js'
+import { ChainStore } from '../db/chainStore.js'
+import { genesisFromConfig } from './genesis.js'
+import { checkGenesis, genesisHash, genesisState } from '../../ledger/genesis.js'
+import type { State } from '../../ledger/state/state.js'
+import { Replica, type Head, type ReplicaEffect, type ReplicaEvent } from '../../ledger/replica.js'
+import { baseRegistry, type SignedTx, type TxRegistry } from '../../ledger/tx/index.js'
+import { TxRejectedError } from '../../ledger/errors.js'
+import { blockHash, type BlockLimits } from '../../ledger/block.js'
+import { equalBytes, toHex, type Signer } from '../../ledger/crypto.js'
+import { LedgerGossip, type Verdict } from '../../protocols/ledgerGossip.js'
+import { SyncProtocol } from '../../protocols/sync/index.js'
+import type { ReqRespLimits } from '../../protocols/index.js'
+
+export type ChainErrorCode = 'CHAIN_GENESIS' | 'CHAIN_MISMATCH' | 'CHAIN_CORRUPT'
+export class ChainError extends CordexError<ChainErrorCode> {}
+
+export interface ChainComponents {
+  node: CordexLibp2p
+  db: Level<string, Uint8Array>
+  log: Logger
+  clock: Clock
+  signer: Signer
+}
+
+/** Events waiting for the replica at most; gossip beyond this is dropped (and gossiped again). */
+const MAX_QUEUE = 10_000
+
+/**
+ * The ledger's shell: it feeds the Replica with gossip, timers and synced blocks, one event at a
+ * time, and carries out its effects: publishing, scheduling, writing each committed block in one
+ * batch before the next event, and fetching missed blocks over `sync`.
+ */
+export class ChainService {
+  readonly registry: TxRegistry = baseRegistry()
+  readonly limits: BlockLimits
+  readonly chainId: string
+  replica!: Replica
+  store!: ChainStore
+  private gossip: LedgerGossip | undefined
+  private sync: SyncProtocol | undefined
+  private readonly queue: ReplicaEvent[] = []
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private draining: Promise<void> | undefined
+  private running = false
+  private syncing = false
+  private readonly commitListeners = new Set<() => void>()
+
+  constructor(
+    private readonly components: ChainComponents,
+    private readonly config: Config,
+    private readonly reqLimits: ReqRespLimits,
+  ) {
+    const p = config.genesis.params
+    this.chainId = config.genesis.chainId
+    this.limits = {
+      maxBlockBytes: p.maxBlockBytes,
+      maxBlockTxs: p.maxBlockTxs,
+      maxTxBytes: p.maxTxBytes,
+      maxValidators: 10_000,
+    }
+  }
+
+  get head(): Head {
+    return this.replica.head
+  }
+
+  async start(): Promise<void> {
+    const { node, log, clock, signer } = this.components
+    const genesis = genesisFromConfig(this.config.genesis)
+    const bad = checkGenesis(genesis)
+    if (bad !== undefined) throw new ChainError('CHAIN_GENESIS', `invalid genesis: ${bad}`)
+    const gHash = genesisHash(genesis)
+    this.store = new ChainStore(this.components.db, this.registry, this.limits)
+    const { state, head } = await this.open(gHash, genesisState(genesis), genesis.time)
+    log.info({ chainId: this.chainId, height: head.height, hash: toHex(head.hash) }, 'ledger loaded')
+
+    const c = this.config.consensus
+    this.replica = new Replica(
+      {
+        chainId: this.chainId,
+        registry: this.registry,
+        signer,
+        timeouts: {
+          proposeMs: c.proposeTimeoutMs,
+          prevoteMs: c.prevoteTimeoutMs,
+          precommitMs: c.precommitTimeoutMs,
+          deltaMs: c.timeoutDeltaMs,
+        },
+        blockIntervalMs: c.blockIntervalMs,
+        proposerSeed: gHash,
+        mempool: this.config.mempool,
+      },
+      state,
+      head,
+      clock,
+    )
+    const chain = {
+      network: this.config.network,
+      chainId: this.chainId,
+      registry: this.registry,
+      limits: this.limits,
+    }
+    this.gossip = new LedgerGossip({ pubsub: node.services.pubsub, log }, chain, {
+      onTx: (tx) => this.admit(tx),
+      onProposal: (proposal) => this.enqueue({ kind: 'proposal', proposal }),
+      onVote: (vote) => this.enqueue({ kind: 'vote', vote }),
+    })
+    this.sync = new SyncProtocol({ node, log }, chain, this.reqLimits)
+    await this.sync.start({
+      headHeight: () => this.replica.head.height,
+      blockBytes: (h) => this.store.blocks.getBytes(h),
+      commitBytes: (h) => this.store.commits.getBytes(h),
+    })
+    this.gossip.start()
+    this.running = true
+    await this.perform(this.replica.start())
+    this.enqueue({ kind: 'resend' })
+  }
+
+  /**
+   * Open the stored chain, or write genesis into an empty store. A store of another chain, or
+   * one whose state does not hash to its head's state root, is refused.
+   */
+  private async open(gHash: Uint8Array, genesis: State, time: number): Promise<{ state: State; head: Head }> {
+    const head = await this.store.head()
+    if (head === undefined) {
+      await this.store.initGenesis([...genesis.encoded()], gHash, time)
+      return { state: genesis, head: { height: 0, hash: gHash, time, commit: null } }
+    }
+    const first = head.height === 0 ? undefined : await this.store.blocks.get(1)
+    if (!equalBytes(first?.header.prevHash ?? head.hash, gHash)) {
+      throw new ChainError('CHAIN_MISMATCH', 'the data directory holds another chain than this genesis')
+    }
+    const state = await this.store.loadState()
+    const expected =
+      head.height === 0 ? genesis.root : (await this.store.blocks.get(head.height))?.header.stateRoot
+    if (expected === undefined || !equalBytes(expected, state.root)) {
+      throw new ChainError(
+        'CHAIN_CORRUPT',
+        `stored state does not match the state root of block ${head.height}`,
+      )
+    }
+    return { state, head }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    this.gossip?.stop()
+    await this.sync?.stop()
+    // Let an in-flight event finish its write.
+    await this.draining
+  }
+
+  /** Admit a signed transaction from this node's API and gossip it; throws TxRejectedError. */
+  submit(tx: SignedTx): void {
+    this.replica.submitTx(tx)
+    this.gossip?.publishTx(tx)
+  }
+
+  /** Resolves after the next block commits; rejects when `signal` aborts. */
+  nextCommit(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        this.commitListeners.delete(done)
+        resolve()
+      }
+      this.commitListeners.add(done)
+      signal.addEventListener('abort', () => {
+        this.commitListeners.delete(done)
+        reject(new Error('aborted'))
+      })
+    })
+  }
+
+  private admit(tx: SignedTx): Verdict {
+    try {
+      this.replica.submitTx(tx)
+      return 'accept'
+    } catch (err) {
+      if (!(err instanceof TxRejectedError)) throw err
+      return err.code === 'BAD_SIGNATURE' || err.code === 'TOO_LARGE' ? 'reject' : 'ignore'
+    }
+  }
+
+  private enqueue(event: ReplicaEvent): void {
+    if (!this.running) return
+    if (this.queue.length >= MAX_QUEUE) {
+      this.components.log.warn({ kind: event.kind }, 'event queue full: dropping')
+      return
+    }
+    this.queue.push(event)
+    this.draining ??= this.drain().finally(() => (this.draining = undefined))
+  }
+
+  private async drain(): Promise<void> {
+    for (let e = this.queue.shift(); e !== undefined && this.running; e = this.queue.shift()) {
+      try {
+        await this.perform(this.replica.handle(e))
+      } catch (err) {
+        this.components.log.error({ err, kind: e.kind }, 'ledger event failed')
+      }
+    }
+  }
+
+  private async perform(effects: ReplicaEffect[]): Promise<void> {
+    for (const e of effects) {
+      switch (e.kind) {
+        case 'broadcastProposal':
+          this.gossip?.publishProposal(e.proposal)
+          break
+        case 'broadcastVote':
+          this.gossip?.publishVote(e.vote)
+          break
+        case 'schedule': {
+          const t = setTimeout(() => {
+            this.timers.delete(t)
+            this.enqueue(e.event)
+          }, e.ms)
+          this.timers.add(t)
+          break
+        }
+        case 'persist':
+          await this.store.commitBlock(e.block, e.commit, e.changes)
+          this.components.log.debug(
+            {
+              height: e.block.header.height,
+              hash: toHex(blockHash(e.block.header)),
+              txs: e.block.txs.length,
+            },
+            'block committed',
+          )
+          for (const l of [...this.commitListeners]) l()
+          break
+        case 'behind':
+          void this.catchUp(e.height)
+          break
+        case 'rejected':
+          this.components.log.warn({ what: e.what, reason: e.reason }, 'rejected')
+          break
+      }
+    }
+  }
+
+  /** Fetch blocks from connected peers until the head reaches `target` or nobody has more. */
+  private async catchUp(target: number): Promise<void> {
+    if (this.syncing) return
+    this.syncing = true
+    try {
+      let progress = true
+      while (this.running && progress && this.replica.head.height < target) {
+        progress = false
+        for (const peer of this.components.node.getPeers()) {
+          const from = this.replica.head.height + 1
+          if ((await this.fetchFrom(peer, from)) === 0) continue
+          await this.draining
+          progress = this.replica.head.height >= from
+          if (progress) break
+        }
+      }
+      this.components.log.info({ height: this.replica.head.height, target }, 'sync finished')
+    } finally {
+      this.syncing = false
+    }
+  }
+
+  private async fetchFrom(peer: PeerId, from: number): Promise<number> {
+    try {
+      const res = await this.sync!.fetch(peer, from, 64)
+      for (const { block, commit } of res.blocks) this.enqueue({ kind: 'synced', block, commit })
+      return res.blocks.length
+    } catch (err) {
+      this.components.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'sync request failed')
+      return 0
+    }
+  }
+}

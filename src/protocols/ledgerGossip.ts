@@ -1,0 +1,126 @@
+import { TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
+import type { Message } from '@libp2p/gossipsub'
+import type { Logger } from '../util/logger.js'
+import { topicName } from './ids.js'
+import { decodeTx, type SignedTx, type TxRegistry } from '../ledger/tx/index.js'
+import { TxRejectedError } from '../ledger/errors.js'
+import type { BlockLimits } from '../ledger/block.js'
+import { decodeVote, encodeVote, verifyVote, type Vote } from '../ledger/consensus/vote.js'
+import {
+  decodeProposal,
+  encodeProposal,
+  verifyProposal,
+  type Proposal,
+} from '../ledger/consensus/proposal.js'
+
+/** How a received transaction fared: accepted (relay it), ignored (drop it) or rejected (penalize the sender). */
+export type Verdict = 'accept' | 'ignore' | 'reject'
+
+export interface LedgerGossipHandlers {
+  /** Offer a decoded, well-formed transaction to the mempool. */
+  onTx: (tx: SignedTx) => Verdict
+  onProposal: (p: Proposal) => void
+  onVote: (v: Vote) => void
+}
+
+export interface LedgerGossipOptions {
+  network: string
+  chainId: string
+  registry: TxRegistry
+  limits: BlockLimits
+}
+
+/**
+ * SPEC 2 and 3: transactions, block proposals and votes over gossipsub, one topic each, named by
+ * network and chain so that two chains never share a topic. Each message is decoded (bounded) and
+ * checked before gossipsub relays it; a malformed one or a bad signature rejects it, which lowers
+ * the sender's gossip score.
+ */
+export class LedgerGossip {
+  readonly topics: { tx: string; proposal: string; vote: string }
+
+  constructor(
+    private readonly components: { pubsub: GossipSub; log: Logger },
+    private readonly opts: LedgerGossipOptions,
+    private readonly handlers: LedgerGossipHandlers,
+  ) {
+    const t = (name: string): string => topicName(opts.network, `${opts.chainId}/${name}`)
+    this.topics = { tx: t('tx'), proposal: t('proposal'), vote: t('vote') }
+  }
+
+  start(): void {
+    const { pubsub } = this.components
+    pubsub.topicValidators.set(this.topics.tx, (_p, m) => this.validateTx(m))
+    pubsub.topicValidators.set(this.topics.proposal, (_p, m) => this.validateProposal(m))
+    pubsub.topicValidators.set(this.topics.vote, (_p, m) => this.validateVote(m))
+    for (const t of Object.values(this.topics)) pubsub.subscribe(t)
+  }
+
+  stop(): void {
+    const { pubsub } = this.components
+    for (const t of Object.values(this.topics)) {
+      pubsub.unsubscribe(t)
+      pubsub.topicValidators.delete(t)
+    }
+  }
+
+  publishTx(tx: SignedTx): void {
+    this.publish(this.topics.tx, tx.bytes)
+  }
+
+  publishProposal(p: Proposal): void {
+    this.publish(this.topics.proposal, encodeProposal(p))
+  }
+
+  publishVote(v: Vote): void {
+    this.publish(this.topics.vote, encodeVote(v))
+  }
+
+  private publish(topic: string, data: Uint8Array): void {
+    this.components.pubsub.publish(topic, data).catch((err: unknown) => {
+      this.components.log.debug({ topic, err: (err as Error).message }, 'publish failed')
+    })
+  }
+
+  private validateTx(m: Message): TopicValidatorResult {
+    let tx: SignedTx
+    try {
+      tx = decodeTx(this.opts.registry, m.data, this.opts.limits.maxTxBytes)
+    } catch (err) {
+      return err instanceof TxRejectedError && err.code !== 'UNKNOWN_TYPE'
+        ? TopicValidatorResult.Reject
+        : TopicValidatorResult.Ignore
+    }
+    return toResult(this.handlers.onTx(tx))
+  }
+
+  private validateProposal(m: Message): TopicValidatorResult {
+    try {
+      const p = decodeProposal(m.data, this.opts.registry, this.opts.limits)
+      if (!verifyProposal(this.opts.chainId, p)) return TopicValidatorResult.Reject
+      this.handlers.onProposal(p)
+      return TopicValidatorResult.Accept
+    } catch {
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private validateVote(m: Message): TopicValidatorResult {
+    try {
+      const v = decodeVote(m.data)
+      if (!verifyVote(this.opts.chainId, v)) return TopicValidatorResult.Reject
+      this.handlers.onVote(v)
+      return TopicValidatorResult.Accept
+    } catch {
+      return TopicValidatorResult.Reject
+    }
+  }
+}
+
+function toResult(v: Verdict): TopicValidatorResult {
+  return v === 'accept'
+    ? TopicValidatorResult.Accept
+    : v === 'reject'
+      ? TopicValidatorResult.Reject
+      : TopicValidatorResult.Ignore
+}
