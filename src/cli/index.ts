@@ -6,6 +6,8 @@ import { daemonCommand } from './cmds/daemon/index.js'
 import { statusCommand } from './cmds/status/index.js'
 import { peersCommand } from './cmds/peers/index.js'
 import { devnetCommand } from './cmds/devnet/index.js'
+import { ledgerCommand } from './cmds/ledger/index.js'
+import { txCommand } from './cmds/tx/index.js'
 import { exitCodeOf } from './errors.js'
 import { ExitCode } from './exitCodes.js'
 import { errorMessage } from '../util/errors.js'
@@ -22,6 +24,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(statusCommand as never)
     .command(peersCommand as never)
     .command(devnetCommand as never)
+    .command(ledgerCommand as never)
+    .command(txCommand as never)
     .demandCommand(1, 'name a command (cordex --help lists them)')
     .strict()
     .epilogue(

@@ -1,0 +1,25 @@
+import type { CommandModule } from 'yargs'
+import type { GlobalArgs } from '../../options.js'
+import { headHandler, blockHandler, accountHandler } from './handler.js'
+
+export const ledgerCommand: CommandModule<object, GlobalArgs> = {
+  command: 'ledger <command>',
+  describe: 'Read the ledger: head, blocks, accounts (amounts in base units)',
+  builder: (y) =>
+    y
+      .command({ command: 'head', describe: 'The last final block', handler: headHandler as never })
+      .command({
+        command: 'block <height>',
+        describe: 'One block: header, transactions, commit',
+        builder: (b) => b.positional('height', { type: 'number', demandOption: true }),
+        handler: blockHandler as never,
+      })
+      .command({
+        command: 'account <id>',
+        describe: 'An account: balance, stake, nonce',
+        builder: (b) => b.positional('id', { type: 'string', demandOption: true }),
+        handler: accountHandler as never,
+      })
+      .demandCommand(1, 'name a ledger command (head, block, account)') as never,
+  handler: () => {},
+}

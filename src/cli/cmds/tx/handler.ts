@@ -1,0 +1,53 @@
+import { callDaemon } from '../../client.js'
+import { printJson } from '../../output.js'
+import type { GlobalArgs } from '../../options.js'
+import { CliError } from '../../errors.js'
+import { ExitCode } from '../../exitCodes.js'
+
+export interface SendArgs extends GlobalArgs {
+  fee?: string
+  wait: boolean
+  timeout: number
+}
+
+interface TxStatus {
+  hash: string
+  status: 'committed' | 'pending'
+  height?: number
+}
+
+/**
+ * Ask the daemon to sign and send a transaction of `type`; then, unless --no-wait, poll until it
+ * is final (or the timeout passes: exit code 1, the transaction may still land).
+ */
+export async function sendTx(args: SendArgs, type: string, body: unknown): Promise<void> {
+  const sent = await callDaemon<{ hash: string; nonce: number; from: string }>(args.dataDir, '/tx', {
+    method: 'POST',
+    body: { type, body, ...(args.fee !== undefined ? { fee: args.fee } : {}) },
+  })
+  let status: TxStatus = { hash: sent.hash, status: 'pending' }
+  if (args.wait) {
+    const deadline = Date.now() + args.timeout * 1000
+    while (status.status !== 'committed') {
+      if (Date.now() > deadline) {
+        throw new CliError(
+          ExitCode.ERROR,
+          'NOT_FINAL',
+          `transaction ${sent.hash} not final after ${args.timeout} s`,
+        )
+      }
+      await new Promise((r) => setTimeout(r, 100))
+      status = await callDaemon<TxStatus>(args.dataDir, `/ledger/tx/${sent.hash}`)
+    }
+  }
+  if (args.json) return printJson({ ...sent, ...status })
+  console.log(
+    `transaction ${sent.hash} ${status.status}${status.height !== undefined ? ` in block ${status.height}` : ''}`,
+  )
+}
+
+export function checkUnits(v: string, what: string): string {
+  if (!/^\d{1,20}$/.test(v))
+    throw new CliError(ExitCode.USAGE, 'BAD_AMOUNT', `${what} must be a whole number of base units`)
+  return v
+}

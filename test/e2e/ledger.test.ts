@@ -1,0 +1,128 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
+import { tempDir, cordex, cordexJson, CORDEX, waitFor, exited } from '../helpers/cli.js'
+
+interface Head {
+  height: number
+  hash: string
+}
+
+test('four validator daemons: a CLI transfer finalizes everywhere; a killed daemon catches up over sync', async () => {
+  const dir = tempDir()
+  const base = join(dir.path, 'net')
+  const devnet = spawn(process.execPath, [CORDEX, 'devnet', '--peers', '4', '--base-dir', base, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const restarted = new TestDaemon(join(base, 'peer-2'))
+  after(async () => {
+    await restarted.stop()
+    if (devnet.exitCode === null) devnet.kill('SIGTERM')
+    await exited(devnet)
+    dir.cleanup()
+  })
+  let out = ''
+  devnet.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  const ready = await waitFor(
+    'devnet ready',
+    async () => {
+      const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
+      return line === undefined ? undefined : (JSON.parse(line) as { peers: StatusJson[] })
+    },
+    60_000,
+  )
+  const dirs = [0, 1, 2, 3].map((i) => join(base, `peer-${i}`))
+  const ids = ready.peers.map((p) => p.peerId)
+
+  // The four are the genesis validators and finalize blocks.
+  const head0 = await waitFor('blocks', async () => {
+    const h = await cordexJson<Head & { validators: unknown[] }>(['ledger', 'head', '--data-dir', dirs[0]!])
+    return h.height >= 3 ? h : undefined
+  })
+  assert.equal(head0.validators.length, 4)
+
+  // A transfer made with the CLI on peer 0 finalizes, and every peer sees the new balances.
+  const before = await cordexJson<{ balance: string }>(['ledger', 'account', ids[3]!, '--data-dir', dirs[0]!])
+  const sent = await cordexJson<{ hash: string; status: string; height: number }>([
+    'tx',
+    'transfer',
+    '--to',
+    ids[3]!,
+    '--amount',
+    '12345',
+    '--data-dir',
+    dirs[0]!,
+  ])
+  assert.equal(sent.status, 'committed')
+  const expected = (BigInt(before.balance) + 12345n).toString()
+  for (const d of dirs) {
+    await waitFor(`the transfer on ${d}`, async () => {
+      const a = await cordexJson<{ balance: string }>(['ledger', 'account', ids[3]!, '--data-dir', d])
+      return a.balance === expected ? true : undefined
+    })
+  }
+  const block = await cordexJson<{ txs: Array<{ hash: string }> }>([
+    'ledger',
+    'block',
+    String(sent.height),
+    '--data-dir',
+    dirs[1]!,
+  ])
+  assert.ok(
+    block.txs.some((t) => t.hash === sent.hash),
+    'the block holds the transaction on another peer',
+  )
+
+  // A refused transfer says why and changes nothing.
+  const broke = await cordex([
+    'tx',
+    'transfer',
+    '--to',
+    ids[3]!,
+    '--amount',
+    '99999999999999999999',
+    '--data-dir',
+    dirs[1]!,
+    '--json',
+  ])
+  assert.equal(broke.code, 6)
+  assert.match(broke.stderr, /amount|balance/)
+
+  // Kill peer 2 with SIGKILL; the other three keep finalizing.
+  const killedAt = (await cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[0]!])).height
+  process.kill(ready.peers[2]!.pid, 'SIGKILL')
+  await waitFor(
+    'three validators to go on',
+    async () => {
+      const h = await cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[0]!])
+      return h.height >= killedAt + 10 ? true : undefined
+    },
+    60_000,
+  )
+
+  // Restarted, it catches up through sync and agrees with the others.
+  await restarted.start()
+  const target = (await cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[0]!])).height
+  await waitFor(
+    'peer 2 to catch up',
+    async () => {
+      const h = await cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[2]!])
+      return h.height >= target ? true : undefined
+    },
+    60_000,
+  )
+  assert.match(restarted.output, /"msg":"sync finished"/)
+  const hashes = await Promise.all(
+    dirs.map(
+      async (d) => (await cordexJson<Head>(['ledger', 'block', String(target), '--data-dir', d])).hash,
+    ),
+  )
+  assert.equal(new Set(hashes).size, 1, `all four hold the same block ${target}`)
+  // And its head keeps up with the others' (it votes again).
+  const [h0, h2] = await Promise.all(
+    [0, 2].map((i) => cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[i]!])),
+  )
+  assert.ok(Math.abs(h0!.height - h2!.height) <= 3)
+})
