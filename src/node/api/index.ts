@@ -3,7 +3,7 @@ import type { ApiContext } from './context.js'
 import { statusRoute } from './routes/status.js'
 import { peersRoute, peerInfoRoute } from './routes/peers.js'
 import { findPeerRoute } from './routes/dht.js'
-import { headRoute, blockRoute, txStatusRoute, accountRoute, submitTxRoute } from './routes/ledger.js'
+import { headRoute, blockRoute, txStatusRoute, accountRoute, submitTxRoute, finalityRoute } from './routes/ledger.js'
 
 export { ApiServer, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
@@ -23,5 +23,6 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     txStatusRoute(ctx),
     accountRoute(ctx),
     submitTxRoute(ctx),
+    finalityRoute(ctx),
   ]
 }

@@ -51,6 +51,10 @@ export class ChainService {
   private running = false
   private syncing = false
   private readonly commitListeners = new Set<() => void>()
+  /** When this node proposed a block, by height and round (to measure proposal-to-finality). */
+  private readonly proposedAt = new Map<string, number>()
+  /** Proposal-to-finality times of the last blocks this node proposed, ms (at most 1000). */
+  readonly finalityMs: number[] = []
 
   constructor(
     private readonly components: ChainComponents,
@@ -215,6 +219,9 @@ export class ChainService {
     for (const e of effects) {
       switch (e.kind) {
         case 'broadcastProposal':
+          if (!this.proposedAt.has(`${e.proposal.height}/${e.proposal.round}`)) {
+            this.proposedAt.set(`${e.proposal.height}/${e.proposal.round}`, performance.now())
+          }
           this.gossip?.publishProposal(e.proposal)
           break
         case 'broadcastVote':
@@ -230,6 +237,7 @@ export class ChainService {
         }
         case 'persist':
           await this.store.commitBlock(e.block, e.commit, e.changes)
+          this.recordFinality(e.block.header.height, e.commit.round)
           this.components.log.debug(
             {
               height: e.block.header.height,
@@ -248,6 +256,14 @@ export class ChainService {
           break
       }
     }
+  }
+
+  private recordFinality(height: number, round: number): void {
+    const at = this.proposedAt.get(`${height}/${round}`)
+    for (const key of this.proposedAt.keys()) if (Number(key.split('/')[0]) <= height) this.proposedAt.delete(key)
+    if (at === undefined) return
+    this.finalityMs.push(performance.now() - at)
+    if (this.finalityMs.length > 1000) this.finalityMs.shift()
   }
 
   /** Fetch blocks from connected peers until the head reaches `target` or nobody has more. */

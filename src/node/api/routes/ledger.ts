@@ -30,6 +30,15 @@ export function headRoute(ctx: ApiContext): ApiRoute {
   }
 }
 
+/** `GET /ledger/finality`: proposal-to-finality times of the blocks this node proposed, ms. */
+export function finalityRoute(ctx: ApiContext): ApiRoute {
+  return {
+    method: 'GET',
+    path: '/ledger/finality',
+    handler: async () => ({ samples: ctx.chain.finalityMs }),
+  }
+}
+
 /** `GET /ledger/blocks/:height`. */
 export function blockRoute(ctx: ApiContext): ApiRoute {
   return {
