@@ -3,7 +3,14 @@ import type { ApiContext } from './context.js'
 import { statusRoute } from './routes/status.js'
 import { peersRoute, peerInfoRoute } from './routes/peers.js'
 import { findPeerRoute } from './routes/dht.js'
-import { headRoute, blockRoute, txStatusRoute, accountRoute, submitTxRoute, finalityRoute } from './routes/ledger.js'
+import {
+  headRoute,
+  blockRoute,
+  txStatusRoute,
+  accountRoute,
+  submitTxRoute,
+  finalityRoute,
+} from './routes/ledger.js'
 
 export { ApiServer, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'

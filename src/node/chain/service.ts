@@ -260,7 +260,8 @@ export class ChainService {
 
   private recordFinality(height: number, round: number): void {
     const at = this.proposedAt.get(`${height}/${round}`)
-    for (const key of this.proposedAt.keys()) if (Number(key.split('/')[0]) <= height) this.proposedAt.delete(key)
+    for (const key of this.proposedAt.keys())
+      if (Number(key.split('/')[0]) <= height) this.proposedAt.delete(key)
     if (at === undefined) return
     this.finalityMs.push(performance.now() - at)
     if (this.finalityMs.length > 1000) this.finalityMs.shift()
