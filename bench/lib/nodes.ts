@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { MemoryDatastore } from 'datastore-core'
 import { buildLibp2p, type CordexLibp2p } from '../../src/node/libp2p.js'
-import { deepMerge, networkFile, parseConfig, type Config, type DeepPartial } from '../../src/node/config/index.js'
+import {
+  deepMerge,
+  networkFile,
+  parseConfig,
+  type Config,
+  type DeepPartial,
+} from '../../src/node/config/index.js'
 
 /** The devnet network config (configs/devnet.json), validated like the daemon's, with overrides. */
 export function devnetConfig(overrides: DeepPartial<Config> = {}): Config {

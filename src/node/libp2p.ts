@@ -51,7 +51,9 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
     connectionMonitor: { protocolPrefix: prefix },
     services: {
       identify: identify({ protocolPrefix: prefix }),
-      ping: ping({ protocolPrefix: prefix }),
+      // The connection monitor and the DHT both ping on this protocol; with libp2p's default of one
+      // outbound stream per connection, their pings collide and the monitor aborts the connection.
+      ping: ping({ protocolPrefix: prefix, maxOutboundStreams: 4, maxInboundStreams: 4 }),
       dht: kadDHT({
         protocol: `/${prefix}/kad/1.0.0`,
         // Reachable daemons serve the DHT; libp2p would fall back to client mode on private addresses.
