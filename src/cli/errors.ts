@@ -12,7 +12,7 @@ export class CliError extends CordexError<string, { exitCode: ExitCode }> {
 export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof CliError) return err.meta.exitCode
   if (err instanceof CordexError) {
-    if (err.code.startsWith('CONFIG_')) return ExitCode.CONFIG
+    if (err.code.startsWith('CONFIG_') || err.code === 'CHAIN_GENESIS') return ExitCode.CONFIG
     if (err.code === 'DATA_DIR_LOCKED') return ExitCode.LOCKED
   }
   return ExitCode.ERROR

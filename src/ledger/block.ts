@@ -1,5 +1,5 @@
 import { encode, decode, read } from './codec.js'
-import { taggedHash, toHex } from './crypto.js'
+import { taggedHash } from './crypto.js'
 import { decodeTx, type SignedTx, type TxRegistry } from './tx/index.js'
 import { VoteType, voteFromWire, voteToWire, voteKey, verifyVote, type Vote } from './consensus/vote.js'
 import type { ValidatorSet } from './consensus/validatorSet.js'
@@ -213,9 +213,4 @@ export function checkCommit(
   if (!validators.isQuorum(power))
     return `signatures hold ${power} of ${validators.total} power, not more than 2/3`
   return undefined
-}
-
-/** Hex hash of a block, for logs and the API. */
-export function blockId(b: Block): string {
-  return toHex(blockHash(b.header))
 }

@@ -113,14 +113,14 @@ export class Replica {
         if (this.machine === undefined || event.height !== this.machine.height) return []
         return this.run(this.machine.handle({ kind: 'timeout', round: event.round, step: event.step }))
       case 'resend':
-        return [...this.run(this.machine?.resend() ?? []), { kind: 'schedule', ms: this.resendMs(), event }]
+        // Resend this round's own messages every propose timeout, for peers that missed them.
+        return [
+          ...this.run(this.machine?.resend() ?? []),
+          { kind: 'schedule', ms: this.opts.timeouts.proposeMs, event },
+        ]
       case 'synced':
         return this.onSynced(event.block, event.commit)
     }
-  }
-
-  private resendMs(): number {
-    return this.opts.timeouts.proposeMs
   }
 
   private newHeight(): ReplicaEffect[] {

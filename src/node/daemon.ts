@@ -12,7 +12,7 @@ import { PeerManager } from './peerManager.js'
 import { ApiServer, apiRoutes } from './api/index.js'
 import { InfoProtocol } from '../protocols/index.js'
 import { ChainService } from './chain/service.js'
-import { signerFromSeed } from '../ledger/crypto.js'
+import { signerFromSeed } from '../ledger/index.js'
 
 export interface DaemonOptions {
   dataDir: string

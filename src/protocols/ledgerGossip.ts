@@ -2,16 +2,21 @@ import { TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
 import type { Logger } from '../util/logger.js'
 import { topicName } from './ids.js'
-import { decodeTx, type SignedTx, type TxRegistry } from '../ledger/tx/index.js'
-import { TxRejectedError } from '../ledger/errors.js'
-import type { BlockLimits } from '../ledger/block.js'
-import { decodeVote, encodeVote, verifyVote, type Vote } from '../ledger/consensus/vote.js'
 import {
+  decodeTx,
+  type SignedTx,
+  type TxRegistry,
+  TxRejectedError,
+  type BlockLimits,
+  decodeVote,
+  encodeVote,
+  verifyVote,
+  type Vote,
   decodeProposal,
   encodeProposal,
   verifyProposal,
   type Proposal,
-} from '../ledger/consensus/proposal.js'
+} from '../ledger/index.js'
 
 /** How a received transaction fared: accepted (relay it), ignored (drop it) or rejected (penalize the sender). */
 export type Verdict = 'accept' | 'ignore' | 'reject'

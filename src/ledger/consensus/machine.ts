@@ -115,11 +115,6 @@ export class HeightMachine {
     return out
   }
 
-  /** Votes seen for the current height, for the API and tests. */
-  roundState(round: number): RoundState | undefined {
-    return this.rounds.get(round)
-  }
-
   private rs(round: number): RoundState {
     let r = this.rounds.get(round)
     if (r === undefined) {

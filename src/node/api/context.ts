@@ -4,7 +4,7 @@ import type { DataDirPaths } from '../dataDir.js'
 import type { CordexLibp2p } from '../libp2p.js'
 import type { InfoProtocol } from '../../protocols/index.js'
 import type { ChainService } from '../chain/service.js'
-import type { Signer } from '../../ledger/crypto.js'
+import type { Signer } from '../../ledger/index.js'
 
 /** What the control socket's routes may read of the running daemon. */
 export interface ApiContext {

@@ -1,4 +1,4 @@
-import type { Genesis } from '../../ledger/genesis.js'
+import type { Genesis } from '../../ledger/index.js'
 import type { GenesisConfig } from '../config/index.js'
 
 /** The ledger's genesis from the config's (decimal strings become bigints). */

@@ -7,13 +7,25 @@ import type { Config } from '../config/index.js'
 import type { CordexLibp2p } from '../libp2p.js'
 import { ChainStore } from '../db/chainStore.js'
 import { genesisFromConfig } from './genesis.js'
-import { checkGenesis, genesisHash, genesisState } from '../../ledger/genesis.js'
-import type { State } from '../../ledger/state/state.js'
-import { Replica, type Head, type ReplicaEffect, type ReplicaEvent } from '../../ledger/replica.js'
-import { baseRegistry, type SignedTx, type TxRegistry } from '../../ledger/tx/index.js'
-import { TxRejectedError } from '../../ledger/errors.js'
-import { blockHash, type BlockLimits } from '../../ledger/block.js'
-import { equalBytes, toHex, type Signer } from '../../ledger/crypto.js'
+import {
+  checkGenesis,
+  genesisHash,
+  genesisState,
+  type State,
+  Replica,
+  type Head,
+  type ReplicaEffect,
+  type ReplicaEvent,
+  baseRegistry,
+  type SignedTx,
+  type TxRegistry,
+  TxRejectedError,
+  blockHash,
+  type BlockLimits,
+  equalBytes,
+  toHex,
+  type Signer,
+} from '../../ledger/index.js'
 import { LedgerGossip, type Verdict } from '../../protocols/ledgerGossip.js'
 import { SyncProtocol } from '../../protocols/sync/index.js'
 import type { ReqRespLimits } from '../../protocols/index.js'

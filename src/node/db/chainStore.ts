@@ -1,5 +1,13 @@
 import type { Level } from 'level'
-import { encode, decode, read } from '../../ledger/codec.js'
+import {
+  encode,
+  decode,
+  read,
+  State,
+  type StateChanges,
+  type Head,
+  type TxRegistry,
+} from '../../ledger/index.js'
 import {
   decodeBlock,
   decodeCommit,
@@ -9,10 +17,7 @@ import {
   type Block,
   type BlockLimits,
   type Commit,
-} from '../../ledger/block.js'
-import { State, type StateChanges } from '../../ledger/state/state.js'
-import type { Head } from '../../ledger/replica.js'
-import type { TxRegistry } from '../../ledger/tx/index.js'
+} from '../../ledger/index.js'
 import { Repository, heightKey, type Sub } from './repository.js'
 
 interface StoredHead {

@@ -3,9 +3,17 @@ import type { Logger } from '../../util/logger.js'
 import { ReqResp, type ReqRespLimits } from '../reqresp.js'
 import { ProtocolError } from '../errors.js'
 import { protocolId } from '../ids.js'
-import { encode, decode, read } from '../../ledger/codec.js'
-import { decodeBlock, decodeCommit, type Block, type BlockLimits, type Commit } from '../../ledger/block.js'
-import type { TxRegistry } from '../../ledger/tx/index.js'
+import {
+  encode,
+  decode,
+  read,
+  decodeBlock,
+  decodeCommit,
+  type Block,
+  type BlockLimits,
+  type Commit,
+  type TxRegistry,
+} from '../../ledger/index.js'
 
 /** Blocks sent in one response at most. */
 export const MAX_BLOCKS_PER_RESPONSE = 64

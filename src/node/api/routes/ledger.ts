@@ -1,12 +1,18 @@
 import type { ApiRoute } from '../server.js'
 import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
-import { blockHash, type Block } from '../../../ledger/block.js'
-import { toHex } from '../../../ledger/crypto.js'
-import { getAccount, getParams } from '../../../ledger/state/access.js'
-import { signTx, type SignedTx } from '../../../ledger/tx/index.js'
-import { CodecError, TxRejectedError } from '../../../ledger/errors.js'
-import { publicKeyOfPeerId } from '../../../ledger/crypto.js'
+import {
+  blockHash,
+  type Block,
+  toHex,
+  getAccount,
+  getParams,
+  signTx,
+  type SignedTx,
+  CodecError,
+  TxRejectedError,
+  publicKeyOfPeerId,
+} from '../../../ledger/index.js'
 
 /** `GET /ledger/head`: the last final block and the validators of the next. */
 export function headRoute(ctx: ApiContext): ApiRoute {
