@@ -7,6 +7,8 @@ import { CordexError } from '../util/errors.js'
 import { VERSION } from '../version.js'
 import { DataDirLock, type DataDirPaths } from './dataDir.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { initDataDir } from './init.js'
+import { existsSync } from 'node:fs'
 import { buildLibp2p, type CordexLibp2p } from './libp2p.js'
 import { PeerManager } from './peerManager.js'
 import { ApiServer, apiRoutes } from './api/index.js'
@@ -80,12 +82,14 @@ export class Daemon {
 
   private async build(): Promise<void> {
     const startedAt = this.clock.now()
-    const config = loadConfig({
-      dataDir: this.opts.dataDir,
-      network: this.opts.network,
-      configFile: this.opts.configFile,
-      overrides: this.opts.overrides,
-    })
+    const load = (): Config =>
+      loadConfig({
+        dataDir: this.opts.dataDir,
+        network: this.opts.network,
+        configFile: this.opts.configFile,
+        overrides: this.opts.overrides,
+      })
+    let config = load()
     this.config = config
     const log = createLogger({ level: this.opts.logLevel ?? (config.log.level as LogLevel) })
     this.log = log
@@ -103,6 +107,13 @@ export class Daemon {
       async () => {},
     )
     if (identity.created) log.info({ peerId: identity.peerId.toString() }, 'created identity')
+    if (!existsSync(lock.paths.config)) {
+      // First start without `cordex init`: do what init does (on devnet: a chain of its own), now
+      // that the lock is ours.
+      await initDataDir({ dataDir: lock.paths.root, network: config.network, clock: this.clock })
+      config = load()
+      this.config = config
+    }
 
     // The peer store and DHT records live in their own sublevel of the daemon's one LevelDB.
     const datastore = await this.startable(
