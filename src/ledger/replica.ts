@@ -20,6 +20,12 @@ export interface ReplicaOptions {
   timeouts: Timeouts
   /** Pause between a commit and the start of the next height (lets transactions gather). */
   blockIntervalMs: number
+  /**
+   * With nothing to include, wait this long after the last block's time before starting the next
+   * height (0: never wait). A transaction in the mempool, or a peer's message for the next height,
+   * starts it at once. Keeps an idle network from committing empty blocks several times a second.
+   */
+  emptyBlockIntervalMs?: number
   /** Seed of the proposer draw (the epoch seed, once the Race provides one). */
   proposerSeed: Uint8Array
   mempool?: MempoolOptions
@@ -101,10 +107,14 @@ export class Replica {
 
   handle(event: ReplicaEvent): ReplicaEffect[] {
     switch (event.kind) {
-      case 'newHeight':
-        return event.height === this.head.height + 1 && this.machine?.height !== event.height
-          ? this.newHeight()
-          : []
+      case 'newHeight': {
+        if (event.height !== this.head.height + 1 || this.machine?.height === event.height) return []
+        const idleMs = this.idleWaitMs()
+        // Check again soon: a transaction may arrive before the empty-block interval is over.
+        if (idleMs > 0)
+          return [{ kind: 'schedule', ms: Math.min(idleMs, this.opts.blockIntervalMs || idleMs), event }]
+        return this.newHeight()
+      }
       case 'proposal':
         return this.onMessage(event.proposal.height, event)
       case 'vote':
@@ -121,6 +131,13 @@ export class Replica {
       case 'synced':
         return this.onSynced(event.block, event.commit)
     }
+  }
+
+  /** How much longer to wait before an empty block: 0 when there is work or the interval is over. */
+  private idleWaitMs(): number {
+    const interval = this.opts.emptyBlockIntervalMs ?? 0
+    if (interval === 0 || this.mempool.size > 0 || this.buffered.length > 0) return 0
+    return Math.max(0, this.head.time + interval - this.clock.now())
   }
 
   private newHeight(): ReplicaEffect[] {
@@ -156,9 +173,11 @@ export class Replica {
       )
     }
     if (height === this.head.height + 1) {
-      // The next height has not started here yet (we are between blocks).
+      // The next height has not started here yet (we are between blocks). If we were only idling
+      // for want of transactions, others have started it: join them now.
+      const idling = this.idleWaitMs() > 0
       if (this.buffered.length < (this.opts.maxBuffered ?? 1000)) this.buffered.push(event)
-      return []
+      return idling ? this.newHeight() : []
     }
     // Others are at least two blocks ahead: fetch what we missed.
     if (height > this.behindReported) {

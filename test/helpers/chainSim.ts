@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { signerFromSeed, toHex, type Signer } from '../../src/ledger/crypto.js'
 import { genesisState, genesisHash, type Genesis } from '../../src/ledger/genesis.js'
-import { baseRegistry } from '../../src/ledger/tx/index.js'
+import { baseRegistry, type SignedTx } from '../../src/ledger/tx/index.js'
 import { Replica, type ReplicaEffect, type ReplicaEvent } from '../../src/ledger/replica.js'
 import { blockHash, type Block, type Commit } from '../../src/ledger/block.js'
 import type { Params } from '../../src/ledger/state/records.js'
@@ -66,6 +66,7 @@ export class ChainSim {
     count: number,
     readonly latencyMs = 2,
     power?: number[],
+    emptyBlockIntervalMs = 0,
   ) {
     this.signers = Array.from({ length: count }, (_, i) => testSigner(i))
     const genesis = testGenesis(this.signers, power)
@@ -80,6 +81,7 @@ export class ChainSim {
             signer,
             timeouts: { proposeMs: 300, prevoteMs: 100, precommitMs: 100, deltaMs: 50 },
             blockIntervalMs: 10,
+            emptyBlockIntervalMs,
             proposerSeed: genesisHash(genesis),
           },
           genesisState(genesis),
@@ -112,6 +114,12 @@ export class ChainSim {
       this.apply(next.node, this.replicas[next.node]!.handle(next.event))
     }
     return true
+  }
+
+  /** Hand a transaction to one node's mempool, as if a client had sent it there. */
+  submit(node: number, tx: SignedTx): void {
+    this.replicas[node]!.submitTx(tx)
+    for (let j = 0; j < this.replicas.length; j++) if (j !== node) this.replicas[j]!.submitTx(tx)
   }
 
   minHeight(nodes = this.replicas.map((_, i) => i)): number {

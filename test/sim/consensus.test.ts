@@ -2,6 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ChainSim } from '../helpers/chainSim.js'
 import { getAccount, getValidatorEntries } from '../../src/ledger/state/access.js'
+import { baseRegistry, signTx } from '../../src/ledger/tx/index.js'
+import { testSigner } from '../helpers/chainSim.js'
 
 test('four equal validators finalize 200 blocks, all the same', () => {
   const sim = new ChainSim(4)
@@ -79,5 +81,30 @@ test('a single validator finalizes each block at once', () => {
   const sim = new ChainSim(1)
   sim.start()
   assert.ok(sim.runUntil(() => sim.minHeight() >= 20, 1_000))
+  assert.deepEqual(sim.violations, [])
+})
+
+test('an idle network waits the empty-block interval; a transaction starts the next block at once', () => {
+  const sim = new ChainSim(4, 2, undefined, 1000)
+  sim.start()
+  assert.ok(sim.runUntil(() => sim.minHeight() >= 3, 30_000))
+  // Empty blocks are at least 1000 ms apart (block times are the proposer's clock).
+  const times = [1, 2, 3].map((h) => sim.stored[0]!.get(h)!.block.header.time)
+  assert.ok(times[1]! - times[0]! >= 1000 && times[2]! - times[1]! >= 1000, `block times ${times.join(', ')}`)
+  // Right after block 3, a transfer is submitted: block 4 does not wait the interval.
+  const h = sim.replicas[0]!.height
+  const t0 = sim.now
+  sim.submit(
+    0,
+    signTx(baseRegistry(), 'cordex-sim', testSigner(0), {
+      type: 'Transfer',
+      nonce: 0,
+      fee: 1n,
+      body: { to: testSigner(9).peerId, amount: 5n },
+    }),
+  )
+  assert.ok(sim.runUntil(() => sim.minHeight() > h, 5_000))
+  assert.ok(sim.now - t0 < 1000, `included after ${sim.now - t0} ms of simulated time`)
+  assert.equal(sim.stored[0]!.get(h + 1)!.block.txs.length, 1)
   assert.deepEqual(sim.violations, [])
 })

@@ -110,6 +110,7 @@ export class ChainService {
           deltaMs: c.timeoutDeltaMs,
         },
         blockIntervalMs: c.blockIntervalMs,
+        emptyBlockIntervalMs: c.emptyBlockIntervalMs,
         proposerSeed: gHash,
         mempool: this.config.mempool,
       },

@@ -135,6 +135,8 @@ export const configSchema = z
       .object({
         /** Pause after a commit before the next height starts, ms (lets transactions gather). */
         blockIntervalMs: z.number().int().min(0),
+        /** With no transactions, the longest gap between blocks, ms (0: commit empty blocks at blockIntervalMs). */
+        emptyBlockIntervalMs: z.number().int().min(0),
         /** Round timeouts: base + round * delta, ms. */
         proposeTimeoutMs: ms,
         prevoteTimeoutMs: ms,
