@@ -132,19 +132,25 @@ async function throughput(): Promise<{ txPerSec: number; rawTxPerSec: number; bl
   }
 }
 
-function get<T>(socketPath: string, path: string): Promise<T> {
+/** GET (or, with a body, POST) JSON on a daemon's control socket. */
+function call<T>(socketPath: string, path: string, body?: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath, path, timeout: 5000 }, (res) => {
-        let body = ''
-        res.on('data', (d: Buffer) => (body += d.toString()))
+    const req = http.request(
+      { socketPath, path, method: body === undefined ? 'GET' : 'POST', timeout: 5000 },
+      (res) => {
+        let text = ''
+        res.on('data', (d: Buffer) => (text += d.toString()))
         res.on('end', () =>
-          res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(body)),
+          res.statusCode === 200 ? resolve(JSON.parse(text) as T) : reject(new Error(text)),
         )
-      })
-      .on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(body === undefined ? undefined : JSON.stringify(body))
   })
 }
+
+const get = <T>(socketPath: string, path: string): Promise<T> => call<T>(socketPath, path)
 
 async function finality(blocks: number): Promise<{ samples: number[] }> {
   const base = mkdtempSync(join(tmpdir(), 'cx-bench-'))
@@ -168,11 +174,18 @@ async function finality(blocks: number): Promise<{ samples: number[] }> {
     }
     const sockets = [0, 1, 2, 3].map((i) => join(base, `peer-${i}`, 'cordex.sock'))
     const start = (await get<{ height: number }>(sockets[0]!, '/ledger/head')).height
-    progress(`4 validators: waiting for ${blocks} blocks`)
-    for (;;) {
-      const h = (await get<{ height: number }>(sockets[0]!, '/ledger/head')).height
-      if (h >= start + blocks) break
-      await new Promise((r) => setTimeout(r, 500))
+    progress(`4 validators: waiting for ${blocks} blocks, with a transfer sent every 100 ms`)
+    // A steady trickle of transactions keeps blocks coming at the block interval rather than the
+    // (longer) empty-block interval.
+    const to = (await get<{ peerId: string }>(sockets[1]!, '/status')).peerId
+    for (let i = 0; ; i++) {
+      await call(sockets[i % 4]!, '/tx', { type: 'Transfer', body: { to, amount: '1' } }).catch(() => {})
+      await new Promise((r) => setTimeout(r, 100))
+      if (
+        i % 5 === 0 &&
+        (await get<{ height: number }>(sockets[0]!, '/ledger/head')).height >= start + blocks
+      )
+        break
     }
     const samples: number[] = []
     for (const s of sockets)
