@@ -19,6 +19,6 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs', 'bin/cordex'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' } },
   },
 )

@@ -153,6 +153,24 @@ export const configSchema = z
       })
       .strict(),
     genesis: genesisSchema,
+    /** The Race profile (docs/race-function.md). */
+    race: z
+      .object({
+        version: z.literal(1),
+        layers: z.number().int().min(1),
+        width: z.number().int().min(1),
+        heads: z.number().int().min(1),
+        ffn: z.number().int().min(1),
+        vocab: z.number().int().min(3),
+        seqLen: z.number().int().min(1),
+        q: z.number().gt(0).lt(0.5),
+        tolerance: z.number().min(0).lt(0.1),
+      })
+      .strict()
+      .refine((r) => r.width % r.heads === 0, {
+        message: 'width must be a multiple of heads',
+        path: ['heads'],
+      }),
     log: z.object({ level: z.enum(LOG_LEVELS as [string, ...string[]]) }).strict(),
   })
   .strict()

@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT } from './cli.js'
+import type { RaceProfile } from '../../src/race/index.js'
+
+export interface RaceVectors {
+  profile: RaceProfile
+  seed: Uint8Array
+  publicKey: Uint8Array
+  nodeSeed: Uint8Array
+  tau: number
+  prng: { key: string; stream: number; firstWords: number[] }
+  vectors: Array<{ nonce: number; distance: number; valid: boolean }>
+}
+
+/** test/fixtures/race-vectors.json, written once by scripts/race-vectors.mjs from the reference. */
+export function raceVectors(): RaceVectors {
+  const raw = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'race-vectors.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >
+  const bytes = (k: string): Uint8Array => new Uint8Array(Buffer.from(raw[k] as string, 'hex'))
+  return {
+    ...(raw as unknown as RaceVectors),
+    seed: bytes('seed'),
+    publicKey: bytes('publicKey'),
+    nodeSeed: bytes('nodeSeed'),
+  }
+}
