@@ -1,0 +1,163 @@
+// `npm run bench:race`: the Race function's speed, printed, never asserted.
+//  - nonces/s for each profile (devnet, mainnet) and backend (reference, onnxruntime CPU);
+//  - achieved GFLOP/s against the peak of a plain onnxruntime MatMul of the same shapes, measured in
+//    the same run (efficiency ratio; target: the CPU backend at 60% of that peak or more);
+//  - mainnet weight generation: time and memory.
+// BENCH_SECONDS (default 8) bounds each throughput measurement; BENCH_PROFILES=devnet skips mainnet.
+import ort from 'onnxruntime-node'
+import onnxProto from 'onnx-proto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  flopsPerNonce,
+  generateWeights,
+  parameterCount,
+  ReferenceBackend,
+  nodeSeed,
+  H,
+  type RaceBackend,
+  type RaceProfile,
+} from '../src/race/index.js'
+import { OrtRaceBackend } from '../src/engine/index.js'
+import { print, progress, table, num } from './lib/report.js'
+import { ROOT } from './lib/daemons.js'
+
+const { onnx } = onnxProto
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+const PROFILES = (process.env.BENCH_PROFILES ?? 'devnet,mainnet').split(',')
+const BATCH = { devnet: 512, mainnet: 16 } as Record<string, number>
+
+function profileOf(network: string): RaceProfile {
+  return (JSON.parse(readFileSync(join(ROOT, 'configs', `${network}.json`), 'utf8')) as { race: RaceProfile })
+    .race
+}
+
+/** Nonces per second of a backend, over about `seconds` (at least one batch). */
+async function rate(backend: RaceBackend, batch: number, seconds: number): Promise<number> {
+  const node = nodeSeed(H('cordex/bench/key'))
+  await backend.distances(node, [0]) // warm-up
+  let done = 0
+  const t0 = performance.now()
+  while (performance.now() - t0 < seconds * 1000 || done === 0) {
+    await backend.distances(
+      node,
+      Array.from({ length: batch }, (_, i) => done + i),
+    )
+    done += batch
+  }
+  return done / ((performance.now() - t0) / 1000)
+}
+
+/** GFLOP/s of one plain MatMul [m, k] × [k, n] on onnxruntime, the best of several runs. */
+async function matmulPeak(m: number, k: number, n: number): Promise<number> {
+  const info = (name: string, dims: number[]): InstanceType<typeof onnx.ValueInfoProto> =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: {
+        tensorType: {
+          elemType: onnx.TensorProto.DataType.FLOAT,
+          shape: { dim: dims.map((dimValue) => ({ dimValue })) },
+        },
+      },
+    })
+  const model = onnx.ModelProto.encode(
+    onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'matmul',
+        node: [{ opType: 'MatMul', input: ['a', 'b'], output: ['c'] }],
+        input: [info('a', [m, k]), info('b', [k, n])],
+        output: [info('c', [m, n])],
+      },
+    }),
+  ).finish()
+  const session = await ort.InferenceSession.create(model)
+  const a = new ort.Tensor('float32', new Float32Array(m * k).fill(0.5), [m, k])
+  const b = new ort.Tensor('float32', new Float32Array(k * n).fill(0.25), [k, n])
+  let best = 0
+  const t0 = performance.now()
+  while (performance.now() - t0 < 2000) {
+    const t = performance.now()
+    await session.run({ a, b })
+    best = Math.max(best, (2 * m * k * n) / ((performance.now() - t) / 1000) / 1e9)
+  }
+  await session.release()
+  return best
+}
+
+/** The peak of the Race's own MatMul shapes, weighted by their share of a nonce's work. */
+async function peakFor(p: RaceProfile, batch: number): Promise<number> {
+  const rows = batch * p.seqLen
+  const shapes: Array<[number, number, number, number]> = [
+    [rows, p.width, p.width, 4], // Wq, Wk, Wv, Wo
+    [rows, p.width, p.ffn, 1],
+    [rows, p.ffn, p.width, 1],
+  ]
+  let flops = 0
+  let seconds = 0
+  for (const [m, k, n, count] of shapes) {
+    const f = 2 * m * k * n * count
+    flops += f
+    seconds += f / ((await matmulPeak(m, k, n)) * 1e9)
+  }
+  return flops / seconds / 1e9
+}
+
+const rows: string[][] = [
+  ['profile', 'backend', 'batch', 'nonces/s', 'GFLOP/s', 'MatMul peak GFLOP/s', 'efficiency'],
+]
+const notes: string[] = []
+for (const name of PROFILES) {
+  const p = profileOf(name)
+  const seed = H('cordex/bench/seed', Buffer.from(name))
+  const flops = flopsPerNonce(p)
+  progress(
+    `${name}: ${(parameterCount(p) / 1e6).toFixed(1)} M parameters, ${(flops / 1e9).toFixed(3)} GFLOP per nonce`,
+  )
+  if (name === 'mainnet') {
+    const before = process.memoryUsage().rss
+    const t = performance.now()
+    generateWeights(p, seed)
+    const ms = performance.now() - t
+    const mib = (process.memoryUsage().rss - before) / 2 ** 20
+    notes.push(
+      `mainnet weights: ${(parameterCount(p) / 1e6).toFixed(0)} M parameters generated in ${(ms / 1000).toFixed(2)} s, about ${mib.toFixed(0)} MiB (RSS growth)`,
+    )
+    global.gc?.()
+  }
+  const batch = BATCH[name] ?? 64
+  progress(`${name}: onnxruntime CPU, batch ${batch}`)
+  const ortBackend = await OrtRaceBackend.create(p, seed, { batch })
+  const ortRate = await rate(ortBackend, batch, SECONDS)
+  await ortBackend.close()
+  progress(`${name}: MatMul peak of the same shapes`)
+  const peak = await peakFor(p, batch)
+  rows.push([
+    name,
+    'onnxruntime-cpu',
+    String(batch),
+    num(ortRate, 1),
+    num((ortRate * flops) / 1e9, 1),
+    num(peak, 1),
+    num((ortRate * flops) / 1e9 / peak, 2),
+  ])
+  progress(`${name}: reference (TypeScript)`)
+  const ref = new ReferenceBackend(p, seed)
+  const refRate = await rate(ref, name === 'mainnet' ? 1 : 64, name === 'mainnet' ? 1 : SECONDS)
+  rows.push([
+    name,
+    'reference',
+    name === 'mainnet' ? '1' : '64',
+    num(refRate, 3),
+    num((refRate * flops) / 1e9, 2),
+    '',
+    '',
+  ])
+}
+print('')
+print('Race function v1: nonces per second (2 CPU threads)')
+print(table(rows))
+for (const n of notes) print(n)
+print('target: onnxruntime CPU backend at 60% of the MatMul peak or more')
+print('webgpu backend: not built (no adapter on these machines; see the closing note)')
