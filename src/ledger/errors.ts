@@ -23,6 +23,14 @@ export type TxRejectCode =
   | 'SENDER_LIMIT'
   | 'NOT_VALIDATOR'
   | 'BAD_EVIDENCE'
+  | 'WRONG_PHASE'
+  | 'WRONG_EPOCH'
+  | 'LATE'
+  | 'BAD_REVEAL'
+  | 'NO_REVEAL'
+  | 'BAD_PROOF'
+  | 'NO_PROOF'
+  | 'BAD_VRF'
 
 export class TxRejectedError extends CordexError<TxRejectCode, { txHash?: string }> {}
 

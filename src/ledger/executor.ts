@@ -16,6 +16,8 @@ import {
   markEvidence,
 } from './state/access.js'
 import { Keys } from './state/records.js'
+import { beginBlock, endBlock } from './epoch/phases.js'
+import { getEpoch } from './epoch/access.js'
 import { verifyTx, type SignedTx, type TxRegistry } from './tx/index.js'
 import { ValidatorSet } from './consensus/validatorSet.js'
 import { verifyVote, voteKey } from './consensus/vote.js'
@@ -24,7 +26,6 @@ import {
   evidenceHash,
   txRoot,
   checkCommit,
-  evidenceToWire,
   type Block,
   type Evidence,
   type Header,
@@ -44,9 +45,9 @@ export function applyTx(
   state: Overlay,
   tx: SignedTx,
   ctx: ChainContext,
-  height: number,
-  proposer: string,
+  block: { height: number; time: number; proposer: string },
 ): void {
+  const { height, proposer } = block
   const params = getParams(state)
   if (tx.bytes.length > params.maxTxBytes) {
     throw new TxRejectedError(
@@ -70,7 +71,7 @@ export function applyTx(
   putAccount(state, proposer, { ...p, balance: p.balance + tx.fee })
   const type = ctx.registry.get(tx.type)
   if (type === undefined) throw new TxRejectedError('UNKNOWN_TYPE', `unknown transaction type ${tx.type}`)
-  type.apply(state, tx, { chainId: ctx.chainId, height, params })
+  type.apply(state, tx, { chainId: ctx.chainId, height, time: block.time, params })
 }
 
 /** Why `e` is not valid evidence against the current validators, or undefined. */
@@ -91,11 +92,12 @@ export function checkEvidence(
   return undefined
 }
 
-/** Evidence id: the same for both orders of the two votes. */
+/**
+ * Evidence id: one per validator and height. Double-signing at a height is punished once, however
+ * many conflicting pairs (prevotes, precommits, rounds) prove it.
+ */
 export function evidenceId(e: Evidence): string {
-  const [x, y] = [encode(evidenceToWire({ a: e.a, b: e.a })), encode(evidenceToWire({ a: e.b, b: e.b }))]
-  const first = Buffer.compare(x, y) <= 0
-  return toHex(taggedHash('cordex/evidence/id', ...(first ? [x, y] : [y, x])))
+  return toHex(taggedHash('cordex/evidence/id', encode([e.a.validator, e.a.height])))
 }
 
 /** SPEC 3.3: evidence slashes `slashBps` of the double-signer's stake (burned) and jails it. */
@@ -142,12 +144,20 @@ export interface Executed {
 export function runBody(
   state: State,
   ctx: ChainContext,
-  body: { height: number; proposer: string; txs: SignedTx[]; evidence: Evidence[] },
+  body: {
+    height: number
+    time: number
+    prevHash: Uint8Array
+    proposer: string
+    txs: SignedTx[]
+    evidence: Evidence[]
+  },
   strict: boolean,
 ): Executed & { evidence: Evidence[] } {
   const overlay = new Overlay(state)
   overlay.set(Keys.prevValidators, getValidatorEntries(state))
   releaseUnbonding(overlay, body.height)
+  beginBlock(overlay, body.height, body.time)
   const evidence: Evidence[] = []
   for (const e of body.evidence) {
     const why = checkEvidence(ctx.chainId, overlay, e, body.height)
@@ -166,7 +176,7 @@ export function runBody(
     if (!strict && (txs.length >= params.maxBlockTxs || bytes + tx.bytes.length > params.maxBlockBytes)) break
     const child = overlay.child()
     try {
-      applyTx(child, tx, ctx, body.height, body.proposer)
+      applyTx(child, tx, ctx, body)
     } catch (err) {
       if (!(err instanceof TxRejectedError)) throw err
       if (strict)
@@ -183,6 +193,7 @@ export function runBody(
   if (strict && (txs.length > params.maxBlockTxs || bytes > params.maxBlockBytes)) {
     throw new BlockRejectedError('TOO_LARGE', 'block over the size limits', { height: body.height })
   }
+  endBlock(overlay, body.height, body.time, body.prevHash)
   return { overlay, root: state.previewRoot(overlay), dropped, txs, evidence }
 }
 
@@ -198,13 +209,7 @@ export interface Parent {
  * commit of the parent (signed by the validators that were in force for it), transactions and
  * the resulting state root. Throws BlockRejectedError; returns the overlay to commit.
  */
-export function executeBlock(
-  state: State,
-  ctx: ChainContext,
-  parent: Parent,
-  block: Block,
-  epochOf: (height: number) => number,
-): Executed {
+export function executeBlock(state: State, ctx: ChainContext, parent: Parent, block: Block): Executed {
   const h = block.header
   const reject = (code: BlockRejectedError['code'], why: string): never => {
     throw new BlockRejectedError(code, `block ${h.height}: ${why}`, { height: h.height })
@@ -213,7 +218,7 @@ export function executeBlock(
   if (h.height !== parent.height + 1) reject('BAD_HEIGHT', `expected height ${parent.height + 1}`)
   if (!equalBytes(h.prevHash, parent.hash)) reject('BAD_PREV_HASH', 'parent hash differs')
   if (h.time <= parent.time) reject('BAD_TIME', 'time does not advance')
-  if (h.epoch !== epochOf(h.height)) reject('BAD_HEIGHT', `epoch ${h.epoch} is wrong`)
+  if (h.epoch !== epochNumber(state, h.height)) reject('BAD_HEIGHT', `epoch ${h.epoch} is wrong`)
   if (!equalBytes(h.txRoot, txRoot(block.txs))) reject('BAD_TX_ROOT', 'transaction root differs')
   if (!equalBytes(h.evidenceHash, evidenceHash(block.evidence)))
     reject('BAD_TX_ROOT', 'evidence hash differs')
@@ -228,11 +233,23 @@ export function executeBlock(
   const run = runBody(
     state,
     ctx,
-    { height: h.height, proposer: h.proposer, txs: block.txs, evidence: block.evidence },
+    {
+      height: h.height,
+      time: h.time,
+      prevHash: h.prevHash,
+      proposer: h.proposer,
+      txs: block.txs,
+      evidence: block.evidence,
+    },
     true,
   )
   if (!equalBytes(run.root, h.stateRoot)) reject('BAD_STATE_ROOT', 'state root differs')
   return run
+}
+
+/** The epoch a block at `height` belongs to: the Race epoch where the chain runs Races, else by block count. */
+export function epochNumber(state: StateReader, height: number): number {
+  return getEpoch(state)?.number ?? Math.floor((height - 1) / getParams(state).epochBlocks)
 }
 
 /** Assemble a block as its proposer: runs the candidates, leaving out invalid ones. */
@@ -248,7 +265,14 @@ export function buildBlock(
   const run = runBody(
     state,
     ctx,
-    { height: fields.height, proposer: fields.proposer, txs: fields.candidates, evidence: fields.evidence },
+    {
+      height: fields.height,
+      time: fields.time,
+      prevHash: fields.prevHash,
+      proposer: fields.proposer,
+      txs: fields.candidates,
+      evidence: fields.evidence,
+    },
     false,
   )
   const header: Header = {

@@ -3,6 +3,9 @@ import { taggedHash, publicKeyOfPeerId } from './crypto.js'
 import { State, Overlay } from './state/state.js'
 import { Keys, type Params } from './state/records.js'
 import { putAccount, putSupply, putValidatorEntries } from './state/access.js'
+import { raceParamsCodec, type RaceParams } from './epoch/records.js'
+import { putEpoch } from './epoch/access.js'
+import { genesisRaceSeed } from './epoch/seed.js'
 
 /** SPEC 3 genesis: the chain id, first accounts and validators, and every protocol constant. */
 export interface Genesis {
@@ -12,6 +15,8 @@ export interface Genesis {
   params: Params
   accounts: Array<{ id: string; balance: bigint; stake: bigint }>
   validators: Array<{ id: string; power: number }>
+  /** Race parameters; without them the chain runs no Races and its validators stay as listed. */
+  race?: RaceParams
 }
 
 /** Hash that block 1 names as its parent. */
@@ -24,6 +29,7 @@ export function genesisHash(g: Genesis): Uint8Array {
       Object.entries(g.params).map(([k, v]) => [k, typeof v === 'bigint' ? amount(v) : v]),
       g.accounts.map((a) => [a.id, amount(a.balance), amount(a.stake)]),
       g.validators.map((v) => [v.id, v.power]),
+      g.race === undefined ? null : raceParamsCodec.encode(g.race),
     ]),
   )
 }
@@ -63,6 +69,23 @@ export function genesisState(g: Genesis): State {
     o,
     g.validators.map((v) => ({ id: v.id, power: v.power, jailedUntil: 0 })),
   )
+  if (g.race !== undefined) {
+    o.set(Keys.raceParams, g.race)
+    putEpoch(o, {
+      number: 0,
+      phase: 'commit',
+      phaseStart: 1,
+      prevSeed: genesisRaceSeed(g.chainId),
+      seed: null,
+      gunTime: 0,
+      fallback: false,
+      commits: [],
+      reveals: [],
+      proofs: [],
+      verdicts: [],
+      weights: g.validators.map((v) => [v.id, v.power]),
+    })
+  }
   state.commit(o)
   return state
 }

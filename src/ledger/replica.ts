@@ -6,7 +6,7 @@ import { getParams, getValidatorEntries } from './state/access.js'
 import type { SignedTx, TxRegistry } from './tx/index.js'
 import { Mempool, type MempoolOptions } from './mempool.js'
 import { blockHash, checkCommit, type Block, type Commit, type Evidence } from './block.js'
-import { buildBlock, executeBlock, evidenceId, type Executed, type Parent } from './executor.js'
+import { buildBlock, executeBlock, evidenceId, epochNumber, type Executed, type Parent } from './executor.js'
 import { ValidatorSet } from './consensus/validatorSet.js'
 import { HeightMachine, Step, type MachineOutput, type Timeouts } from './consensus/machine.js'
 import type { Proposal } from './consensus/proposal.js'
@@ -92,7 +92,7 @@ export class Replica {
   }
 
   epochOf(height: number): number {
-    return Math.floor((height - 1) / getParams(this.state).epochBlocks)
+    return epochNumber(this.state, height)
   }
 
   /** Admit a transaction to the mempool; throws TxRejectedError with the reason. */
@@ -213,7 +213,7 @@ export class Replica {
       if (block.header.time > this.clock.now() + params.maxClockDriftMs) {
         throw new BlockRejectedError('BAD_TIME', `block ${block.header.height}: time is too far ahead`)
       }
-      result = executeBlock(this.state, this.ctx(), this.head, block, (h) => this.epochOf(h))
+      result = executeBlock(this.state, this.ctx(), this.head, block)
     } catch (err) {
       if (!(err instanceof BlockRejectedError || err instanceof TxRejectedError)) throw err
     }
@@ -254,8 +254,7 @@ export class Replica {
 
   private commit(block: Block, commit: Commit, pauseMs: number): ReplicaEffect[] {
     const key = toHex(blockHash(block.header))
-    const executed =
-      this.valid.get(key) ?? executeBlock(this.state, this.ctx(), this.head, block, (h) => this.epochOf(h))
+    const executed = this.valid.get(key) ?? executeBlock(this.state, this.ctx(), this.head, block)
     const changes = this.state.commit(executed.overlay)
     this.mempool.update(this.state, block.txs)
     for (const e of block.evidence) this.pendingEvidence.delete(evidenceId(e))
@@ -286,7 +285,7 @@ export class Replica {
         : undefined)
     if (why !== undefined) return [{ kind: 'rejected', what: `synced block ${h}`, reason: why }]
     try {
-      const executed = executeBlock(this.state, this.ctx(), this.head, block, (x) => this.epochOf(x))
+      const executed = executeBlock(this.state, this.ctx(), this.head, block)
       this.valid.set(toHex(hash), executed)
     } catch (err) {
       if (err instanceof BlockRejectedError || err instanceof TxRejectedError) {

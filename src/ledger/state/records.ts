@@ -1,5 +1,6 @@
 import { encode, decode, read, amount } from '../codec.js'
 import { CodecError } from '../errors.js'
+import { epochCodec, raceParamsCodec, proofCodec } from '../epoch/records.js'
 
 /** An account: SPEC 3.1. Amounts are integer base units. */
 export interface Account {
@@ -68,6 +69,9 @@ export const Keys = {
   prevValidators: 'prevValidators',
   supply: 'supply',
   params: 'params',
+  raceParams: 'raceParams',
+  epoch: 'epoch',
+  proof: (id: string): string => `proof:${id}`,
 } as const
 
 const MAX_ENTRY_BYTES = 1 << 20
@@ -177,6 +181,9 @@ const CODECS = new Map<string, Codec<unknown>>([
   ['prevValidators', validators as Codec<unknown>],
   ['supply', supply as Codec<unknown>],
   ['params', params as Codec<unknown>],
+  ['raceParams', raceParamsCodec as Codec<unknown>],
+  ['epoch', epochCodec as Codec<unknown>],
+  ['proof:', proofCodec as Codec<unknown>],
 ])
 
 function codecFor(key: string): Codec<unknown> {

@@ -3,6 +3,10 @@ import { transfer } from './types/transfer.js'
 import { stake } from './types/stake.js'
 import { unstake } from './types/unstake.js'
 import { hostAnnounce } from './types/hostAnnounce.js'
+import { randCommit } from './types/randCommit.js'
+import { randReveal } from './types/randReveal.js'
+import { raceProof } from './types/raceProof.js'
+import { proofVerdict } from './types/proofVerdict.js'
 
 export {
   TxRegistry,
@@ -14,12 +18,25 @@ export {
   type TxType,
   type TxContext,
 } from './tx.js'
-export { transfer, stake, unstake, hostAnnounce }
+export { transfer, stake, unstake, hostAnnounce, randCommit, randReveal, raceProof, proofVerdict }
 export type { TransferBody } from './types/transfer.js'
 export type { StakeBody } from './types/stake.js'
 export type { HostAnnounceBody } from './types/hostAnnounce.js'
+export type { RandCommitBody } from './types/randCommit.js'
+export type { RandRevealBody } from './types/randReveal.js'
+export type { RaceProofBody } from './types/raceProof.js'
+export type { ProofVerdictBody } from './types/proofVerdict.js'
 
-/** The registry with this types: Transfer, Stake, Unstake, HostAnnounce. */
+/** The registry of the ledger's and the Race's types. */
 export function baseRegistry(): TxRegistry {
-  return new TxRegistry([transfer, stake, unstake, hostAnnounce] as never[])
+  return new TxRegistry([
+    transfer,
+    stake,
+    unstake,
+    hostAnnounce,
+    randCommit,
+    randReveal,
+    raceProof,
+    proofVerdict,
+  ] as never[])
 }

@@ -33,6 +33,8 @@ export interface SignedTx<B = unknown> extends Tx<B> {
 export interface TxContext {
   chainId: string
   height: number
+  /** The block's time, ms. */
+  time: number
   params: Params
 }
 

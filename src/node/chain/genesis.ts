@@ -9,5 +9,6 @@ export function genesisFromConfig(g: GenesisConfig): Genesis {
     params: { ...g.params, minTxFee: BigInt(g.params.minTxFee) },
     accounts: g.accounts.map((a) => ({ id: a.id, balance: BigInt(a.balance), stake: BigInt(a.stake) })),
     validators: g.validators.map((v) => ({ id: v.id, power: v.power })),
+    ...(g.race !== undefined ? { race: { ...g.race, noRevealPenalty: BigInt(g.race.noRevealPenalty) } } : {}),
   }
 }

@@ -45,6 +45,23 @@ export const genesisSchema = z
     accounts: z.array(z.object({ id: peerId, balance: units, stake: units }).strict()),
     /** Empty only in a network file: `cordex init` and `cordex devnet` fill it. */
     validators: z.array(z.object({ id: peerId, power: z.number().int().min(1) }).strict()),
+    /** The Race's phases and limits (SPEC 4); without it the validators stay as listed. */
+    race: z
+      .object({
+        commitBlocks: z.number().int().min(1),
+        revealBlocks: z.number().int().min(1),
+        raceMs: z.number().int().min(1),
+        submitMs: z.number().int().min(1),
+        validateMs: z.number().int().min(1),
+        maxProofNonces: z.number().int().min(1),
+        sampleSize: z.number().int().min(1),
+        maxSampleFailures: z.number().int().min(0),
+        noRevealPenalty: units,
+        maxWeightPerPeer: z.number().int().min(0),
+        minRevealBps: z.number().int().min(0).max(10_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 

@@ -66,7 +66,14 @@ test('total supply always equals the sum of balances, stakes and unbonding stake
     const run = runBody(
       state,
       { chainId: genesis.chainId, registry },
-      { height, proposer: signers[0]!.peerId, txs, evidence },
+      {
+        height,
+        time: 1_000_000 + height * 1000,
+        prevHash: new Uint8Array(32),
+        proposer: signers[0]!.peerId,
+        txs,
+        evidence,
+      },
       false,
     )
     state.commit(run.overlay)

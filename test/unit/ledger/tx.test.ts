@@ -34,7 +34,7 @@ function expectRejected(state: State, tx: SignedTx, code: string): void {
   const before = toHex(state.root)
   const o = new Overlay(state)
   assert.throws(
-    () => applyTx(o.child(), tx, ctx, 1, bob.peerId),
+    () => applyTx(o.child(), tx, ctx, { height: 1, time: 2_000_000, proposer: bob.peerId }),
     (err: unknown) => err instanceof TxRejectedError && err.code === code,
     `expected ${code}`,
   )
@@ -45,7 +45,7 @@ function expectRejected(state: State, tx: SignedTx, code: string): void {
 test('a valid transfer moves the amount, takes the fee to the proposer and bumps the nonce', () => {
   const state = genesisState(genesis)
   const o = new Overlay(state)
-  applyTx(o, transfer(0, 500n), ctx, 1, bob.peerId)
+  applyTx(o, transfer(0, 500n), ctx, { height: 1, time: 2_000_000, proposer: bob.peerId })
   state.commit(o)
   assert.equal(getAccount(state, alice.peerId).balance, 1_000_000n - 501n)
   assert.equal(getAccount(state, alice.peerId).nonce, 1)
@@ -67,7 +67,7 @@ test('every transaction rule rejects with its reason and changes nothing', () =>
   // Replay: the same transaction after it was applied.
   const first = transfer(0, 5n)
   const o = new Overlay(state)
-  applyTx(o, first, ctx, 1, bob.peerId)
+  applyTx(o, first, ctx, { height: 1, time: 2_000_000, proposer: bob.peerId })
   state.commit(o)
   expectRejected(state, first, 'NONCE_TOO_LOW')
   // Overspend.

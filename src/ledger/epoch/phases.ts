@@ -1,0 +1,111 @@
+import type { Overlay } from '../state/state.js'
+import {
+  getAccount,
+  putAccount,
+  getSupply,
+  putSupply,
+  getValidatorEntries,
+  putValidatorEntries,
+} from '../state/access.js'
+import { ValidatorSet } from '../consensus/validatorSet.js'
+import { getEpoch, getRaceParams, putEpoch, putProof, proofDeadline } from './access.js'
+import { raceSeed, fallbackSeed } from './seed.js'
+import type { EpochState, RaceParams } from './records.js'
+
+/**
+ * SPEC 4 phases, before a block's transactions: commit → reveal after `commitBlocks`; race →
+ * validate once the block's time is past the proof deadline; validate → activation and a new
+ * epoch once the verdict window is over.
+ */
+export function beginBlock(s: Overlay, height: number, time: number): void {
+  const p = getRaceParams(s)
+  const e = getEpoch(s)
+  if (p === undefined || e === undefined) return
+  if (e.phase === 'commit' && height >= e.phaseStart + p.commitBlocks) {
+    putEpoch(s, { ...e, phase: 'reveal', phaseStart: height })
+  } else if (e.phase === 'race' && time > proofDeadline(e, p)) {
+    putEpoch(s, { ...e, phase: 'validate', phaseStart: height })
+  } else if (e.phase === 'validate' && time >= proofDeadline(e, p) + p.validateMs) {
+    activate(s, e, p, height)
+  }
+}
+
+/**
+ * After a block's transactions: the block that ends the reveal phase is the starting gun. The
+ * seed is derived from the reveals (or falls back, when the revealers hold too little power),
+ * committers that did not reveal are penalized, and the Race begins at this block's time.
+ */
+export function endBlock(s: Overlay, height: number, time: number, parentHash: Uint8Array): void {
+  const p = getRaceParams(s)
+  const e = getEpoch(s)
+  if (
+    p === undefined ||
+    e === undefined ||
+    e.phase !== 'reveal' ||
+    height < e.phaseStart + p.revealBlocks - 1
+  )
+    return
+  const validators = new ValidatorSet(getValidatorEntries(s), height)
+  const revealed = e.reveals.reduce((sum, [id]) => sum + validators.powerOf(id), 0)
+  const enough = revealed * 10_000 > p.minRevealBps * validators.total
+  // SPEC 4: withholding a reveal must never pay.
+  for (const [id] of e.commits) {
+    if (e.reveals.some(([r]) => r === id)) continue
+    const acct = getAccount(s, id)
+    const fine = acct.balance < p.noRevealPenalty ? acct.balance : p.noRevealPenalty
+    putAccount(s, id, { ...acct, balance: acct.balance - fine })
+    const supply = getSupply(s)
+    putSupply(s, { ...supply, total: supply.total - fine, burned: supply.burned + fine })
+  }
+  putEpoch(s, {
+    ...e,
+    phase: 'race',
+    phaseStart: height,
+    seed: enough ? raceSeed(e.prevSeed, e.reveals) : fallbackSeed(e.prevSeed, parentHash),
+    fallback: !enough,
+    gunTime: time,
+  })
+}
+
+/**
+ * SPEC 4.6: proofs accepted by validators holding more than half the power become the weights,
+ * and the weights become the validator set. With no accepted proof the set stays as it was (a
+ * chain never loses all its validators).
+ */
+function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): void {
+  const entries = getValidatorEntries(s)
+  const validators = new ValidatorSet(entries, height)
+  const weights: Array<[string, number]> = []
+  for (const [prover, count] of e.proofs) {
+    const accepting = e.verdicts
+      .filter(([pr, , ok]) => pr === prover && ok)
+      .reduce((sum, [, v]) => sum + validators.powerOf(v), 0)
+    if (2 * accepting > validators.total)
+      weights.push([prover, p.maxWeightPerPeer > 0 ? Math.min(count, p.maxWeightPerPeer) : count])
+    putProof(s, prover, null)
+  }
+  if (weights.length > 0) {
+    putValidatorEntries(
+      s,
+      weights.map(([id, power]) => ({
+        id,
+        power,
+        jailedUntil: entries.find((v) => v.id === id)?.jailedUntil ?? 0,
+      })),
+    )
+  }
+  putEpoch(s, {
+    number: e.number + 1,
+    phase: 'commit',
+    phaseStart: height,
+    prevSeed: e.seed ?? e.prevSeed,
+    seed: null,
+    gunTime: 0,
+    fallback: false,
+    commits: [],
+    reveals: [],
+    proofs: [],
+    verdicts: [],
+    weights,
+  })
+}
