@@ -1,0 +1,239 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { baseRegistry, signTx, type SignedTx } from '../../../src/ledger/tx/index.js'
+import { runBody } from '../../../src/ledger/executor.js'
+import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
+import type { State } from '../../../src/ledger/state/state.js'
+import { getAccount, getSupply, getValidatorEntries } from '../../../src/ledger/state/access.js'
+import { getEpoch } from '../../../src/ledger/epoch/access.js'
+import { commitment, raceSeed, sampleMessage, proofHash } from '../../../src/ledger/epoch/seed.js'
+import type { RaceParams } from '../../../src/ledger/epoch/records.js'
+import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
+
+const registry = baseRegistry()
+const [a, b, c, newcomer] = [0, 1, 2, 3].map(testSigner) as [
+  ReturnType<typeof testSigner>,
+  ReturnType<typeof testSigner>,
+  ReturnType<typeof testSigner>,
+  ReturnType<typeof testSigner>,
+]
+const race: RaceParams = {
+  commitBlocks: 2,
+  revealBlocks: 2,
+  raceMs: 1000,
+  submitMs: 500,
+  validateMs: 500,
+  maxProofNonces: 100,
+  sampleSize: 4,
+  maxSampleFailures: 1,
+  noRevealPenalty: 777n,
+  maxWeightPerPeer: 0,
+  minRevealBps: 5000,
+}
+const genesis: Genesis = {
+  chainId: 'cordex-epoch',
+  time: 0,
+  params: TEST_PARAMS,
+  accounts: [a, b, c, newcomer].map((s) => ({ id: s.peerId, balance: 1_000_000n, stake: 0n })),
+  validators: [a, b, c].map((s) => ({ id: s.peerId, power: 1 })),
+  race,
+}
+
+/** A chain driven block by block: each block at `time`, with the given transactions. */
+class Chain {
+  state: State = genesisState(genesis)
+  height = 0
+  nonces = new Map<string, number>()
+
+  tx(signer: typeof a, type: string, body: unknown): SignedTx {
+    const nonce = this.nonces.get(signer.peerId) ?? 0
+    this.nonces.set(signer.peerId, nonce + 1)
+    return signTx(registry, genesis.chainId, signer, { type, nonce, fee: 1n, body } as never)
+  }
+
+  /** Run one block; returns the transactions that were refused, with their reason codes. */
+  block(time: number, txs: SignedTx[] = []): string[] {
+    this.height++
+    const run = runBody(
+      this.state,
+      { chainId: genesis.chainId, registry },
+      {
+        height: this.height,
+        time,
+        prevHash: new Uint8Array(32).fill(this.height),
+        proposer: a.peerId,
+        txs,
+        evidence: [],
+      },
+      false,
+    )
+    this.state.commit(run.overlay)
+    for (const d of run.dropped) this.nonces.set(d.tx.from, d.tx.nonce)
+    return run.dropped.map((d) => d.error.code)
+  }
+}
+
+const secret = (i: number): Uint8Array => new Uint8Array(32).fill(i + 1)
+
+test('an epoch runs commit, reveal, race and validate, and accepted proofs become the validator set', () => {
+  const chain = new Chain()
+  const e0 = getEpoch(chain.state)!
+  assert.equal(e0.phase, 'commit')
+  // Commit phase: the three validators commit; a non-validator may not.
+  const refused = chain.block(10, [
+    ...[a, b, c].map((s, i) =>
+      chain.tx(s, 'RandCommit', { epoch: 0, hash: commitment(secret(i), s.peerId) }),
+    ),
+    chain.tx(newcomer, 'RandCommit', { epoch: 0, hash: commitment(secret(9), newcomer.peerId) }),
+  ])
+  assert.deepEqual(refused, ['NOT_VALIDATOR'])
+  chain.block(20)
+  // Reveal phase (c withholds its reveal; a reveal that does not match is refused).
+  assert.deepEqual(
+    chain.block(30, [
+      chain.tx(a, 'RandReveal', { epoch: 0, secret: secret(0) }),
+      chain.tx(b, 'RandReveal', { epoch: 0, secret: secret(5) }),
+    ]),
+    ['BAD_REVEAL'],
+  )
+  assert.equal(getEpoch(chain.state)!.phase, 'reveal')
+  const cBefore = getAccount(chain.state, c.peerId).balance
+  const burnedBefore = getSupply(chain.state).burned
+  chain.block(40, [chain.tx(b, 'RandReveal', { epoch: 0, secret: secret(1) })])
+  // The starting gun: the seed is H(prev ‖ reveals), c is fined, the Race starts at this block's time.
+  const e = getEpoch(chain.state)!
+  assert.equal(e.phase, 'race')
+  assert.equal(e.gunTime, 40)
+  assert.equal(e.fallback, false, 'a and b hold 2/3 of the power: enough reveals')
+  assert.deepEqual(
+    e.seed,
+    raceSeed(e0.prevSeed, [
+      [a.peerId, secret(0)],
+      [b.peerId, secret(1)],
+    ]),
+  )
+  assert.equal(
+    getAccount(chain.state, c.peerId).balance,
+    cBefore - 777n,
+    'the committer that withheld its reveal pays',
+  )
+  assert.equal(getSupply(chain.state).burned - burnedBefore, 777n)
+
+  // Race: proofs; c committed but did not reveal, so it gets no weight; anyone else may race.
+  const refusedProofs = chain.block(500, [
+    chain.tx(a, 'RaceProof', { epoch: 0, nonces: [3, 9, 12] }),
+    chain.tx(b, 'RaceProof', { epoch: 0, nonces: [4, 4, 7] }),
+    chain.tx(c, 'RaceProof', { epoch: 0, nonces: [1] }),
+    chain.tx(newcomer, 'RaceProof', { epoch: 0, nonces: [2, 5] }),
+    chain.tx(a, 'RaceProof', { epoch: 1, nonces: [8] }),
+  ])
+  assert.deepEqual(refusedProofs, ['BAD_PROOF', 'NO_REVEAL', 'WRONG_EPOCH'])
+  assert.deepEqual(chain.block(1200, [chain.tx(b, 'RaceProof', { epoch: 0, nonces: [4, 7] })]), [], 'in time')
+  // A proof after the deadline (gun 40 + race 1000 + submit 500) is refused.
+  chain.block(1540)
+  assert.equal(getEpoch(chain.state)!.phase, 'race')
+  assert.deepEqual(chain.block(1540, [chain.tx(newcomer, 'RaceProof', { epoch: 0, nonces: [1] })]), [
+    'DUPLICATE',
+  ])
+
+  // Validate: verdicts signed with each validator's VRF; accepted by more than half the power.
+  assert.deepEqual(chain.block(1541), [])
+  assert.equal(getEpoch(chain.state)!.phase, 'validate')
+  const ep = getEpoch(chain.state)!
+  const verdict = (v: typeof a, prover: string, accepted: boolean): SignedTx => {
+    const proof = ep.proofs.find(([p]) => p === prover)!
+    return chain.tx(v, 'ProofVerdict', {
+      epoch: 0,
+      prover,
+      accepted,
+      failures: accepted ? 0 : 4,
+      vrfSig: v.sign(sampleMessage(0, prover, proof[2])),
+    })
+  }
+  const forged = chain.tx(c, 'ProofVerdict', {
+    epoch: 0,
+    prover: a.peerId,
+    accepted: true,
+    failures: 0,
+    vrfSig: new Uint8Array(64),
+  })
+  assert.deepEqual(chain.block(1590, [forged]), ['BAD_VRF'], 'a verdict without its VRF proof is refused')
+  const refusedVerdicts = chain.block(1600, [
+    verdict(a, a.peerId, true),
+    verdict(b, a.peerId, true),
+    verdict(a, newcomer.peerId, true),
+    verdict(b, newcomer.peerId, true),
+    verdict(c, newcomer.peerId, true),
+    verdict(a, b.peerId, false),
+    verdict(c, b.peerId, false),
+  ])
+  assert.deepEqual(refusedVerdicts, [])
+  assert.deepEqual(proofHash([3, 9, 12]), ep.proofs.find(([p]) => p === a.peerId)![2])
+
+  // Activation: a (3 nonces) and the newcomer (2) are the validators now; b's proof was rejected.
+  chain.block(2100)
+  const next = getEpoch(chain.state)!
+  assert.equal(next.number, 1)
+  assert.equal(next.phase, 'commit')
+  assert.deepEqual(next.weights, [
+    [a.peerId, 3],
+    [newcomer.peerId, 2],
+  ])
+  assert.deepEqual(
+    getValidatorEntries(chain.state)
+      .map((v) => [v.id, v.power])
+      .sort(),
+    [
+      [a.peerId, 3],
+      [newcomer.peerId, 2],
+    ].sort(),
+  )
+})
+
+test('too few reveals: the seed falls back to the previous seed and the parent block hash', () => {
+  const chain = new Chain()
+  chain.block(10, [chain.tx(a, 'RandCommit', { epoch: 0, hash: commitment(secret(0), a.peerId) })])
+  chain.block(20)
+  chain.block(30, [chain.tx(a, 'RandReveal', { epoch: 0, secret: secret(0) })])
+  chain.block(40)
+  const e = getEpoch(chain.state)!
+  assert.equal(e.phase, 'race')
+  assert.equal(e.fallback, true, 'one validator of three revealed')
+  assert.notDeepEqual(e.seed, raceSeed(e.prevSeed, [[a.peerId, secret(0)]]))
+})
+
+test('a single honest revealer cannot choose the seed: every reveal changes it, and reveals are bound by commits', () => {
+  const prev = new Uint8Array(32)
+  const base = raceSeed(prev, [
+    [a.peerId, secret(0)],
+    [b.peerId, secret(1)],
+  ])
+  assert.notDeepEqual(
+    base,
+    raceSeed(prev, [
+      [a.peerId, secret(0)],
+      [b.peerId, secret(2)],
+    ]),
+  )
+  assert.notDeepEqual(
+    base,
+    raceSeed(prev, [
+      [a.peerId, secret(3)],
+      [b.peerId, secret(1)],
+    ]),
+  )
+  // Order of reveals does not matter; the commitment fixes the secret before others are known.
+  assert.deepEqual(
+    base,
+    raceSeed(prev, [
+      [b.peerId, secret(1)],
+      [a.peerId, secret(0)],
+    ]),
+  )
+  assert.notDeepEqual(commitment(secret(0), a.peerId), commitment(secret(1), a.peerId))
+  assert.notDeepEqual(
+    commitment(secret(0), a.peerId),
+    commitment(secret(0), b.peerId),
+    'a commitment cannot be copied',
+  )
+})
