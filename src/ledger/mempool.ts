@@ -121,6 +121,23 @@ export class Mempool {
     }
   }
 
+  /**
+   * After a commit: re-validate every sender's pending run of transactions against the new state.
+   * `valid(lane)` says how many of the lane (in nonce order, from the sender's next nonce) still
+   * apply; the rest are dropped, so one transaction that can no longer land (its phase is over,
+   * its funds are gone) never blocks the sender's later ones.
+   */
+  recheck(state: StateReader, valid: (lane: SignedTx[]) => number): void {
+    for (const [sender, queue] of [...this.bySender]) {
+      const lane = [...queue.values()].sort((a, b) => a.nonce - b.nonce)
+      const next = getAccount(state, sender).nonce
+      const contiguous: SignedTx[] = []
+      for (const tx of lane) if (tx.nonce === next + contiguous.length) contiguous.push(tx)
+      const keep = valid(contiguous)
+      for (const tx of contiguous.slice(keep)) this.remove(tx)
+    }
+  }
+
   private insert(tx: SignedTx): void {
     let queue = this.bySender.get(tx.from)
     if (queue === undefined) this.bySender.set(tx.from, (queue = new Map()))

@@ -1,12 +1,20 @@
 import type { Clock } from '../util/clock.js'
 import { toHex, type Signer } from './crypto.js'
 import { BlockRejectedError, TxRejectedError } from './errors.js'
-import type { State, StateChanges } from './state/state.js'
+import { Overlay, type State, type StateChanges } from './state/state.js'
 import { getParams, getValidatorEntries } from './state/access.js'
 import type { SignedTx, TxRegistry } from './tx/index.js'
 import { Mempool, type MempoolOptions } from './mempool.js'
 import { blockHash, checkCommit, type Block, type Commit, type Evidence } from './block.js'
-import { buildBlock, executeBlock, evidenceId, epochNumber, type Executed, type Parent } from './executor.js'
+import {
+  applyTx,
+  buildBlock,
+  executeBlock,
+  evidenceId,
+  epochNumber,
+  type Executed,
+  type Parent,
+} from './executor.js'
 import { ValidatorSet } from './consensus/validatorSet.js'
 import { HeightMachine, Step, type MachineOutput, type Timeouts } from './consensus/machine.js'
 import type { Proposal } from './consensus/proposal.js'
@@ -257,6 +265,7 @@ export class Replica {
     const executed = this.valid.get(key) ?? executeBlock(this.state, this.ctx(), this.head, block)
     const changes = this.state.commit(executed.overlay)
     this.mempool.update(this.state, block.txs)
+    this.recheckMempool(block.header.height + 1, block.header.time + 1)
     for (const e of block.evidence) this.pendingEvidence.delete(evidenceId(e))
     this.head = {
       height: block.header.height,
@@ -270,6 +279,25 @@ export class Replica {
       { kind: 'persist', block, commit, changes },
       { kind: 'schedule', ms: pauseMs, event: { kind: 'newHeight', height: this.head.height + 1 } },
     ]
+  }
+
+  /** Drop pending transactions that no longer apply on top of the new state (see Mempool.recheck). */
+  private recheckMempool(height: number, time: number): void {
+    const proposer = this.opts.signer?.peerId ?? ''
+    this.mempool.recheck(this.state, (lane) => {
+      const overlay = new Overlay(this.state)
+      for (const [i, tx] of lane.entries()) {
+        const child = overlay.child()
+        try {
+          applyTx(child, tx, this.ctx(), { height, time, proposer }, true)
+        } catch (err) {
+          if (err instanceof TxRejectedError) return i
+          throw err
+        }
+        overlay.absorb(child)
+      }
+      return lane.length
+    })
   }
 
   /** A block fetched over `sync`: check its commit against our validators, run it, commit it. */

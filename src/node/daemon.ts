@@ -14,6 +14,7 @@ import { PeerManager } from './peerManager.js'
 import { ApiServer, apiRoutes } from './api/index.js'
 import { InfoProtocol } from '../protocols/index.js'
 import { ChainService } from './chain/service.js'
+import { RaceService } from './race/service.js'
 import { signerFromSeed } from '../ledger/index.js'
 
 export interface DaemonOptions {
@@ -168,6 +169,15 @@ export class Daemon {
       ),
     )
     this.chain = chain
+    const race = config.raceWorker.enabled
+      ? await this.startable(
+          'race',
+          new RaceService(
+            { chain, db: lock.db, signer, log: log.child({ module: 'race' }), clock: this.clock },
+            { profile: config.race, throttle: config.raceWorker.throttle, batch: config.raceWorker.batch },
+          ),
+        )
+      : null
 
     await this.startable(
       'peer manager',
@@ -204,6 +214,7 @@ export class Daemon {
           version: VERSION,
           info,
           chain,
+          race,
           signer,
           // The routes report the TCP URL of the server they belong to, once it listens.
           apiUrl: () => api.apiUrl,

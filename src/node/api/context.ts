@@ -4,6 +4,7 @@ import type { DataDirPaths } from '../dataDir.js'
 import type { CordexLibp2p } from '../libp2p.js'
 import type { InfoProtocol } from '../../protocols/index.js'
 import type { ChainService } from '../chain/service.js'
+import type { RaceService } from '../race/service.js'
 import type { Signer } from '../../ledger/index.js'
 
 /** What the control socket's routes may read of the running daemon. */
@@ -16,6 +17,8 @@ export interface ApiContext {
   version: string
   info: InfoProtocol
   chain: ChainService
+  /** This node's Race, or null when its worker is off. */
+  race: RaceService | null
   /** The daemon's key, for transactions it signs on its user's behalf. */
   signer: Signer
   /** URL of the TCP listener, or null. */

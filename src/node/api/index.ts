@@ -3,6 +3,7 @@ import type { ApiContext } from './context.js'
 import { statusRoute } from './routes/status.js'
 import { peersRoute, peerInfoRoute } from './routes/peers.js'
 import { findPeerRoute } from './routes/dht.js'
+import { epochRoute, raceRoute } from './routes/race.js'
 import {
   headRoute,
   blockRoute,
@@ -31,5 +32,7 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     accountRoute(ctx),
     submitTxRoute(ctx),
     finalityRoute(ctx),
+    epochRoute(ctx),
+    raceRoute(ctx),
   ]
 }

@@ -17,6 +17,8 @@ import {
   type ReplicaEffect,
   type ReplicaEvent,
   baseRegistry,
+  signTx,
+  getParams,
   type SignedTx,
   type TxRegistry,
   TxRejectedError,
@@ -183,19 +185,32 @@ export class ChainService {
     this.gossip?.publishTx(tx)
   }
 
-  /** Resolves after the next block commits; rejects when `signal` aborts. */
-  nextCommit(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        this.commitListeners.delete(done)
-        resolve()
-      }
-      this.commitListeners.add(done)
-      signal.addEventListener('abort', () => {
-        this.commitListeners.delete(done)
-        reject(new Error('aborted'))
-      })
+  /** Call `listener` after every committed block (after it is on disk). */
+  onCommit(listener: () => void): void {
+    this.commitListeners.add(listener)
+  }
+
+  offCommit(listener: () => void): void {
+    this.commitListeners.delete(listener)
+  }
+
+  /**
+   * Sign a transaction of `type` with this node's key, at its next nonce (after its pending ones),
+   * admit it and gossip it. `body` is in its decoded form (`fromJson` turns a client's JSON into it). Throws
+   * TxRejectedError or CodecError.
+   */
+  sendTx(type: string, body: unknown, fee?: bigint): SignedTx {
+    const t = this.registry.get(type)
+    if (t === undefined) throw new TxRejectedError('UNKNOWN_TYPE', `unknown transaction type ${type}`)
+    const { signer } = this.components
+    const tx = signTx(this.registry, this.chainId, signer, {
+      type,
+      nonce: this.replica.mempool.nextNonce(signer.peerId, this.replica.state),
+      fee: fee ?? getParams(this.replica.state).minTxFee,
+      body,
     })
+    this.submit(tx)
+    return tx
   }
 
   private admit(tx: SignedTx): Verdict {

@@ -188,6 +188,17 @@ export const configSchema = z
         message: 'width must be a multiple of heads',
         path: ['heads'],
       }),
+    /** This node's Race worker. */
+    raceWorker: z
+      .object({
+        /** Race at all (a node that only follows the chain may not). */
+        enabled: z.boolean(),
+        /** Share of time the worker idles, 0 ≤ throttle < 1 (tests; hosts that cap the Race). */
+        throttle: z.number().min(0).lt(1),
+        /** Nonces per onnxruntime run. */
+        batch: z.number().int().min(1).max(4096),
+      })
+      .strict(),
     log: z.object({ level: z.enum(LOG_LEVELS as [string, ...string[]]) }).strict(),
   })
   .strict()

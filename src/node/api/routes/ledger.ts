@@ -6,8 +6,6 @@ import {
   type Block,
   toHex,
   getAccount,
-  getParams,
-  signTx,
   type SignedTx,
   CodecError,
   TxRejectedError,
@@ -155,13 +153,7 @@ export function submitTxRoute(ctx: ApiContext): ApiRoute {
         throw new HttpError(400, 'UNKNOWN_TYPE', `unknown transaction type ${String(type)}`)
       let tx: SignedTx
       try {
-        tx = signTx(chain.registry, chain.chainId, ctx.signer, {
-          type: t.name,
-          nonce: chain.replica.mempool.nextNonce(ctx.signer.peerId, chain.replica.state),
-          fee: fee === undefined ? getParams(chain.replica.state).minTxFee : parseUnits(fee, 'fee'),
-          body: t.fromJson(body),
-        })
-        chain.submit(tx)
+        tx = chain.sendTx(t.name, t.fromJson(body), fee === undefined ? undefined : parseUnits(fee, 'fee'))
       } catch (err) {
         if (err instanceof TxRejectedError || err instanceof CodecError)
           throw new HttpError(400, err.code, err.message)

@@ -1,0 +1,79 @@
+// The Race worker thread: evaluates nonces on onnxruntime (falling back to the TypeScript reference
+// when onnxruntime cannot start), so the daemon's event loop stays free. One job at a time.
+import { parentPort } from 'node:worker_threads'
+import { OrtRaceBackend } from '../../engine/index.js'
+import { ReferenceBackend, threshold, type RaceBackend, type RaceProfile } from '../../race/index.js'
+
+export type WorkerRequest =
+  | {
+      kind: 'race'
+      profile: RaceProfile
+      seed: Uint8Array
+      node: Uint8Array
+      /** Stop at this wall-clock time (ms since the epoch). */
+      until: number
+      /** Share of time spent idle, 0 ≤ throttle < 1 (tests, and hosts that cap the Race). */
+      throttle: number
+      batch: number
+    }
+  | { kind: 'distances'; profile: RaceProfile; seed: Uint8Array; node: Uint8Array; nonces: number[] }
+
+export type WorkerReply =
+  | { kind: 'progress'; done: number; valid: number; ratePerSec: number }
+  | { kind: 'raced'; nonces: number[]; done: number; backend: string }
+  | { kind: 'distances'; distances: number[] }
+  | { kind: 'error'; message: string }
+
+let cached: { key: string; backend: RaceBackend } | undefined
+
+async function backendFor(profile: RaceProfile, seed: Uint8Array, batch: number): Promise<RaceBackend> {
+  const key = `${JSON.stringify(profile)}/${Buffer.from(seed).toString('hex')}/${batch}`
+  if (cached?.key === key) return cached.backend
+  await cached?.backend.close()
+  let backend: RaceBackend
+  try {
+    backend = await OrtRaceBackend.create(profile, seed, { batch })
+  } catch {
+    backend = new ReferenceBackend(profile, seed)
+  }
+  cached = { key, backend }
+  return backend
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+async function race(req: Extract<WorkerRequest, { kind: 'race' }>): Promise<void> {
+  const backend = await backendFor(req.profile, req.seed, req.batch)
+  const tau = threshold(req.profile)
+  const valid: number[] = []
+  let done = 0
+  const start = Date.now()
+  let lastReport = start
+  while (Date.now() < req.until) {
+    const t = Date.now()
+    const nonces = Array.from({ length: req.batch }, (_, i) => done + i)
+    const d = await backend.distances(req.node, nonces)
+    d.forEach((x, i) => x < tau && valid.push(nonces[i]!))
+    done += req.batch
+    if (req.throttle > 0) await sleep(((Date.now() - t) * req.throttle) / (1 - req.throttle))
+    if (Date.now() - lastReport >= 500) {
+      lastReport = Date.now()
+      post({ kind: 'progress', done, valid: valid.length, ratePerSec: (done * 1000) / (Date.now() - start) })
+    }
+  }
+  post({ kind: 'raced', nonces: valid, done, backend: backend.name })
+}
+
+function post(m: WorkerReply): void {
+  parentPort!.postMessage(m)
+}
+
+parentPort!.on('message', (req: WorkerRequest) => {
+  const job =
+    req.kind === 'race'
+      ? race(req)
+      : backendFor(req.profile, req.seed, 64)
+          .then((b) => b.distances(req.node, req.nonces))
+          .then((d) => post({ kind: 'distances', distances: [...d] }))
+  job.catch((err: unknown) => post({ kind: 'error', message: (err as Error).message }))
+})
