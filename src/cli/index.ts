@@ -8,6 +8,7 @@ import { peersCommand } from './cmds/peers/index.js'
 import { devnetCommand } from './cmds/devnet/index.js'
 import { ledgerCommand } from './cmds/ledger/index.js'
 import { txCommand } from './cmds/tx/index.js'
+import { raceCommand } from './cmds/race/index.js'
 import { exitCodeOf } from './errors.js'
 import { ExitCode } from './exitCodes.js'
 import { errorMessage } from '../util/errors.js'
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(devnetCommand as never)
     .command(ledgerCommand as never)
     .command(txCommand as never)
+    .command(raceCommand as never)
     .demandCommand(1, 'name a command (cordex --help lists them)')
     .strict()
     .epilogue(

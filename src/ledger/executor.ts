@@ -18,7 +18,7 @@ import {
 import { Keys } from './state/records.js'
 import { beginBlock, endBlock } from './epoch/phases.js'
 import { getEpoch } from './epoch/access.js'
-import { verifyTx, type SignedTx, type TxRegistry } from './tx/index.js'
+import { verifyTx, minFee, type SignedTx, type TxRegistry } from './tx/index.js'
 import { ValidatorSet } from './consensus/validatorSet.js'
 import { verifyVote, voteKey } from './consensus/vote.js'
 import {
@@ -65,8 +65,8 @@ export function applyTx(
     throw new TxRejectedError('NONCE_TOO_LOW', `nonce ${tx.nonce} was used; next is ${acct.nonce}`)
   if (tx.nonce > acct.nonce)
     throw new TxRejectedError('NONCE_GAP', `nonce ${tx.nonce} is ahead of the next, ${acct.nonce}`)
-  if (tx.fee < params.minTxFee)
-    throw new TxRejectedError('FEE_TOO_LOW', `fee ${tx.fee} is below ${params.minTxFee}`)
+  const floor = minFee(ctx.registry.get(tx.type), params.minTxFee)
+  if (tx.fee < floor) throw new TxRejectedError('FEE_TOO_LOW', `fee ${tx.fee} is below ${floor}`)
   if (acct.balance < tx.fee)
     throw new TxRejectedError('INSUFFICIENT_FUNDS', `balance ${acct.balance} cannot pay the fee`)
   putAccount(state, tx.from, { ...acct, balance: acct.balance - tx.fee, nonce: acct.nonce + 1 })

@@ -1,5 +1,5 @@
 import { TxRejectedError } from './errors.js'
-import { verifyTx, type SignedTx, type TxRegistry } from './tx/index.js'
+import { verifyTx, minFee, type SignedTx, type TxRegistry } from './tx/index.js'
 import { getAccount, getParams } from './state/access.js'
 import type { StateReader } from './state/state.js'
 
@@ -63,7 +63,8 @@ export class Mempool {
     if (tx.nonce < acct.nonce) reject('NONCE_TOO_LOW', `nonce ${tx.nonce} was used; next is ${acct.nonce}`)
     if (tx.nonce > acct.nonce + this.opts.maxNonceGap)
       reject('NONCE_GAP', `nonce ${tx.nonce} is too far ahead of ${acct.nonce}`)
-    if (tx.fee < params.minTxFee) reject('FEE_TOO_LOW', `fee ${tx.fee} is below ${params.minTxFee}`)
+    const floor = minFee(this.registry.get(tx.type), params.minTxFee)
+    if (tx.fee < floor) reject('FEE_TOO_LOW', `fee ${tx.fee} is below ${floor}`)
     if (acct.balance < tx.fee)
       reject('INSUFFICIENT_FUNDS', `balance ${acct.balance} cannot pay the fee ${tx.fee}`)
     const queue = this.bySender.get(tx.from)

@@ -10,6 +10,7 @@ import { proofVerdict } from './types/proofVerdict.js'
 
 export {
   TxRegistry,
+  minFee,
   signTx,
   decodeTx,
   verifyTx,

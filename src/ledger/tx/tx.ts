@@ -53,6 +53,16 @@ export interface TxType<B = unknown> {
   /** The body as JSON for people and the API (amounts as decimal strings). */
   toJson(body: B): unknown
   apply(state: Overlay, tx: Tx<B>, ctx: TxContext): void
+  /**
+   * No minimum fee: a transaction anyone must be able to send without coins (a Race proof: SPEC 4,
+   * racing needs no stake and no prior weight). Its own rules must bound how often it can be sent.
+   */
+  feeExempt?: boolean
+}
+
+/** The smallest fee a transaction of type `t` may pay. */
+export function minFee(t: TxType | undefined, minTxFee: bigint): bigint {
+  return t?.feeExempt === true ? 0n : minTxFee
 }
 
 /** The transaction types a chain understands; later issues register theirs here. */

@@ -18,6 +18,7 @@ import {
   type ReplicaEvent,
   baseRegistry,
   signTx,
+  minFee,
   getParams,
   type SignedTx,
   type TxRegistry,
@@ -206,7 +207,7 @@ export class ChainService {
     const tx = signTx(this.registry, this.chainId, signer, {
       type,
       nonce: this.replica.mempool.nextNonce(signer.peerId, this.replica.state),
-      fee: fee ?? getParams(this.replica.state).minTxFee,
+      fee: fee ?? minFee(t, getParams(this.replica.state).minTxFee),
       body,
     })
     this.submit(tx)

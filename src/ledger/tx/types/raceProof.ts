@@ -18,6 +18,8 @@ export interface RaceProofBody {
  */
 export const raceProof: TxType<RaceProofBody> = {
   name: 'RaceProof',
+  // One proof per peer per epoch, only while the Race is open: bounded without a fee.
+  feeExempt: true,
   encodeBody: (b) => [b.epoch, b.nonces],
   decodeBody: (v) => {
     const [e, n] = read.array(v, 2, 'RaceProof')

@@ -1,0 +1,119 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
+import { tempDir, cordex, cordexJson, CORDEX, waitFor, exited } from '../helpers/cli.js'
+
+interface Epoch {
+  epoch: number
+  phase: string
+  weights: Record<string, number>
+}
+
+test('daemons race every epoch: a half-speed peer gets about half the weight; a latecomer syncs, races and validates', async () => {
+  const dir = tempDir()
+  const base = join(dir.path, 'net')
+  const devnet = spawn(process.execPath, [CORDEX, 'devnet', '--peers', '4', '--base-dir', base, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const slow = new TestDaemon(join(base, 'peer-3'))
+  const late = new TestDaemon(join(base, 'peer-4'))
+  after(async () => {
+    await Promise.all([slow.stop(), late.stop()])
+    if (devnet.exitCode === null) devnet.kill('SIGTERM')
+    await exited(devnet)
+    dir.cleanup()
+  })
+  let out = ''
+  devnet.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  const ready = await waitFor(
+    'devnet ready',
+    async () => {
+      const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
+      return line === undefined ? undefined : (JSON.parse(line) as { peers: StatusJson[] })
+    },
+    60_000,
+  )
+  const ids = ready.peers.map((p) => p.peerId)
+  const peer0 = new TestDaemon(join(base, 'peer-0'))
+  const epoch = async (): Promise<Epoch> => (await peer0.get<Epoch>('/epoch')).body
+
+  // Peer 3 restarts with its Race worker throttled to half speed.
+  process.kill(ready.peers[3]!.pid, 'SIGTERM')
+  await waitFor('peer 3 to stop', async () =>
+    (await cordex(['status', '--data-dir', slow.dataDir])).code === 3 ? true : undefined,
+  )
+  const cfg3 = join(slow.dataDir, 'config.json')
+  const c3 = JSON.parse(readFileSync(cfg3, 'utf8')) as Record<string, unknown>
+  writeFileSync(cfg3, JSON.stringify({ ...c3, raceWorker: { throttle: 0.5 } }))
+  await slow.start()
+
+  // A fifth peer, not in genesis, joins from peer 0's address with the same genesis.
+  const c0 = JSON.parse(readFileSync(join(base, 'peer-0', 'config.json'), 'utf8')) as { genesis: unknown }
+  const { peerId: lateId } = await TestDaemon.init(late.dataDir)
+  const cfg4 = join(late.dataDir, 'config.json')
+  writeFileSync(
+    cfg4,
+    JSON.stringify({
+      network: 'devnet',
+      genesis: c0.genesis,
+      p2p: { bootstrap: [ready.peers[0]!.addrs[0]!] },
+    }),
+  )
+  await late.start()
+  const joinedAt = (await epoch()).epoch
+
+  // Two full epochs later, the weights in force come from a Race everybody ran under these settings.
+  const weights = await waitFor(
+    'two epochs after the changes',
+    async () => {
+      const e = await epoch()
+      return e.epoch >= joinedAt + 2 && e.phase !== 'commit' ? e.weights : undefined
+    },
+    150_000,
+  )
+  const full = [0, 1, 2].map((i) => weights[ids[i]!] ?? 0)
+  const mean = full.reduce((a, b) => a + b, 0) / full.length
+  assert.ok(
+    full.every((w) => w > 0),
+    `every full-speed peer has weight: ${JSON.stringify(weights)}`,
+  )
+  const ratio = (weights[ids[3]!] ?? 0) / mean
+  assert.ok(
+    ratio > 0.3 && ratio < 0.7,
+    `the half-speed peer has about half the weight (ratio ${ratio.toFixed(2)})`,
+  )
+  assert.ok(
+    (weights[lateId] ?? 0) > 0,
+    `the latecomer gained weight; its log:\n${late.output
+      .split('\n')
+      .filter((l) => /race|sync|ledger/.test(l))
+      .slice(-15)
+      .join('\n')}`,
+  )
+
+  // It is a validator now and votes: its precommits appear in commits of new blocks.
+  const race = await cordexJson<{ validators: Array<{ id: string; power: number }> }>([
+    'race',
+    '--data-dir',
+    late.dataDir,
+  ])
+  assert.ok(
+    race.validators.some((v) => v.id === lateId && v.power > 0),
+    'the latecomer is in the validator set',
+  )
+  await waitFor(
+    'a block signed by the latecomer',
+    async () => {
+      const head = (await peer0.get<{ height: number }>('/ledger/head')).body.height
+      for (let h = head; h > head - 20 && h > 0; h--) {
+        const b = await peer0.get<{ commit: { signers: string[] } | null }>(`/ledger/blocks/${h}`)
+        if (b.body.commit?.signers.includes(lateId)) return true
+      }
+      return undefined
+    },
+    60_000,
+  )
+})
