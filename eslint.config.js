@@ -19,6 +19,8 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs', 'bin/cordex'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' },
+    },
   },
 )

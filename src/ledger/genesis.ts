@@ -3,7 +3,7 @@ import { taggedHash, publicKeyOfPeerId } from './crypto.js'
 import { State, Overlay } from './state/state.js'
 import { Keys, type Params } from './state/records.js'
 import { putAccount, putSupply, putValidatorEntries } from './state/access.js'
-import { raceParamsCodec, type RaceParams } from './epoch/records.js'
+import { raceParamsCodec, freshEpoch, type RaceParams } from './epoch/records.js'
 import { putEpoch } from './epoch/access.js'
 import { genesisRaceSeed } from './epoch/seed.js'
 
@@ -71,20 +71,15 @@ export function genesisState(g: Genesis): State {
   )
   if (g.race !== undefined) {
     o.set(Keys.raceParams, g.race)
-    putEpoch(o, {
-      number: 0,
-      phase: 'commit',
-      phaseStart: 1,
-      prevSeed: genesisRaceSeed(g.chainId),
-      seed: null,
-      gunTime: 0,
-      fallback: false,
-      commits: [],
-      reveals: [],
-      proofs: [],
-      verdicts: [],
-      weights: g.validators.map((v) => [v.id, v.power]),
-    })
+    putEpoch(
+      o,
+      freshEpoch(
+        0,
+        1,
+        genesisRaceSeed(g.chainId),
+        g.validators.map((v) => [v.id, v.power]),
+      ),
+    )
   }
   state.commit(o)
   return state

@@ -1,16 +1,8 @@
-import { createHash } from 'node:crypto'
+import { taggedHash } from '../ledger/crypto.js'
 import { Stream } from './prng.js'
 
-// The Race's hashes. They mirror the ledger's H(tag, bytes) = SHA-256(len(tag) ‖ tag ‖ bytes); the
-// Race keeps its own copy so that this folder stands alone as the function's definition.
-export function H(tag: string, ...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha256')
-  const t = Buffer.from(tag, 'ascii')
-  h.update(Uint8Array.of(t.length))
-  h.update(t)
-  for (const p of parts) h.update(p)
-  return new Uint8Array(h.digest())
-}
+/** SPEC 1's tagged hash, `H(tag, x) = SHA-256(len(tag) ‖ tag ‖ x)`, as the Race names it. */
+export const H = taggedHash
 
 function u64be(n: number): Uint8Array {
   const b = new Uint8Array(8)

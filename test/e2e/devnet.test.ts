@@ -1,38 +1,21 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
-import { tempDir, cordex, CORDEX, waitFor, exited } from '../helpers/cli.js'
+import { tempDir, cordex, waitFor } from '../helpers/cli.js'
+import { startDevnet } from '../helpers/devnet.js'
 
 test('devnet starts a connected network whose peers rejoin when restarted with only --data-dir', async () => {
   const dir = tempDir()
   const base = join(dir.path, 'net')
-  const proc = spawn(
-    process.execPath,
-    [CORDEX, 'devnet', '--peers', '3', '--base-dir', base, '--api', '--json'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
   const restarted = new TestDaemon(join(base, 'peer-2'))
+  const devnet = await startDevnet(base, 3, ['--api'])
   after(async () => {
     await restarted.stop()
-    if (proc.exitCode === null) proc.kill('SIGTERM')
-    await exited(proc)
+    await devnet.stop()
     dir.cleanup()
   })
-  let out = ''
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
-
-  const ready = await waitFor(
-    'devnet ready',
-    async () => {
-      const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
-      return line === undefined ? undefined : (JSON.parse(line) as { peers: StatusJson[] })
-    },
-    60_000,
-  )
+  const ready = { peers: devnet.peers }
   assert.equal(ready.peers.length, 3)
   for (const p of ready.peers) {
     assert.equal(p.peers, 2, 'each peer sees the two others')

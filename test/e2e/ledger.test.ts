@@ -1,9 +1,9 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
-import { tempDir, cordex, cordexJson, CORDEX, waitFor, exited } from '../helpers/cli.js'
+import { TestDaemon } from '../helpers/daemon.js'
+import { tempDir, cordex, cordexJson, waitFor } from '../helpers/cli.js'
+import { startDevnet } from '../helpers/devnet.js'
 import { testSigner } from '../helpers/chainSim.js'
 
 interface Head {
@@ -14,26 +14,14 @@ interface Head {
 test('four validator daemons: a CLI transfer finalizes everywhere; a killed daemon catches up over sync', async () => {
   const dir = tempDir()
   const base = join(dir.path, 'net')
-  const devnet = spawn(process.execPath, [CORDEX, 'devnet', '--peers', '4', '--base-dir', base, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
   const restarted = new TestDaemon(join(base, 'peer-2'))
+  const devnet = await startDevnet(base, 4)
   after(async () => {
     await restarted.stop()
-    if (devnet.exitCode === null) devnet.kill('SIGTERM')
-    await exited(devnet)
+    await devnet.stop()
     dir.cleanup()
   })
-  let out = ''
-  devnet.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  const ready = await waitFor(
-    'devnet ready',
-    async () => {
-      const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
-      return line === undefined ? undefined : (JSON.parse(line) as { peers: StatusJson[] })
-    },
-    60_000,
-  )
+  const ready = { peers: devnet.peers }
   const dirs = [0, 1, 2, 3].map((i) => join(base, `peer-${i}`))
   const ids = ready.peers.map((p) => p.peerId)
 

@@ -1,10 +1,10 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
-import { tempDir, cordex, cordexJson, CORDEX, waitFor, exited } from '../helpers/cli.js'
+import { TestDaemon } from '../helpers/daemon.js'
+import { tempDir, cordex, cordexJson, waitFor } from '../helpers/cli.js'
+import { startDevnet } from '../helpers/devnet.js'
 
 interface Epoch {
   epoch: number
@@ -15,27 +15,15 @@ interface Epoch {
 test('daemons race every epoch: a half-speed peer gets about half the weight; a latecomer syncs, races and validates', async () => {
   const dir = tempDir()
   const base = join(dir.path, 'net')
-  const devnet = spawn(process.execPath, [CORDEX, 'devnet', '--peers', '4', '--base-dir', base, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
   const slow = new TestDaemon(join(base, 'peer-3'))
   const late = new TestDaemon(join(base, 'peer-4'))
+  const devnet = await startDevnet(base, 4)
   after(async () => {
     await Promise.all([slow.stop(), late.stop()])
-    if (devnet.exitCode === null) devnet.kill('SIGTERM')
-    await exited(devnet)
+    await devnet.stop()
     dir.cleanup()
   })
-  let out = ''
-  devnet.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  const ready = await waitFor(
-    'devnet ready',
-    async () => {
-      const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
-      return line === undefined ? undefined : (JSON.parse(line) as { peers: StatusJson[] })
-    },
-    60_000,
-  )
+  const ready = { peers: devnet.peers }
   const ids = ready.peers.map((p) => p.peerId)
   const peer0 = new TestDaemon(join(base, 'peer-0'))
   const epoch = async (): Promise<Epoch> => (await peer0.get<Epoch>('/epoch')).body

@@ -10,7 +10,7 @@ import {
 import { ValidatorSet } from '../consensus/validatorSet.js'
 import { getEpoch, getRaceParams, putEpoch, putProof, proofDeadline } from './access.js'
 import { raceSeed, fallbackSeed } from './seed.js'
-import type { EpochState, RaceParams } from './records.js'
+import { freshEpoch, type EpochState, type RaceParams } from './records.js'
 
 /**
  * SPEC 4 phases, before a block's transactions: commit → reveal after `commitBlocks`; race →
@@ -94,18 +94,5 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
       })),
     )
   }
-  putEpoch(s, {
-    number: e.number + 1,
-    phase: 'commit',
-    phaseStart: height,
-    prevSeed: e.seed ?? e.prevSeed,
-    seed: null,
-    gunTime: 0,
-    fallback: false,
-    commits: [],
-    reveals: [],
-    proofs: [],
-    verdicts: [],
-    weights,
-  })
+  putEpoch(s, freshEpoch(e.number + 1, height, e.seed ?? e.prevSeed, weights))
 }

@@ -49,6 +49,29 @@ export interface EpochState {
   weights: Array<[string, number]>
 }
 
+/** The record of an epoch at the start of its commit phase. */
+export function freshEpoch(
+  number: number,
+  phaseStart: number,
+  prevSeed: Uint8Array,
+  weights: Array<[string, number]>,
+): EpochState {
+  return {
+    number,
+    phase: 'commit',
+    phaseStart,
+    prevSeed,
+    seed: null,
+    gunTime: 0,
+    fallback: false,
+    commits: [],
+    reveals: [],
+    proofs: [],
+    verdicts: [],
+    weights,
+  }
+}
+
 const list = (v: unknown, what: string): unknown[] => read.list(v, 100_000, what)
 
 export const epochCodec = {

@@ -1,3 +1,4 @@
+import type { RaceProgress } from '../../../node/race/service.js'
 import { callDaemon } from '../../client.js'
 import { printJson, table, shortId, duration } from '../../output.js'
 import type { GlobalArgs } from '../../options.js'
@@ -8,16 +9,7 @@ interface RaceView {
   timeLeftMs: number | null
   weights: Record<string, number>
   validators: Array<{ id: string; power: number }>
-  me: {
-    peerId: string
-    epoch: number
-    racing: boolean
-    done: number
-    valid: number
-    ratePerSec: number
-    backend: string | null
-    submitted: number | null
-  } | null
+  me: (RaceProgress & { peerId: string }) | null
 }
 
 export async function raceHandler(args: GlobalArgs & { watch: boolean }): Promise<void> {
