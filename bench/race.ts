@@ -104,6 +104,32 @@ async function peakFor(p: RaceProfile, batch: number): Promise<number> {
   return flops / seconds / 1e9
 }
 
+/**
+ * A validator's cost to judge one epoch's proofs as a share of one peer's Race: it recomputes
+ * `sampleSize` nonces per proof (one onnxruntime run of that size), against `raceMs` of racing.
+ */
+async function validatorCost(name: string, p: RaceProfile, seed: Uint8Array): Promise<string> {
+  const genesis = (
+    JSON.parse(readFileSync(join(ROOT, 'configs', `${name}.json`), 'utf8')) as {
+      genesis: { race: { sampleSize: number; raceMs: number } }
+    }
+  ).genesis.race
+  const judge = await OrtRaceBackend.create(p, seed, { batch: genesis.sampleSize })
+  const node = nodeSeed(H('cordex/bench/prover'))
+  const sample = Array.from({ length: genesis.sampleSize }, (_, i) => i * 977)
+  await judge.distances(node, sample)
+  const runs = 5
+  const t = performance.now()
+  for (let i = 0; i < runs; i++) await judge.distances(node, sample)
+  const perProof = (performance.now() - t) / runs
+  await judge.close()
+  const share = (provers: number): string => `${((100 * provers * perProof) / genesis.raceMs).toFixed(3)}%`
+  return (
+    `${name} validation: ${genesis.sampleSize} sampled nonces per proof take ${perProof.toFixed(1)} ms; ` +
+    `judging 4 / 20 / 100 proofs costs ${share(4)} / ${share(20)} / ${share(100)} of one peer's ${genesis.raceMs / 1000} s Race`
+  )
+}
+
 const rows: string[][] = [
   ['profile', 'backend', 'batch', 'nonces/s', 'GFLOP/s', 'MatMul peak GFLOP/s', 'efficiency'],
 ]
@@ -131,6 +157,7 @@ for (const name of PROFILES) {
   const ortBackend = await OrtRaceBackend.create(p, seed, { batch })
   const ortRate = await rate(ortBackend, batch, SECONDS)
   await ortBackend.close()
+  notes.push(await validatorCost(name, p, seed))
   progress(`${name}: MatMul peak of the same shapes`)
   const peak = await peakFor(p, batch)
   rows.push([
@@ -159,5 +186,5 @@ print('')
 print('Race function v1: nonces per second (2 CPU threads)')
 print(table(rows))
 for (const n of notes) print(n)
-print('target: onnxruntime CPU backend at 60% of the MatMul peak or more')
+print('targets: onnxruntime CPU backend at 60% of the MatMul peak or more; validation under 1% of a Race')
 print('webgpu backend: not built (no adapter on these machines; see the closing note)')

@@ -15,3 +15,4 @@ export { generateWeights, type RaceWeights, type LayerWeights } from './weights.
 export { RaceReference, distanceFromLogits } from './reference.js'
 export type { RaceBackend } from './backend.js'
 export { ReferenceBackend } from './referenceBackend.js'
+export { judgeSample, type Judgement } from './verdict.js'

@@ -7,7 +7,7 @@ import { getValidatorEntries, publicKeyOfPeerId, type Signer } from '../../ledge
 import { getEpoch, getProof, getRaceParams, proofDeadline } from '../../ledger/epoch/access.js'
 import { commitment, sampleIndices, sampleMessage, vrfOutput, proofHash } from '../../ledger/epoch/seed.js'
 import type { EpochState } from '../../ledger/epoch/records.js'
-import { nodeSeed, threshold, type RaceProfile } from '../../race/index.js'
+import { nodeSeed, judgeSample, type RaceProfile } from '../../race/index.js'
 import type { ChainService } from '../chain/service.js'
 import type { WorkerReply, WorkerRequest } from './worker.js'
 
@@ -77,8 +77,20 @@ export class RaceService {
 
   async stop(): Promise<void> {
     this.components.chain.offCommit(this.onCommit)
-    await this.worker?.terminate()
+    const w = this.worker
     this.worker = undefined
+    if (w === undefined) return
+    // Let the worker finish its batch and release onnxruntime (at most 5 s), then end it.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000)
+      w.on('message', (m: WorkerReply) => {
+        if (m.kind !== 'stopped') return
+        clearTimeout(timer)
+        resolve()
+      })
+      w.postMessage({ kind: 'stop' } satisfies WorkerRequest)
+    })
+    await w.terminate()
   }
 
   private get me(): string {
@@ -209,11 +221,9 @@ export class RaceService {
     if (reply.kind !== 'distances')
       throw new Error(reply.kind === 'error' ? reply.message : 'unexpected worker reply')
     // SPEC 4.5: a nonce fails only beyond the tolerance; a proof fails only past the allowed failures.
-    const limit = threshold(this.opts.profile) + this.opts.profile.tolerance
-    const failures = reply.distances.filter((d) => !(d < limit)).length
-    const accepted = failures <= maxFailures
+    const { accepted, failures, reason } = judgeSample(this.opts.profile, reply.distances, maxFailures)
     this.components.log.info(
-      { epoch: e.number, prover, sampled: sample.length, failures, accepted },
+      { epoch: e.number, prover, sampled: sample.length, failures, accepted, reason },
       'proof judged',
     )
     this.send('ProofVerdict', { epoch: e.number, prover, accepted, failures, vrfSig })

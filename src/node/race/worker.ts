@@ -17,14 +17,19 @@ export type WorkerRequest =
       batch: number
     }
   | { kind: 'distances'; profile: RaceProfile; seed: Uint8Array; node: Uint8Array; nonces: number[] }
+  /** Finish the current batch, release onnxruntime, answer `stopped`. */
+  | { kind: 'stop' }
 
 export type WorkerReply =
   | { kind: 'progress'; done: number; valid: number; ratePerSec: number }
   | { kind: 'raced'; nonces: number[]; done: number; backend: string }
   | { kind: 'distances'; distances: number[] }
   | { kind: 'error'; message: string }
+  | { kind: 'stopped' }
 
 let cached: { key: string; backend: RaceBackend } | undefined
+let stopping = false
+let current: Promise<unknown> = Promise.resolve()
 
 async function backendFor(profile: RaceProfile, seed: Uint8Array, batch: number): Promise<RaceBackend> {
   const key = `${JSON.stringify(profile)}/${Buffer.from(seed).toString('hex')}/${batch}`
@@ -49,7 +54,7 @@ async function race(req: Extract<WorkerRequest, { kind: 'race' }>): Promise<void
   let done = 0
   const start = Date.now()
   let lastReport = start
-  while (Date.now() < req.until) {
+  while (Date.now() < req.until && !stopping) {
     const t = Date.now()
     const nonces = Array.from({ length: req.batch }, (_, i) => done + i)
     const d = await backend.distances(req.node, nonces)
@@ -69,11 +74,21 @@ function post(m: WorkerReply): void {
 }
 
 parentPort!.on('message', (req: WorkerRequest) => {
+  if (req.kind === 'stop') {
+    // Terminating a worker inside a native onnxruntime run can crash the process: stop between
+    // batches, release the session, then let the parent terminate the thread.
+    stopping = true
+    void current
+      .then(() => cached?.backend.close())
+      .catch(() => {})
+      .then(() => post({ kind: 'stopped' }))
+    return
+  }
   const job =
     req.kind === 'race'
       ? race(req)
       : backendFor(req.profile, req.seed, 64)
           .then((b) => b.distances(req.node, req.nonces))
           .then((d) => post({ kind: 'distances', distances: [...d] }))
-  job.catch((err: unknown) => post({ kind: 'error', message: (err as Error).message }))
+  current = job.catch((err: unknown) => post({ kind: 'error', message: (err as Error).message }))
 })

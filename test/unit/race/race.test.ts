@@ -12,6 +12,7 @@ import {
   RaceReference,
   generateWeights,
   checkProfile,
+  judgeSample,
 } from '../../../src/race/index.js'
 import { raceVectors } from '../../helpers/raceVectors.js'
 
@@ -95,4 +96,41 @@ test('over 20,000 devnet nonces the success rate matches q', () => {
   const q = fx.profile.q
   const sd = Math.sqrt(n * q * (1 - q))
   assert.ok(Math.abs(hits - n * q) < 4 * sd, `${hits} successes, expected ${n * q} ± ${Math.round(4 * sd)}`)
+})
+
+test('a validator judging a sample rejects, with its reason, nonces that miss the threshold, a copied list and another epoch', () => {
+  const ref = new RaceReference(fx.profile, generateWeights(fx.profile, fx.seed), fx.seed)
+  const valid = fx.vectors.filter((v) => v.valid).map((v) => v.nonce)
+  const invalid = fx.vectors
+    .filter((v) => !v.valid)
+    .map((v) => v.nonce)
+    .slice(0, 16)
+  const judge = (node: Uint8Array, r: RaceReference, nonces: number[]): ReturnType<typeof judgeSample> =>
+    judgeSample(
+      fx.profile,
+      nonces.map((n) => r.distance(node, n)),
+      2,
+    )
+  // The honest proof passes.
+  const honest = judge(fx.nodeSeed, ref, valid)
+  assert.ok(honest.accepted, honest.reason)
+  assert.equal(honest.failures, 0)
+  // Nonces that do not meet the threshold.
+  const weak = judge(fx.nodeSeed, ref, invalid)
+  assert.ok(!weak.accepted)
+  assert.match(weak.reason, /do not meet the threshold/)
+  // The same valid list, claimed by another node (its node seed differs).
+  const copied = judge(nodeSeed(H('cordex/test/copier')), ref, valid)
+  assert.ok(!copied.accepted, `copied list: ${copied.reason}`)
+  // The same list for another epoch's seed.
+  const seed2 = H('cordex/test/other-epoch')
+  const stale = judge(
+    fx.nodeSeed,
+    new RaceReference(fx.profile, generateWeights(fx.profile, seed2), seed2),
+    valid,
+  )
+  assert.ok(!stale.accepted, `other epoch: ${stale.reason}`)
+  // Float noise within the tolerance never fails a nonce: τ + tolerance/2 still passes.
+  assert.equal(judgeSample(fx.profile, [fx.tau + fx.profile.tolerance / 2], 0).failures, 0)
+  assert.equal(judgeSample(fx.profile, [fx.tau + fx.profile.tolerance * 2], 0).failures, 1)
 })
