@@ -37,19 +37,21 @@ export interface ChainContext {
   registry: TxRegistry
 }
 
+type BlockInfo = { height: number; time: number; proposer: string }
+
 /**
- * Check one transaction against state and apply it in `state` (an overlay the caller discards on
- * a throw): signature, nonce, fee, then the type's own rules. The fee goes to `proposer`.
+ * The checks that decide whether a transaction can be in a block at all, and its charge: size,
+ * signature, nonce, fee. The fee goes to the proposer and the nonce moves on, in `state` (an
+ * overlay the caller discards on a throw).
  */
-export function applyTx(
+export function chargeTx(
   state: Overlay,
   tx: SignedTx,
   ctx: ChainContext,
-  block: { height: number; time: number; proposer: string },
+  block: BlockInfo,
   /** The mempool verified this transaction's signature already. */
   signatureChecked = false,
 ): void {
-  const { height, proposer } = block
   const params = getParams(state)
   if (tx.bytes.length > params.maxTxBytes) {
     throw new TxRejectedError(
@@ -70,11 +72,26 @@ export function applyTx(
   if (acct.balance < tx.fee)
     throw new TxRejectedError('INSUFFICIENT_FUNDS', `balance ${acct.balance} cannot pay the fee`)
   putAccount(state, tx.from, { ...acct, balance: acct.balance - tx.fee, nonce: acct.nonce + 1 })
-  const p = getAccount(state, proposer)
-  putAccount(state, proposer, { ...p, balance: p.balance + tx.fee })
+  const p = getAccount(state, block.proposer)
+  putAccount(state, block.proposer, { ...p, balance: p.balance + tx.fee })
+}
+
+/** The transaction type's own rules and changes; throws TxRejectedError. */
+export function applyBody(state: Overlay, tx: SignedTx, ctx: ChainContext, block: BlockInfo): void {
   const type = ctx.registry.get(tx.type)
   if (type === undefined) throw new TxRejectedError('UNKNOWN_TYPE', `unknown transaction type ${tx.type}`)
-  type.apply(state, tx, { chainId: ctx.chainId, height, time: block.time, params })
+  type.apply(state, tx, {
+    chainId: ctx.chainId,
+    height: block.height,
+    time: block.time,
+    params: getParams(state),
+  })
+}
+
+/** Charge and apply a transaction as one: a throw at either step leaves `state` to be discarded. */
+export function applyTx(state: Overlay, tx: SignedTx, ctx: ChainContext, block: BlockInfo): void {
+  chargeTx(state, tx, ctx, block)
+  applyBody(state, tx, ctx, block)
 }
 
 /** Why `e` is not valid evidence against the current validators, or undefined. */
@@ -136,6 +153,11 @@ export interface Executed {
   /** Transactions left out, with why (only when building a block). */
   dropped: Array<{ tx: SignedTx; error: TxRejectedError }>
   txs: SignedTx[]
+  /**
+   * Included transactions whose own rules failed: they paid their fee and used their nonce, and
+   * changed nothing else (so one stale transaction never strands its sender's later ones).
+   */
+  failed: Array<{ tx: SignedTx; error: TxRejectedError }>
 }
 
 /**
@@ -174,12 +196,13 @@ export function runBody(
   const params = getParams(overlay)
   const txs: SignedTx[] = []
   const dropped: Executed['dropped'] = []
+  const failed: Executed['failed'] = []
   let bytes = 0
   for (const tx of body.txs) {
     if (!strict && (txs.length >= params.maxBlockTxs || bytes + tx.bytes.length > params.maxBlockBytes)) break
     const child = overlay.child()
     try {
-      applyTx(child, tx, ctx, body)
+      chargeTx(child, tx, ctx, body)
     } catch (err) {
       if (!(err instanceof TxRejectedError)) throw err
       if (strict)
@@ -189,6 +212,14 @@ export function runBody(
       dropped.push({ tx, error: err })
       continue
     }
+    const effects = child.child()
+    try {
+      applyBody(effects, tx, ctx, body)
+      child.absorb(effects)
+    } catch (err) {
+      if (!(err instanceof TxRejectedError)) throw err
+      failed.push({ tx, error: err })
+    }
     overlay.absorb(child)
     txs.push(tx)
     bytes += tx.bytes.length
@@ -197,7 +228,7 @@ export function runBody(
     throw new BlockRejectedError('TOO_LARGE', 'block over the size limits', { height: body.height })
   }
   endBlock(overlay, body.height, body.time, body.prevHash)
-  return { overlay, root: state.previewRoot(overlay), dropped, txs, evidence }
+  return { overlay, root: state.previewRoot(overlay), dropped, failed, txs, evidence }
 }
 
 /** The header fields a new block must have after `prev`. */

@@ -54,6 +54,8 @@ export {
 } from './block.js'
 export {
   applyTx,
+  chargeTx,
+  applyBody,
   runBody,
   executeBlock,
   buildBlock,

@@ -7,7 +7,7 @@ import type { SignedTx, TxRegistry } from './tx/index.js'
 import { Mempool, type MempoolOptions } from './mempool.js'
 import { blockHash, checkCommit, type Block, type Commit, type Evidence } from './block.js'
 import {
-  applyTx,
+  chargeTx,
   buildBlock,
   executeBlock,
   evidenceId,
@@ -55,7 +55,13 @@ export type ReplicaEffect =
   /** Deliver `event` back after `ms`. */
   | { kind: 'schedule'; ms: number; event: ReplicaEvent }
   /** Write atomically: the block, its commit, the state changes, the new head. Must finish before the next event. */
-  | { kind: 'persist'; block: Block; commit: Commit; changes: StateChanges }
+  | {
+      kind: 'persist'
+      block: Block
+      commit: Commit
+      changes: StateChanges
+      failed: Map<string, TxRejectedError>
+    }
   /** Peers are at `height` or beyond: fetch blocks over `sync`. */
   | { kind: 'behind'; height: number }
   | { kind: 'rejected'; what: string; reason: string }
@@ -276,12 +282,22 @@ export class Replica {
     this.machine = undefined
     this.valid.clear()
     return [
-      { kind: 'persist', block, commit, changes },
+      {
+        kind: 'persist',
+        block,
+        commit,
+        changes,
+        failed: new Map(executed.failed.map((f) => [f.tx.hashHex, f.error])),
+      },
       { kind: 'schedule', ms: pauseMs, event: { kind: 'newHeight', height: this.head.height + 1 } },
     ]
   }
 
-  /** Drop pending transactions that no longer apply on top of the new state (see Mempool.recheck). */
+  /**
+   * Drop pending transactions that can no longer be charged on top of the new state (see
+   * Mempool.recheck). Only the charge is checked: a transaction whose own rules now fail still
+   * lands, as failed, and keeps its sender's later nonces usable.
+   */
   private recheckMempool(height: number, time: number): void {
     const proposer = this.opts.signer?.peerId ?? ''
     this.mempool.recheck(this.state, (lane) => {
@@ -289,7 +305,7 @@ export class Replica {
       for (const [i, tx] of lane.entries()) {
         const child = overlay.child()
         try {
-          applyTx(child, tx, this.ctx(), { height, time, proposer }, true)
+          chargeTx(child, tx, this.ctx(), { height, time, proposer }, true)
         } catch (err) {
           if (err instanceof TxRejectedError) return i
           throw err

@@ -18,6 +18,8 @@ import {
   type ReplicaEvent,
   baseRegistry,
   signTx,
+  applyBody,
+  Overlay,
   minFee,
   getParams,
   type SignedTx,
@@ -204,11 +206,19 @@ export class ChainService {
     const t = this.registry.get(type)
     if (t === undefined) throw new TxRejectedError('UNKNOWN_TYPE', `unknown transaction type ${type}`)
     const { signer } = this.components
+    const state = this.replica.state
     const tx = signTx(this.registry, this.chainId, signer, {
       type,
-      nonce: this.replica.mempool.nextNonce(signer.peerId, this.replica.state),
-      fee: fee ?? minFee(t, getParams(this.replica.state).minTxFee),
+      nonce: this.replica.mempool.nextNonce(signer.peerId, state),
+      fee: fee ?? minFee(t, getParams(state).minTxFee),
       body,
+    })
+    // Refuse at once what would fail now (SPEC 5.3: refusals are immediate and specific), rather
+    // than let it land as a failed transaction that pays its fee.
+    applyBody(new Overlay(state), tx, this, {
+      height: this.replica.head.height + 1,
+      time: this.components.clock.now(),
+      proposer: signer.peerId,
     })
     this.submit(tx)
     return tx
@@ -265,7 +275,7 @@ export class ChainService {
           break
         }
         case 'persist':
-          await this.store.commitBlock(e.block, e.commit, e.changes)
+          await this.store.commitBlock(e.block, e.commit, e.changes, e.failed)
           this.recordFinality(e.block.header.height, e.commit.round)
           this.components.log.debug(
             {

@@ -20,6 +20,12 @@ import {
 } from '../../ledger/index.js'
 import { Repository, heightKey, type Sub } from './repository.js'
 
+/** Where a transaction landed, and why it failed if it did (it still paid its fee). */
+export interface TxResult {
+  height: number
+  error?: { code: string; message: string }
+}
+
 interface StoredHead {
   height: number
   hash: Uint8Array
@@ -35,7 +41,7 @@ interface StoredHead {
 export class ChainStore {
   readonly blocks: Repository<number, Block>
   readonly commits: Repository<number, Commit>
-  readonly txIndex: Repository<string, number>
+  readonly txIndex: Repository<string, TxResult>
   readonly state: Repository<string, Uint8Array>
   private readonly meta: Repository<string, StoredHead>
 
@@ -55,8 +61,17 @@ export class ChainStore {
     this.txIndex = new Repository(
       sub('txindex'),
       (h) => h,
-      (height) => encode(height),
-      (b) => read.uint(decode(b, 16, 'tx index'), 'height'),
+      (r: TxResult) => encode([r.height, r.error?.code ?? null, r.error?.message ?? null]),
+      (b) => {
+        const [h, code, message] = read.array(decode(b, 2048, 'tx index'), 3, 'tx index')
+        const height = read.uint(h, 'height')
+        return code === null
+          ? { height }
+          : {
+              height,
+              error: { code: read.string(code, 64, 'code'), message: read.string(message, 1024, 'message') },
+            }
+      },
     )
     this.state = new Repository(
       sub('state'),
@@ -100,13 +115,29 @@ export class ChainStore {
     ] as never)
   }
 
-  /** Commit one block atomically: block, commit, transaction index, state changes, head. */
-  async commitBlock(block: Block, commit: Commit, changes: StateChanges): Promise<void> {
+  /**
+   * Commit one block atomically: block, commit, transaction index (with the error of each
+   * transaction that was included but failed), state changes, head.
+   */
+  async commitBlock(
+    block: Block,
+    commit: Commit,
+    changes: StateChanges,
+    failed: ReadonlyMap<string, { code: string; message: string }> = new Map(),
+  ): Promise<void> {
     const h = block.header.height
     await this.db.batch([
       this.blocks.put(h, block),
       this.commits.put(h, commit),
-      ...block.txs.map((t) => this.txIndex.put(t.hashHex, h)),
+      ...block.txs.map((t) => {
+        const error = failed.get(t.hashHex)
+        return this.txIndex.put(
+          t.hashHex,
+          error === undefined
+            ? { height: h }
+            : { height: h, error: { code: error.code, message: error.message.slice(0, 1024) } },
+        )
+      }),
       ...stateOps(this.state, changes),
       this.meta.put('head', { height: h, hash: blockHash(block.header), time: block.header.time }),
     ] as never)

@@ -42,6 +42,7 @@ export class RaceService {
   private queue: Promise<unknown> = Promise.resolve()
   private readonly sent = new Set<string>()
   private racedEpoch = -1
+  private sentEpoch = -1
   readonly progress: RaceProgress = {
     epoch: -1,
     racing: false,
@@ -102,11 +103,18 @@ export class RaceService {
     const e = getEpoch(state)
     const p = getRaceParams(state)
     if (e === undefined || p === undefined) return
+    if (e.number !== this.sentEpoch) {
+      // A new epoch: what was sent for earlier ones is settled; keep the set bounded.
+      this.sent.clear()
+      this.sentEpoch = e.number
+    }
     const isValidator = getValidatorEntries(state).some((v) => v.id === this.me && v.power > 0)
     const mine = ([id]: [string, ...unknown[]]): boolean => id === this.me
     if (e.phase === 'commit' && isValidator && !e.commits.some(mine)) {
       await this.once(`commit/${e.number}`, async () => {
         const secret = new Uint8Array(randomBytes(32))
+        // Earlier epochs' secrets are spent (revealed or forfeited): keep only this one.
+        await this.secrets.clear()
         await this.secrets.put(String(e.number), secret)
         this.send('RandCommit', { epoch: e.number, hash: commitment(secret, this.me) })
       })

@@ -182,3 +182,39 @@ test('the mempool refuses with reasons, orders by nonce and stays bounded', () =
   )
   assert.equal(pool.size, 3)
 })
+
+test('in a block, a transaction whose own rules fail lands as failed: it pays its fee, uses its nonce, and the next one applies', async () => {
+  const { runBody } = await import('../../../src/ledger/executor.js')
+  const state = genesisState(genesis)
+  const run = runBody(
+    state,
+    ctx,
+    {
+      height: 1,
+      time: 2_000_000,
+      prevHash: new Uint8Array(32),
+      proposer: bob.peerId,
+      txs: [transfer(0, 5_000_000n), transfer(1, 10n), transfer(5, 1n)],
+      evidence: [],
+    },
+    false,
+  )
+  assert.deepEqual(
+    run.failed.map((f) => [f.tx.nonce, f.error.code]),
+    [[0, 'INSUFFICIENT_FUNDS']],
+  )
+  assert.deepEqual(
+    run.dropped.map((d) => [d.tx.nonce, d.error.code]),
+    [[5, 'NONCE_GAP']],
+    'a transaction that cannot even be charged stays out',
+  )
+  assert.deepEqual(
+    run.txs.map((t) => t.nonce),
+    [0, 1],
+  )
+  state.commit(run.overlay)
+  const a = getAccount(state, alice.peerId)
+  assert.equal(a.nonce, 2)
+  assert.equal(a.balance, 1_000_000n - 1n - 1n - 10n, 'two fees and the one transfer that applied')
+  assert.equal(getAccount(state, carol.peerId).balance, 10n)
+})

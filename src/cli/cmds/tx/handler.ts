@@ -14,6 +14,8 @@ interface TxStatus {
   hash: string
   status: 'committed' | 'pending'
   height?: number
+  ok?: boolean
+  error?: { code: string; message: string } | null
 }
 
 /**
@@ -39,6 +41,13 @@ export async function sendTx(args: SendArgs, type: string, body: unknown): Promi
       await new Promise((r) => setTimeout(r, 100))
       status = await callDaemon<TxStatus>(args.dataDir, `/ledger/tx/${sent.hash}`)
     }
+  }
+  if (status.ok === false) {
+    throw new CliError(
+      ExitCode.DAEMON_ERROR,
+      status.error?.code ?? 'TX_FAILED',
+      `transaction ${sent.hash} landed in block ${status.height} but failed (it paid its fee): ${status.error?.message ?? ''}`,
+    )
   }
   if (args.json) return printJson({ ...sent, ...status })
   console.log(

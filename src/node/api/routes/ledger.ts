@@ -102,7 +102,10 @@ function txView(ctx: ApiContext, t: SignedTx): unknown {
   }
 }
 
-/** `GET /ledger/tx/:hash`: committed (with its height), pending, or 404. */
+/**
+ * `GET /ledger/tx/:hash`: committed (with its height, and `ok: false` with the error when its own
+ * rules failed: it paid its fee and changed nothing else), pending, or 404.
+ */
 export function txStatusRoute(ctx: ApiContext): ApiRoute {
   return {
     method: 'GET',
@@ -111,8 +114,16 @@ export function txStatusRoute(ctx: ApiContext): ApiRoute {
       const hash = (req.params.hash ?? '').toLowerCase()
       if (!/^[0-9a-f]{64}$/.test(hash))
         throw new HttpError(400, 'BAD_HASH', 'a transaction hash is 64 hex digits')
-      const height = await ctx.chain.store.txIndex.get(hash)
-      if (height !== undefined) return { hash, status: 'committed', height }
+      const result = await ctx.chain.store.txIndex.get(hash)
+      if (result !== undefined) {
+        return {
+          hash,
+          status: 'committed',
+          height: result.height,
+          ok: result.error === undefined,
+          error: result.error ?? null,
+        }
+      }
       if (ctx.chain.replica.mempool.has(hash)) return { hash, status: 'pending' }
       throw new HttpError(404, 'UNKNOWN_TX', `transaction ${hash} is neither committed nor pending here`)
     },
