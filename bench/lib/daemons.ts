@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sleep } from './stats.js'
@@ -56,8 +56,20 @@ export function killAllDaemons(): number {
   return killed
 }
 
-/** `cordex init --data-dir DIR --json`; returns the new peer id. */
-export function initDataDir(dataDir: string): Promise<string> {
+/**
+ * `cordex init --data-dir DIR --json`; returns the new peer id. The daemon's Race worker is turned
+ * off in its config.json: each lone devnet daemon would otherwise race its own chain every epoch,
+ * and this benchmark measures the network, not the Race (which has bench:race).
+ */
+export async function initDataDir(dataDir: string): Promise<string> {
+  const peerId = await runInit(dataDir)
+  const file = join(dataDir, 'config.json')
+  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+  writeFileSync(file, JSON.stringify({ ...config, raceWorker: { enabled: false } }))
+  return peerId
+}
+
+function runInit(dataDir: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
