@@ -71,6 +71,10 @@ export const read = {
     }
     return v
   },
+  /** A list of at most `max` non-negative integers (nonces). */
+  uints(v: unknown, max: number, what: string): number[] {
+    return read.list(v, max, what).map((x) => read.uint(x, what))
+  },
   bool(v: unknown, what: string): boolean {
     if (typeof v !== 'boolean') throw shape(what, 'a boolean')
     return v

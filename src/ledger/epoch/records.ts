@@ -169,7 +169,7 @@ export const proofCodec = {
     const [e, n] = read.array(v, 2, 'proof')
     return {
       epoch: read.uint(e, 'epoch'),
-      nonces: read.list(n, 1_000_000, 'nonces').map((x) => read.uint(x, 'nonce')),
+      nonces: read.uints(n, 1_000_000, 'nonces'),
     }
   },
 }

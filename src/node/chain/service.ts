@@ -258,8 +258,9 @@ export class ChainService {
     for (const e of effects) {
       switch (e.kind) {
         case 'broadcastProposal':
-          if (!this.proposedAt.has(`${e.proposal.height}/${e.proposal.round}`)) {
-            this.proposedAt.set(`${e.proposal.height}/${e.proposal.round}`, performance.now())
+          // The first time only: a resent proposal is not a new one.
+          if (!this.proposedAt.has(roundKey(e.proposal.height, e.proposal.round))) {
+            this.proposedAt.set(roundKey(e.proposal.height, e.proposal.round), performance.now())
           }
           this.gossip?.publishProposal(e.proposal)
           break
@@ -298,7 +299,7 @@ export class ChainService {
   }
 
   private recordFinality(height: number, round: number): void {
-    const at = this.proposedAt.get(`${height}/${round}`)
+    const at = this.proposedAt.get(roundKey(height, round))
     for (const key of this.proposedAt.keys())
       if (Number(key.split('/')[0]) <= height) this.proposedAt.delete(key)
     if (at === undefined) return
@@ -338,4 +339,8 @@ export class ChainService {
       return 0
     }
   }
+}
+
+function roundKey(height: number, round: number): string {
+  return `${height}/${round}`
 }

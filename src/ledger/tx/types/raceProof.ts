@@ -25,14 +25,14 @@ export const raceProof: TxType<RaceProofBody> = {
     const [e, n] = read.array(v, 2, 'RaceProof')
     return {
       epoch: read.uint(e, 'epoch'),
-      nonces: read.list(n, 1_000_000, 'nonces').map((x) => read.uint(x, 'nonce')),
+      nonces: read.uints(n, 1_000_000, 'nonces'),
     }
   },
   fromJson: (v) => {
     const o = json.object(v, 'body')
     return {
       epoch: read.uint(o.epoch, 'epoch'),
-      nonces: read.list(o.nonces, 1_000_000, 'nonces').map((x) => read.uint(x, 'nonce')),
+      nonces: read.uints(o.nonces, 1_000_000, 'nonces'),
     }
   },
   toJson: (b) => ({ epoch: b.epoch, nonces: b.nonces.length }),

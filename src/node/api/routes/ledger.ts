@@ -10,6 +10,7 @@ import {
   CodecError,
   TxRejectedError,
   publicKeyOfPeerId,
+  json,
 } from '../../../ledger/index.js'
 
 /** `GET /ledger/head`: the last final block and the validators of the next. */
@@ -164,7 +165,7 @@ export function submitTxRoute(ctx: ApiContext): ApiRoute {
         throw new HttpError(400, 'UNKNOWN_TYPE', `unknown transaction type ${String(type)}`)
       let tx: SignedTx
       try {
-        tx = chain.sendTx(t.name, t.fromJson(body), fee === undefined ? undefined : parseUnits(fee, 'fee'))
+        tx = chain.sendTx(t.name, t.fromJson(body), fee === undefined ? undefined : json.amount(fee, 'fee'))
       } catch (err) {
         if (err instanceof TxRejectedError || err instanceof CodecError)
           throw new HttpError(400, err.code, err.message)
@@ -173,10 +174,4 @@ export function submitTxRoute(ctx: ApiContext): ApiRoute {
       return { hash: tx.hashHex, nonce: tx.nonce, from: tx.from }
     },
   }
-}
-
-function parseUnits(v: unknown, what: string): bigint {
-  if (typeof v !== 'string' || !/^\d{1,20}$/.test(v))
-    throw new HttpError(400, 'BAD_BODY', `${what}: a decimal string of base units`)
-  return BigInt(v)
 }
