@@ -94,6 +94,14 @@ export class RaceService {
     await w.terminate()
   }
 
+  /**
+   * SPEC 4: the Race yields to inference. While `busy`, the worker pauses between batches; the
+   * nonces it does not evaluate are the price a host pays for serving tasks.
+   */
+  yieldTo(busy: boolean): void {
+    this.worker?.postMessage({ kind: 'yield', yielding: busy } satisfies WorkerRequest)
+  }
+
   private get me(): string {
     return this.components.signer.peerId
   }

@@ -1,7 +1,8 @@
-// The Race worker thread: evaluates nonces on onnxruntime (falling back to the TypeScript reference
-// when onnxruntime cannot start), so the daemon's event loop stays free. One job at a time.
+// The Race worker thread: evaluates nonces on WebGPU when an adapter exists, else on onnxruntime
+// (falling back to the TypeScript reference when neither starts), so the daemon's event loop stays
+// free. One job at a time.
 import { parentPort } from 'node:worker_threads'
-import { OrtRaceBackend } from '../../engine/index.js'
+import { OrtRaceBackend, WebGpuRaceBackend, webgpuAvailable } from '../../engine/index.js'
 import { ReferenceBackend, threshold, type RaceBackend, type RaceProfile } from '../../race/index.js'
 
 export type WorkerRequest =
@@ -17,6 +18,8 @@ export type WorkerRequest =
       batch: number
     }
   | { kind: 'distances'; profile: RaceProfile; seed: Uint8Array; node: Uint8Array; nonces: number[] }
+  /** Pause between batches while the host runs inference (SPEC 4: the Race yields to real work). */
+  | { kind: 'yield'; yielding: boolean }
   /** Finish the current batch, release onnxruntime, answer `stopped`. */
   | { kind: 'stop' }
 
@@ -28,7 +31,10 @@ export type WorkerReply =
   | { kind: 'stopped' }
 
 let cached: { key: string; backend: RaceBackend } | undefined
+/** Asked once per worker: probing for an adapter costs time and, without one, stderr noise. */
+let gpu: Promise<boolean> | undefined
 let stopping = false
+let yielding = false
 let current: Promise<unknown> = Promise.resolve()
 
 async function backendFor(profile: RaceProfile, seed: Uint8Array, batch: number): Promise<RaceBackend> {
@@ -37,7 +43,12 @@ async function backendFor(profile: RaceProfile, seed: Uint8Array, batch: number)
   await cached?.backend.close()
   let backend: RaceBackend
   try {
-    backend = await OrtRaceBackend.create(profile, seed, { batch })
+    gpu ??= webgpuAvailable()
+    backend = (await gpu)
+      ? await WebGpuRaceBackend.create(profile, seed, { batch }).catch(() =>
+          OrtRaceBackend.create(profile, seed, { batch }),
+        )
+      : await OrtRaceBackend.create(profile, seed, { batch })
   } catch {
     backend = new ReferenceBackend(profile, seed)
   }
@@ -55,6 +66,10 @@ async function race(req: Extract<WorkerRequest, { kind: 'race' }>): Promise<void
   const start = Date.now()
   let lastReport = start
   while (Date.now() < req.until && !stopping) {
+    if (yielding) {
+      await sleep(20)
+      continue
+    }
     const t = Date.now()
     const nonces = Array.from({ length: req.batch }, (_, i) => done + i)
     const d = await backend.distances(req.node, nonces)
@@ -74,6 +89,10 @@ function post(m: WorkerReply): void {
 }
 
 parentPort!.on('message', (req: WorkerRequest) => {
+  if (req.kind === 'yield') {
+    yielding = req.yielding
+    return
+  }
   if (req.kind === 'stop') {
     // Terminating a worker inside a native onnxruntime run can crash the process: stop between
     // batches, release the session, then let the parent terminate the thread.
