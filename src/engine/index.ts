@@ -1,3 +1,13 @@
-// The engine: everything that runs on onnxruntime. Inference arrives with its own issue.
+// The engine: everything that runs on onnxruntime: the Race backends and LLM inference.
 export { OrtRaceBackend, type OrtRaceOptions } from './race/ortBackend.js'
 export { buildRaceGraph, weightInputNames } from './race/graph.js'
+export * from './llm/index.js'
+export { WebGpuRaceBackend, type WebGpuRaceOptions } from './race/webgpuBackend.js'
+export {
+  webgpuAvailable,
+  requestWebGpuAdapter,
+  WebGpuError,
+  WebGpuUnavailableError,
+  type WebGpuErrorCode,
+  type WebGpuOptions,
+} from './race/webgpu.js'

@@ -31,6 +31,10 @@ export type TxRejectCode =
   | 'BAD_PROOF'
   | 'NO_PROOF'
   | 'BAD_VRF'
+  | 'UNKNOWN_MODEL'
+  | 'NO_TASK'
+  | 'NOT_CLIENT'
+  | 'BAD_RECEIPT'
 
 export class TxRejectedError extends CordexError<TxRejectCode, { txHash?: string }> {}
 

@@ -6,6 +6,7 @@ import { putAccount, putSupply, putValidatorEntries } from './state/access.js'
 import { raceParamsCodec, freshEpoch, type RaceParams } from './epoch/records.js'
 import { putEpoch } from './epoch/access.js'
 import { genesisRaceSeed } from './epoch/seed.js'
+import { inferenceParamsCodec, TaskKeys, type InferenceParams } from './task/records.js'
 
 /** SPEC 3 genesis: the chain id, first accounts and validators, and every protocol constant. */
 export interface Genesis {
@@ -17,6 +18,8 @@ export interface Genesis {
   validators: Array<{ id: string; power: number }>
   /** Race parameters; without them the chain runs no Races and its validators stay as listed. */
   race?: RaceParams
+  /** Unit price and approved models; without them the chain takes no inference tasks. */
+  inference?: InferenceParams
 }
 
 /** Hash that block 1 names as its parent. */
@@ -30,6 +33,7 @@ export function genesisHash(g: Genesis): Uint8Array {
       g.accounts.map((a) => [a.id, amount(a.balance), amount(a.stake)]),
       g.validators.map((v) => [v.id, v.power]),
       g.race === undefined ? null : raceParamsCodec.encode(g.race),
+      g.inference === undefined ? null : inferenceParamsCodec.encode(g.inference),
     ]),
   )
 }
@@ -81,6 +85,7 @@ export function genesisState(g: Genesis): State {
       ),
     )
   }
+  if (g.inference !== undefined) o.set(TaskKeys.inference, g.inference)
   state.commit(o)
   return state
 }

@@ -82,3 +82,4 @@ export {
   type MachineOutput,
 } from './consensus/machine.js'
 export { Replica, type ReplicaOptions, type ReplicaEvent, type ReplicaEffect, type Head } from './replica.js'
+export * from './task/index.js'

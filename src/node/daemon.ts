@@ -4,7 +4,6 @@ import { loadConfig, type Config, type DeepPartial } from './config/index.js'
 import { createLogger, type Logger, type LogLevel } from '../util/logger.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { CordexError } from '../util/errors.js'
-import { VERSION } from '../version.js'
 import { DataDirLock, type DataDirPaths } from './dataDir.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { initDataDir } from './init.js'
@@ -16,6 +15,14 @@ import { InfoProtocol } from '../protocols/index.js'
 import { ChainService } from './chain/service.js'
 import { RaceService } from './race/service.js'
 import { signerFromSeed } from '../ledger/index.js'
+import { Engine, RUNTIME, TextModel } from '../engine/index.js'
+import { InferProtocol } from '../protocols/index.js'
+import { executorHandler } from './infer/executor.js'
+import { InferenceService } from './infer/service.js'
+import { TaskStore } from './infer/taskStore.js'
+import { HostAnnouncer } from './infer/announcer.js'
+import { PACKAGE_ROOT, VERSION } from '../version.js'
+import path from 'node:path'
 
 export interface DaemonOptions {
   dataDir: string
@@ -179,6 +186,85 @@ export class Daemon {
         )
       : null
 
+    // Inference (SPEC 5): the engine and executor side when this peer hosts models, and the
+    // gateway, which also needs the models' tokenizers when it hosts none.
+    const modelDirs = config.engine.models.map((d) => path.resolve(PACKAGE_ROOT, d))
+    const engine =
+      config.engine.enabled && modelDirs.length > 0
+        ? await this.step(
+            'engine',
+            () =>
+              Engine.start({
+                models: modelDirs,
+                threads: config.engine.threads ?? undefined,
+                maxActive: config.engine.maxActive,
+                maxQueue: config.engine.maxQueue,
+              }),
+            (e) => e.stop(),
+          )
+        : null
+    if (engine !== null) log.info({ models: engine.models().map((m) => m.id) }, 'engine ready')
+    if (engine !== null && race !== null) engine.onBusy((busy) => race.yieldTo(busy))
+    const models = engine?.models() ?? (await Promise.all(modelDirs.map((d) => TextModel.load(d))))
+    const tasks = new TaskStore(lock.db, config.inference.maxTaskRecords)
+    await tasks.open()
+    const infer = new InferProtocol({ node, log: log.child({ module: 'infer' }) }, config.network, {
+      maxFrameBytes: config.protocols.maxFrameBytes,
+      taskTimeoutMs: config.inference.taskTimeoutMs,
+      maxInboundStreams: config.protocols.maxInboundStreams,
+    })
+    const chainId = config.genesis.chainId
+    const local =
+      engine === null
+        ? null
+        : {
+            engine,
+            handler: executorHandler({ engine, signer, chainId, log: log.child({ module: 'executor' }) }),
+          }
+    if (local !== null) {
+      await this.startable(
+        'infer protocol',
+        infer,
+        (p) => p.register(local.handler),
+        (p) => p.unregister(),
+      )
+      await this.startable(
+        'host announcer',
+        new HostAnnouncer({ chain, log: log.child({ module: 'host' }), me: signer.peerId }, () => {
+          const ids = local.engine.models().map((m) => m.id)
+          return {
+            models: ids,
+            priceVote: BigInt(config.inference.priceVote),
+            fingerprint: `${RUNTIME}/${ids.join(',')}`.slice(0, 256),
+            addrs: node.getMultiaddrs().map(String).slice(0, 16),
+          }
+        }),
+      )
+    }
+    const inference =
+      config.genesis.inference === undefined
+        ? null
+        : new InferenceService(
+            {
+              chain,
+              infer,
+              local,
+              models,
+              store: tasks,
+              signer,
+              log: log.child({ module: 'gateway' }),
+              clock: this.clock,
+            },
+            {
+              chainId,
+              defaultMaxCost: BigInt(config.inference.defaultMaxCost),
+              maxTokensLimit: config.inference.maxTokensLimit,
+              maxAttempts: config.inference.maxAttempts,
+              firstTokenTimeoutMs: config.inference.firstTokenTimeoutMs,
+              taskTimeoutMs: config.inference.taskTimeoutMs,
+            },
+          )
+
     await this.startable(
       'peer manager',
       new PeerManager(
@@ -216,6 +302,8 @@ export class Daemon {
           chain,
           race,
           signer,
+          inference,
+          tasks,
           // The routes report the TCP URL of the server they belong to, once it listens.
           apiUrl: () => api.apiUrl,
         }),

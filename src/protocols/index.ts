@@ -2,3 +2,14 @@ export { protocolPrefix, protocolId, topicName } from './ids.js'
 export { ProtocolError, type ProtocolErrorCode, type PeerAction } from './errors.js'
 export { ReqResp, ResponseCode, type ReqRespLimits, type RequestHandler } from './reqresp.js'
 export { InfoProtocol, type NodeInfo } from './info/index.js'
+export {
+  InferProtocol,
+  InferError,
+  InferRefusal,
+  type InferErrorCode,
+  type InferHandler,
+  type InferLimits,
+  type InferOutcome,
+  type InferRequest,
+  type InferFrame,
+} from './infer/index.js'

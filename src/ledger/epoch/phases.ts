@@ -11,6 +11,8 @@ import { ValidatorSet } from '../consensus/validatorSet.js'
 import { getEpoch, getRaceParams, putEpoch, putProof, proofDeadline } from './access.js'
 import { raceSeed, fallbackSeed } from './seed.js'
 import { freshEpoch, type EpochState, type RaceParams } from './records.js'
+import { getHeld, heldOf, putHeldOf } from '../task/access.js'
+import { TaskKeys } from '../task/records.js'
 
 /**
  * SPEC 4 phases, before a block's transactions: commit → reveal after `commitBlocks`; race →
@@ -51,11 +53,14 @@ export function endBlock(s: Overlay, height: number, time: number, parentHash: U
   // SPEC 4: withholding a reveal must never pay.
   for (const [id] of e.commits) {
     if (e.reveals.some(([r]) => r === id)) continue
+    // The fine, and the rewards it holds (SPEC 4: a committer that withholds forfeits them).
     const acct = getAccount(s, id)
     const fine = acct.balance < p.noRevealPenalty ? acct.balance : p.noRevealPenalty
     putAccount(s, id, { ...acct, balance: acct.balance - fine })
+    const forfeit = heldOf(s, id)
+    putHeldOf(s, id, 0n)
     const supply = getSupply(s)
-    putSupply(s, { ...supply, total: supply.total - fine, burned: supply.burned + fine })
+    putSupply(s, { ...supply, total: supply.total - fine - forfeit, burned: supply.burned + fine + forfeit })
   }
   putEpoch(s, {
     ...e,
@@ -94,5 +99,18 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
       })),
     )
   }
+  payHeld(s)
   putEpoch(s, freshEpoch(e.number + 1, height, e.seed ?? e.prevSeed, weights))
+}
+
+/**
+ * SPEC 7: rewards held through the epoch are paid into balances at its end. (Verification will
+ * withhold them from peers with confirmed fraud.)
+ */
+function payHeld(s: Overlay): void {
+  for (const [peer, amount] of getHeld(s)) {
+    const acct = getAccount(s, peer)
+    putAccount(s, peer, { ...acct, balance: acct.balance + amount })
+  }
+  s.delete(TaskKeys.held)
 }

@@ -1,6 +1,7 @@
 import { encode, decode, read, amount } from '../codec.js'
 import { CodecError } from '../errors.js'
 import { epochCodec, raceParamsCodec, proofCodec } from '../epoch/records.js'
+import { inferenceParamsCodec, taskCodec, heldCodec, TaskKeys } from '../task/records.js'
 
 /** An account: SPEC 3.1. Amounts are integer base units. */
 export interface Account {
@@ -72,6 +73,7 @@ export const Keys = {
   raceParams: 'raceParams',
   epoch: 'epoch',
   proof: (id: string): string => `proof:${id}`,
+  ...TaskKeys,
 } as const
 
 const MAX_ENTRY_BYTES = 1 << 20
@@ -184,6 +186,9 @@ const CODECS = new Map<string, Codec<unknown>>([
   ['raceParams', raceParamsCodec as Codec<unknown>],
   ['epoch', epochCodec as Codec<unknown>],
   ['proof:', proofCodec as Codec<unknown>],
+  ['inference', inferenceParamsCodec as Codec<unknown>],
+  ['task:', taskCodec as Codec<unknown>],
+  ['held', heldCodec as Codec<unknown>],
 ])
 
 function codecFor(key: string): Codec<unknown> {

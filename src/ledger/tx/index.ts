@@ -7,6 +7,9 @@ import { randCommit } from './types/randCommit.js'
 import { randReveal } from './types/randReveal.js'
 import { raceProof } from './types/raceProof.js'
 import { proofVerdict } from './types/proofVerdict.js'
+import { taskOpen } from './types/taskOpen.js'
+import { taskReceipt } from './types/taskReceipt.js'
+import { taskCancel } from './types/taskCancel.js'
 
 export {
   TxRegistry,
@@ -19,7 +22,19 @@ export {
   type TxType,
   type TxContext,
 } from './tx.js'
-export { transfer, stake, unstake, hostAnnounce, randCommit, randReveal, raceProof, proofVerdict }
+export {
+  transfer,
+  stake,
+  unstake,
+  hostAnnounce,
+  randCommit,
+  randReveal,
+  raceProof,
+  proofVerdict,
+  taskOpen,
+  taskReceipt,
+  taskCancel,
+}
 export type { TransferBody } from './types/transfer.js'
 export type { StakeBody } from './types/stake.js'
 export type { HostAnnounceBody } from './types/hostAnnounce.js'
@@ -27,8 +42,11 @@ export type { RandCommitBody } from './types/randCommit.js'
 export type { RandRevealBody } from './types/randReveal.js'
 export type { RaceProofBody } from './types/raceProof.js'
 export type { ProofVerdictBody } from './types/proofVerdict.js'
+export type { TaskOpenBody } from './types/taskOpen.js'
+export type { TaskReceiptBody } from './types/taskReceipt.js'
+export type { TaskCancelBody } from './types/taskCancel.js'
 
-/** The registry of the ledger's and the Race's types. */
+/** The registry of the ledger's, the Race's and inference's types. */
 export function baseRegistry(): TxRegistry {
   return new TxRegistry([
     transfer,
@@ -39,5 +57,8 @@ export function baseRegistry(): TxRegistry {
     randReveal,
     raceProof,
     proofVerdict,
+    taskOpen,
+    taskReceipt,
+    taskCancel,
   ] as never[])
 }

@@ -6,6 +6,8 @@ import type { InfoProtocol } from '../../protocols/index.js'
 import type { ChainService } from '../chain/service.js'
 import type { RaceService } from '../race/service.js'
 import type { Signer } from '../../ledger/index.js'
+import type { InferenceService } from '../infer/service.js'
+import type { TaskStore } from '../infer/taskStore.js'
 
 /** What the control socket's routes may read of the running daemon. */
 export interface ApiContext {
@@ -21,6 +23,10 @@ export interface ApiContext {
   race: RaceService | null
   /** The daemon's key, for transactions it signs on its user's behalf. */
   signer: Signer
+  /** The inference gateway, or null when the chain takes no tasks. */
+  inference: InferenceService | null
+  /** Task records kept for verifiers. */
+  tasks: TaskStore | null
   /** URL of the TCP listener, or null. */
   apiUrl: () => string | null
 }

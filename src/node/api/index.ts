@@ -12,8 +12,9 @@ import {
   submitTxRoute,
   finalityRoute,
 } from './routes/ledger.js'
+import { modelsRoute, completionsRoute, chatCompletionsRoute, taskRoute } from './routes/openai.js'
 
-export { ApiServer, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
+export { ApiServer, EventStream, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
 export type { ApiContext } from './context.js'
 export type { StatusView } from './routes/status.js'
@@ -34,5 +35,9 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     finalityRoute(ctx),
     epochRoute(ctx),
     raceRoute(ctx),
+    modelsRoute(ctx),
+    completionsRoute(ctx),
+    chatCompletionsRoute(ctx),
+    taskRoute(ctx),
   ]
 }

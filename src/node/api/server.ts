@@ -35,6 +35,15 @@ export interface ApiRoute {
   handler: (req: ApiRequest) => Promise<unknown>
 }
 
+/**
+ * A handler's answer as server-sent events (OpenAI's `stream: true`): each item is sent as
+ * `data: <json>`, then `data: [DONE]`. An error thrown while streaming is sent as an event with
+ * an `error` object, the shape OpenAI clients raise.
+ */
+export class EventStream {
+  constructor(readonly events: AsyncIterable<unknown>) {}
+}
+
 interface CompiledRoute extends ApiRoute {
   regex: RegExp
   names: string[]
@@ -129,7 +138,8 @@ export class ApiServer {
         body,
         signal,
       })
-      send(res, 200, JSON.stringify(result))
+      if (result instanceof EventStream) await streamEvents(res, result, this.components.log)
+      else send(res, 200, JSON.stringify(result))
     } catch (err) {
       if (err instanceof HttpError) {
         send(res, err.status, errorBody(err.status, err.code, err.message))
@@ -231,6 +241,21 @@ async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
     return JSON.parse(data.toString('utf8'))
   } catch (err) {
     throw new HttpError(400, 'INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+async function streamEvents(res: ServerResponse, stream: EventStream, log: Logger): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+  try {
+    for await (const event of stream.events) {
+      if (res.destroyed) return
+      res.write(`data: ${JSON.stringify(event)}\n\n`)
+    }
+    res.end('data: [DONE]\n\n')
+  } catch (err) {
+    const e = err instanceof HttpError ? err : new HttpError(500, 'INTERNAL', (err as Error).message)
+    if (!(err instanceof HttpError)) log.error({ err }, 'stream failed')
+    res.end(`data: ${errorBody(e.status, e.code, e.message)}\n\n`)
   }
 }
 

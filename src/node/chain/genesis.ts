@@ -10,5 +10,13 @@ export function genesisFromConfig(g: GenesisConfig): Genesis {
     accounts: g.accounts.map((a) => ({ id: a.id, balance: BigInt(a.balance), stake: BigInt(a.stake) })),
     validators: g.validators.map((v) => ({ id: v.id, power: v.power })),
     ...(g.race !== undefined ? { race: { ...g.race, noRevealPenalty: BigInt(g.race.noRevealPenalty) } } : {}),
+    ...(g.inference !== undefined
+      ? {
+          inference: {
+            unitPrice: BigInt(g.inference.unitPrice),
+            models: g.inference.models.map((m): [string, number] => [m.id, m.unitsPerToken]),
+          },
+        }
+      : {}),
   }
 }

@@ -62,6 +62,18 @@ export const genesisSchema = z
       })
       .strict()
       .optional(),
+    /** Inference economics (SPEC 5, 7); without it the chain takes no tasks. */
+    inference: z
+      .object({
+        /** Base units per unit of compute. */
+        unitPrice: units,
+        /** Approved models: id (`name@hash`, see `cordex models`) and units of compute per token. */
+        models: z.array(
+          z.object({ id: z.string().min(1).max(128), unitsPerToken: z.number().int().min(1) }).strict(),
+        ),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 
@@ -197,6 +209,38 @@ export const configSchema = z
         throttle: z.number().min(0).lt(1),
         /** Nonces per onnxruntime run. */
         batch: z.number().int().min(1).max(4096),
+      })
+      .strict(),
+    /** Local inference (SPEC 5.1). */
+    engine: z
+      .object({
+        /** Host models at all (a gateway that only routes may not). */
+        enabled: z.boolean(),
+        /** Model folders, each with a manifest; relative paths are from the Cordex installation. */
+        models: z.array(z.string().min(1)).max(16),
+        /** onnxruntime intra-op threads; null lets it choose. */
+        threads: z.number().int().min(1).max(256).nullable(),
+        /** Generations running at once, and waiting for a slot. */
+        maxActive: z.number().int().min(1).max(256),
+        maxQueue: z.number().int().min(0).max(10_000),
+      })
+      .strict(),
+    /** The gateway side of inference (SPEC 5.2, 5.3). */
+    inference: z
+      .object({
+        /** `max_cost` when a request gives none, base units. */
+        defaultMaxCost: units,
+        /** Largest `max_tokens` a request may ask for. */
+        maxTokensLimit: z.number().int().min(1),
+        /** Executors tried, in draw order, before a task fails. */
+        maxAttempts: z.number().int().min(1).max(16),
+        /** Deadline for an executor's first token, then for the whole answer, ms. */
+        firstTokenTimeoutMs: ms,
+        taskTimeoutMs: ms,
+        /** Price vote per unit of compute announced in HostAnnounce, base units. */
+        priceVote: units,
+        /** Task records kept for verifiers, at most. */
+        maxTaskRecords: z.number().int().min(1),
       })
       .strict(),
     log: z.object({ level: z.enum(LOG_LEVELS as [string, ...string[]]) }).strict(),

@@ -7,21 +7,24 @@ import type { State } from '../../../src/ledger/state/state.js'
 import { getAccount, getSupply } from '../../../src/ledger/state/access.js'
 import { signVote, VoteType } from '../../../src/ledger/consensus/vote.js'
 import type { Account, UnbondingQueue } from '../../../src/ledger/state/records.js'
+import { getHeld, type TaskRecord } from '../../../src/ledger/task/index.js'
 import { testGenesis, testSigner } from '../../helpers/chainSim.js'
 
 const registry = baseRegistry()
 const signers = [0, 1, 2, 3, 4].map(testSigner)
 const genesis = testGenesis(signers.slice(0, 3))
 
-/** Sum of every holding: balances, stakes, and stake still unbonding. */
+/** Sum of every holding: balances, stakes, stake still unbonding, task escrows and held rewards. */
 function holdings(state: State): bigint {
   let sum = 0n
   for (const [, a] of state.withPrefix('acct:')) sum += (a as Account).balance + (a as Account).stake
   for (const [, q] of state.withPrefix('unbond:')) for (const [, amount] of q as UnbondingQueue) sum += amount
+  for (const [, t] of state.withPrefix('task:')) sum += (t as TaskRecord).maxCost
+  for (const [, amount] of getHeld(state)) sum += amount
   return sum
 }
 
-test('total supply always equals the sum of balances, stakes and unbonding stake', () => {
+test('total supply always equals the sum of balances, stakes, unbonding stake, escrows and held rewards', () => {
   const state = genesisState(genesis)
   let seed = 7
   const rand = (n: number): number => (seed = (seed * 48271) % 2147483647) % n

@@ -165,7 +165,9 @@ export function submitTxRoute(ctx: ApiContext): ApiRoute {
         throw new HttpError(400, 'UNKNOWN_TYPE', `unknown transaction type ${String(type)}`)
       let tx: SignedTx
       try {
-        tx = chain.sendTx(t.name, t.fromJson(body), fee === undefined ? undefined : json.amount(fee, 'fee'))
+        tx = chain.sendTx(t.name, t.fromJson(body), {
+          fee: fee === undefined ? undefined : json.amount(fee, 'fee'),
+        })
       } catch (err) {
         if (err instanceof TxRejectedError || err instanceof CodecError)
           throw new HttpError(400, err.code, err.message)

@@ -1,0 +1,211 @@
+import { Worker } from 'node:worker_threads'
+import ort from 'onnxruntime-node'
+import { EngineError, type EngineErrorCode } from './errors.js'
+import { TextModel } from './model.js'
+import type { GenerationChunk, GenerationRequest, GenerationResult } from './generate.js'
+import type { EngineWorkerReply, EngineWorkerRequest } from './worker.js'
+
+export interface EngineOptions {
+  /** Model folders to load (each with a manifest). */
+  models: string[]
+  /** onnxruntime intra-op threads (default: its choice). */
+  threads?: number
+  /** Generations running at once. */
+  maxActive: number
+  /** Generations waiting for a slot; one more is refused with BUSY. */
+  maxQueue: number
+}
+
+interface Job {
+  id: number
+  model: string
+  req: GenerationRequest
+  onChunk: (c: GenerationChunk) => void
+  resolve: (r: GenerationResult) => void
+  reject: (e: Error) => void
+  signal?: AbortSignal
+  onAbort?: () => void
+}
+
+/** The running ONNX Runtime, as it appears in engine fingerprints. */
+export const RUNTIME = `onnxruntime-node/${ort.env.versions.node ?? ort.env.versions.common}/cpu`
+
+/**
+ * Local inference (SPEC 5.1): pinned models, generation in a worker thread, a bounded queue.
+ * `generate` streams chunks and resolves with the whole result; the same request (prompt, sampling
+ * parameters, seed) always gives the same tokens.
+ */
+export class Engine {
+  private readonly waiting: Job[] = []
+  private readonly active = new Map<number, Job>()
+  private nextJob = 1
+  private stopped = false
+  private readonly busyListeners = new Set<(busy: boolean) => void>()
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly byId: Map<string, TextModel>,
+    private readonly opts: EngineOptions,
+  ) {
+    worker.on('message', (m: EngineWorkerReply) => this.onReply(m))
+    worker.on('error', (err) => this.failAll('ENGINE_FAILED', `engine worker failed: ${err.message}`))
+    worker.on('exit', () => this.failAll('ENGINE_STOPPED', 'the engine stopped'))
+  }
+
+  /** Load and pin every model, in this thread (for tokenizing) and in the worker (for running). */
+  static async start(opts: EngineOptions): Promise<Engine> {
+    const byId = new Map<string, TextModel>()
+    for (const dir of opts.models) {
+      const m = await TextModel.load(dir)
+      byId.set(m.id, m)
+    }
+    const worker = new Worker(new URL('./worker.js', import.meta.url))
+    const loaded = new Promise<void>((resolve, reject) => {
+      const onMessage = (m: EngineWorkerReply): void => {
+        if (m.kind === 'loaded') resolve()
+        else if (m.kind === 'loadFailed') reject(new EngineError(m.code as EngineErrorCode, m.message))
+        else return
+        worker.off('message', onMessage)
+      }
+      worker.on('message', onMessage)
+      worker.once('error', reject)
+    })
+    worker.postMessage({
+      kind: 'load',
+      dirs: opts.models,
+      threads: opts.threads,
+    } satisfies EngineWorkerRequest)
+    try {
+      await loaded
+    } catch (err) {
+      await worker.terminate()
+      throw err
+    }
+    return new Engine(worker, byId, opts)
+  }
+
+  models(): TextModel[] {
+    return [...this.byId.values()]
+  }
+
+  /** A model by its id (`name@hash`) or by its name. */
+  model(idOrName: string): TextModel | undefined {
+    return this.byId.get(idOrName) ?? this.models().find((m) => m.name === idOrName)
+  }
+
+  /** What verifiers compare: runtime, provider and model. */
+  fingerprint(modelId: string): string {
+    return `${RUNTIME}/${modelId}`
+  }
+
+  /** True while any generation runs or waits. */
+  get busy(): boolean {
+    return this.active.size + this.waiting.length > 0
+  }
+
+  /** Called with `true` when work arrives at an idle engine and `false` when it drains. */
+  onBusy(listener: (busy: boolean) => void): () => void {
+    this.busyListeners.add(listener)
+    return () => this.busyListeners.delete(listener)
+  }
+
+  /**
+   * Generate `req` on `modelId`. Refuses at once with BUSY when the queue is full; rejects with
+   * CANCELLED when `signal` aborts (the worker stops at its next step).
+   */
+  generate(
+    modelId: string,
+    req: GenerationRequest,
+    onChunk: (c: GenerationChunk) => void,
+    signal?: AbortSignal,
+  ): Promise<GenerationResult> {
+    if (this.stopped) return Promise.reject(new EngineError('ENGINE_STOPPED', 'the engine is stopped'))
+    if (!this.byId.has(modelId))
+      return Promise.reject(new EngineError('MODEL_NOT_FOUND', `no model ${modelId}`))
+    if (this.active.size >= this.opts.maxActive && this.waiting.length >= this.opts.maxQueue) {
+      return Promise.reject(
+        new EngineError('BUSY', `the engine is busy: ${this.opts.maxQueue} requests wait already`),
+      )
+    }
+    if (signal?.aborted === true) return Promise.reject(new EngineError('CANCELLED', 'generation cancelled'))
+    const wasBusy = this.busy
+    const done = new Promise<GenerationResult>((resolve, reject) => {
+      const job: Job = { id: this.nextJob++, model: modelId, req, onChunk, resolve, reject, signal }
+      job.onAbort = () => this.cancel(job)
+      signal?.addEventListener('abort', job.onAbort, { once: true })
+      this.waiting.push(job)
+    })
+    if (!wasBusy) this.emitBusy(true)
+    this.pump()
+    return done
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const job of this.waiting.splice(0))
+      this.finish(job, new EngineError('ENGINE_STOPPED', 'the engine stopped'))
+    const stopped = new Promise<void>((resolve) => {
+      this.worker.on('message', (m: EngineWorkerReply) => m.kind === 'stopped' && resolve())
+      this.worker.once('exit', () => resolve())
+    })
+    this.worker.postMessage({ kind: 'stop' } satisfies EngineWorkerRequest)
+    const timer = setTimeout(() => void this.worker.terminate(), 10_000)
+    await stopped
+    clearTimeout(timer)
+  }
+
+  private pump(): void {
+    while (this.active.size < this.opts.maxActive && this.waiting.length > 0) {
+      const job = this.waiting.shift()!
+      this.active.set(job.id, job)
+      this.worker.postMessage({
+        kind: 'generate',
+        job: job.id,
+        model: job.model,
+        req: job.req,
+      } satisfies EngineWorkerRequest)
+    }
+  }
+
+  private cancel(job: Job): void {
+    const i = this.waiting.indexOf(job)
+    if (i !== -1) {
+      this.waiting.splice(i, 1)
+      this.finish(job, new EngineError('CANCELLED', 'generation cancelled'))
+    } else if (this.active.has(job.id)) {
+      this.worker.postMessage({ kind: 'cancel', job: job.id } satisfies EngineWorkerRequest)
+    }
+  }
+
+  private onReply(m: EngineWorkerReply): void {
+    if (m.kind !== 'chunk' && m.kind !== 'done' && m.kind !== 'failed') return
+    const job = this.active.get(m.job)
+    if (job === undefined) return
+    if (m.kind === 'chunk') {
+      job.onChunk(m.chunk)
+      return
+    }
+    this.active.delete(m.job)
+    this.finish(job, m.kind === 'done' ? m.result : new EngineError(m.code as EngineErrorCode, m.message))
+    this.pump()
+  }
+
+  private finish(job: Job, outcome: GenerationResult | Error): void {
+    if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort)
+    if (outcome instanceof Error) job.reject(outcome)
+    else job.resolve(outcome)
+    if (!this.busy) this.emitBusy(false)
+  }
+
+  private failAll(code: EngineErrorCode, message: string): void {
+    this.stopped = true
+    for (const job of [...this.waiting.splice(0), ...this.active.values()])
+      this.finish(job, new EngineError(code, message))
+    this.active.clear()
+  }
+
+  private emitBusy(busy: boolean): void {
+    for (const l of this.busyListeners) l(busy)
+  }
+}

@@ -1,0 +1,16 @@
+export { Engine, RUNTIME, type EngineOptions } from './engine.js'
+export { EngineError, type EngineErrorCode } from './errors.js'
+export { TextModel, decoderSpec, type ChatMessage, type DecoderSpec } from './model.js'
+export { loadManifest, manifestSchema, sha256Hex, type Manifest, type PinnedModel } from './manifest.js'
+export { OrtDecoder } from './decoder.js'
+export {
+  generate,
+  MAX_STOP_LENGTH,
+  MAX_STOP_SEQUENCES,
+  type FinishReason,
+  type GenerationChunk,
+  type GenerationRequest,
+  type GenerationResult,
+  type LoopModel,
+} from './generate.js'
+export { Sampler, GREEDY, argmax, checkSampling, type SamplingParams } from './sampler.js'

@@ -1,0 +1,99 @@
+// The inference worker thread: holds one onnxruntime session per model and runs generations for
+// the Engine on the main thread, several at a time (interleaved between steps), so the daemon's
+// event loop stays free. Cancelled jobs stop at their next step.
+import { parentPort } from 'node:worker_threads'
+import { TextModel } from './model.js'
+import { OrtDecoder } from './decoder.js'
+import {
+  generate,
+  type GenerationChunk,
+  type GenerationRequest,
+  type GenerationResult,
+  type LoopModel,
+} from './generate.js'
+import { EngineError } from './errors.js'
+
+export type EngineWorkerRequest =
+  | { kind: 'load'; dirs: string[]; threads: number | undefined }
+  | { kind: 'generate'; job: number; model: string; req: GenerationRequest }
+  | { kind: 'cancel'; job: number }
+  | { kind: 'stop' }
+
+export type EngineWorkerReply =
+  | { kind: 'loaded'; ids: string[] }
+  | { kind: 'chunk'; job: number; chunk: GenerationChunk }
+  | { kind: 'done'; job: number; result: GenerationResult }
+  | { kind: 'failed'; job: number; code: string; message: string }
+  | { kind: 'loadFailed'; code: string; message: string }
+  | { kind: 'stopped' }
+
+const port = parentPort
+if (port === null) throw new Error('engine worker: not in a worker thread')
+const post = (m: EngineWorkerReply): void => port.postMessage(m)
+
+const models = new Map<string, LoopModel & { close(): Promise<void> }>()
+const jobs = new Map<number, AbortController>()
+const running = new Set<Promise<void>>()
+
+async function load(dirs: string[], threads: number | undefined): Promise<void> {
+  for (const dir of dirs) {
+    const model = await TextModel.load(dir)
+    const decoder = await OrtDecoder.open(dir, model.spec, { threads })
+    models.set(model.id, {
+      step: (c, t) => decoder.step(c, t),
+      emptyCache: () => decoder.emptyCache(),
+      decode: (ids) => model.decode(ids),
+      eos: model.spec.eos,
+      contextLength: model.spec.contextLength,
+      close: () => decoder.close(),
+    })
+  }
+  post({ kind: 'loaded', ids: [...models.keys()] })
+}
+
+async function run(job: number, modelId: string, req: GenerationRequest): Promise<void> {
+  const ac = new AbortController()
+  jobs.set(job, ac)
+  try {
+    const model = models.get(modelId)
+    if (model === undefined) throw new EngineError('MODEL_NOT_FOUND', `model ${modelId} is not loaded`)
+    const result = await generate(model, req, (chunk) => post({ kind: 'chunk', job, chunk }), ac.signal)
+    post({ kind: 'done', job, result })
+  } catch (err) {
+    const code = err instanceof EngineError ? err.code : 'ENGINE_FAILED'
+    post({ kind: 'failed', job, code, message: (err as Error).message })
+  } finally {
+    jobs.delete(job)
+  }
+}
+
+port.on('message', (m: EngineWorkerRequest) => {
+  switch (m.kind) {
+    case 'load':
+      load(m.dirs, m.threads).catch((err: unknown) =>
+        post({
+          kind: 'loadFailed',
+          code: err instanceof EngineError ? err.code : 'MODEL_INVALID',
+          message: (err as Error).message,
+        }),
+      )
+      return
+    case 'generate': {
+      const p = run(m.job, m.model, m.req).finally(() => running.delete(p))
+      running.add(p)
+      return
+    }
+    case 'cancel':
+      jobs.get(m.job)?.abort()
+      return
+    case 'stop':
+      // Cancel every job, let each finish its current step, then release the sessions.
+      for (const ac of jobs.values()) ac.abort()
+      void Promise.allSettled(running)
+        .then(() => Promise.allSettled([...models.values()].map((x) => x.close())))
+        .finally(() => {
+          post({ kind: 'stopped' })
+          port.close()
+        })
+  }
+})

@@ -1,0 +1,66 @@
+import { encode, read } from '../codec.js'
+import { signingBytes, taggedHash, u64, verifySignature, type Signer } from '../crypto.js'
+
+/** SPEC 5.3: what an executor signs when it has answered a task. */
+export interface Receipt {
+  taskId: Uint8Array
+  modelId: string
+  /** Hash of the request as the executor received it (canonical CBOR). */
+  inputHash: Uint8Array
+  /** Hash of the output tokens. */
+  outputHash: Uint8Array
+  promptTokens: number
+  completionTokens: number
+}
+
+/** A task's id: fixed by its client's TaskOpen (sender and nonce), so no gateway can pick it. */
+export function taskIdOf(client: string, nonce: number): Uint8Array {
+  return taggedHash('cordex/task', new TextEncoder().encode(client), u64(nonce))
+}
+
+/** The hash of an output: its token ids, in order. */
+export function outputHash(tokens: readonly number[]): Uint8Array {
+  return taggedHash('cordex/output', encode(tokens))
+}
+
+export function encodeReceipt(r: Receipt): unknown {
+  return [r.taskId, r.modelId, r.inputHash, r.outputHash, r.promptTokens, r.completionTokens]
+}
+
+export function decodeReceipt(v: unknown): Receipt {
+  const [t, m, i, o, p, c] = read.array(v, 6, 'receipt')
+  return {
+    taskId: read.bytes(t, 'taskId', 32),
+    modelId: read.string(m, 128, 'modelId'),
+    inputHash: read.bytes(i, 'inputHash', 32),
+    outputHash: read.bytes(o, 'outputHash', 32),
+    promptTokens: read.uint(p, 'promptTokens'),
+    completionTokens: read.uint(c, 'completionTokens'),
+  }
+}
+
+function receiptMessage(chainId: string, r: Receipt): Uint8Array {
+  return signingBytes('receipt', encode([chainId, encodeReceipt(r)]))
+}
+
+export function signReceipt(chainId: string, signer: Signer, r: Receipt): Uint8Array {
+  return signer.sign(receiptMessage(chainId, r))
+}
+
+export function verifyReceipt(chainId: string, executor: string, r: Receipt, sig: Uint8Array): boolean {
+  return verifySignature(executor, receiptMessage(chainId, r), sig)
+}
+
+/** SPEC 5.3: tokens × unit price × units per token, at most `maxCost`. */
+export function taskFee(tokens: number, unitsPerToken: number, unitPrice: bigint, maxCost: bigint): bigint {
+  const fee = BigInt(tokens) * BigInt(unitsPerToken) * unitPrice
+  return fee < maxCost ? fee : maxCost
+}
+
+/** The most tokens (prompt and output together) that `maxCost` pays for. */
+export function tokensAffordable(maxCost: bigint, unitsPerToken: number, unitPrice: bigint): number {
+  const perToken = BigInt(unitsPerToken) * unitPrice
+  if (perToken === 0n) return Number.MAX_SAFE_INTEGER
+  const n = maxCost / perToken
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n)
+}

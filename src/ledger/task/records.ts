@@ -1,0 +1,65 @@
+import { read, amount } from '../codec.js'
+
+/** Inference economics from genesis (SPEC 5, 7): the price of a unit of compute and the approved models. */
+export interface InferenceParams {
+  /** Base units per unit of compute. */
+  unitPrice: bigint
+  /** Approved models: (model id, units of compute per token). */
+  models: Array<[string, number]>
+}
+
+/** An open task: `max_cost` in escrow from its client until a receipt or a cancel settles it. */
+export interface TaskRecord {
+  client: string
+  model: string
+  maxCost: bigint
+  /** Height of the TaskOpen. */
+  height: number
+}
+
+/** Rewards earned and not yet paid (SPEC 7): (peer, amount), sorted by peer; paid at epoch end. */
+export type HeldRewards = Array<[string, bigint]>
+
+export const TaskKeys = {
+  inference: 'inference',
+  task: (idHex: string): string => `task:${idHex}`,
+  held: 'held',
+} as const
+
+const id = (v: unknown, what: string): string => read.string(v, 64, what)
+
+export const inferenceParamsCodec = {
+  encode: (p: InferenceParams): unknown => [amount(p.unitPrice), p.models],
+  decode: (v: unknown): InferenceParams => {
+    const [price, models] = read.array(v, 2, 'inference')
+    return {
+      unitPrice: read.amount(price, 'unitPrice'),
+      models: read.list(models, 1024, 'models').map((m) => {
+        const [name, units] = read.array(m, 2, 'model')
+        return [read.string(name, 128, 'model'), read.uint(units, 'unitsPerToken')] as [string, number]
+      }),
+    }
+  },
+}
+
+export const taskCodec = {
+  encode: (t: TaskRecord): unknown => [t.client, t.model, amount(t.maxCost), t.height],
+  decode: (v: unknown): TaskRecord => {
+    const [c, m, max, h] = read.array(v, 4, 'task')
+    return {
+      client: id(c, 'client'),
+      model: read.string(m, 128, 'model'),
+      maxCost: read.amount(max, 'maxCost'),
+      height: read.uint(h, 'height'),
+    }
+  },
+}
+
+export const heldCodec = {
+  encode: (h: HeldRewards): unknown => h.map(([p, a]) => [p, amount(a)]),
+  decode: (v: unknown): HeldRewards =>
+    read.list(v, 1_000_000, 'held').map((e) => {
+      const [p, a] = read.array(e, 2, 'held')
+      return [id(p, 'peer'), read.amount(a, 'amount')] as [string, bigint]
+    }),
+}

@@ -1,0 +1,52 @@
+import { taggedHash, u64 } from '../crypto.js'
+import type { StateReader } from '../state/state.js'
+import { getHost, getValidatorEntries } from '../state/access.js'
+import { getEpoch } from '../epoch/access.js'
+
+/** A host that may execute a task, with its weight. */
+export type Candidate = [peer: string, weight: number]
+
+/**
+ * SPEC 5.3: the hosts that may run `model`: those that announce it, are not jailed at `height`, and
+ * have weight: the Race's weights in force, or the validators' power while no Race has finished.
+ * Sorted by peer id.
+ */
+export function routeCandidates(s: StateReader, model: string, height: number): Candidate[] {
+  const validators = getValidatorEntries(s)
+  const jailed = new Set(validators.filter((v) => v.jailedUntil > height).map((v) => v.id))
+  const race = getEpoch(s)?.weights ?? []
+  const weights: Candidate[] = race.length > 0 ? race : validators.map((v) => [v.id, v.power])
+  return weights
+    .filter(([id, w]) => w > 0 && !jailed.has(id) && getHost(s, id)?.models.includes(model) === true)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+/** The seed that keys routing draws: this epoch's Race seed once it is known, else the last one. */
+export function routeSeed(s: StateReader, fallback: Uint8Array): Uint8Array {
+  const e = getEpoch(s)
+  return e?.seed ?? e?.prevSeed ?? fallback
+}
+
+/**
+ * The order in which a gateway tries executors: draw k (k = 0, 1, ...) picks among the candidates
+ * not drawn yet, in proportion to weight, with `H("cordex/route", taskId ‖ seed ‖ u64(k))` read as
+ * a big-endian integer modulo the remaining weight. Anyone with the ledger can recompute it.
+ */
+export function executorOrder(
+  candidates: readonly Candidate[],
+  taskId: Uint8Array,
+  seed: Uint8Array,
+): string[] {
+  const left = [...candidates]
+  const order: string[] = []
+  for (let k = 0; left.length > 0; k++) {
+    const total = left.reduce((sum, [, w]) => sum + BigInt(w), 0n)
+    const h = taggedHash('cordex/route', taskId, seed, u64(k))
+    let r = BigInt('0x' + Buffer.from(h).toString('hex')) % total
+    let i = 0
+    while (r >= BigInt(left[i]![1])) r -= BigInt(left[i++]![1])
+    order.push(left[i]![0])
+    left.splice(i, 1)
+  }
+  return order
+}

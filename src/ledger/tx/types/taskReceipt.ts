@@ -1,0 +1,74 @@
+import { read } from '../../codec.js'
+import { toHex } from '../../crypto.js'
+import { TxRejectedError } from '../../errors.js'
+import { getAccount, getHost, putAccount } from '../../state/access.js'
+import { getInferenceParams, getTask, heldOf, putHeldOf, putTask } from '../../task/access.js'
+import { decodeReceipt, encodeReceipt, taskFee, verifyReceipt, type Receipt } from '../../task/receipt.js'
+import type { TxType } from '../tx.js'
+
+export interface TaskReceiptBody {
+  receipt: Receipt
+  executor: string
+  /** The executor's signature over the receipt. */
+  sig: Uint8Array
+}
+
+/**
+ * SPEC 5.3 step 5: the client settles its task with the executor's signed receipt. The fee (tokens
+ * × unit price × units per token, at most the escrow) goes to the executor's held rewards; the rest
+ * of the escrow returns to the client.
+ */
+export const taskReceipt: TxType<TaskReceiptBody> = {
+  name: 'TaskReceipt',
+  encodeBody: (b) => [encodeReceipt(b.receipt), b.executor, b.sig],
+  decodeBody: (v) => {
+    const [r, e, sig] = read.array(v, 3, 'TaskReceipt')
+    return {
+      receipt: decodeReceipt(r),
+      executor: read.string(e, 64, 'executor'),
+      sig: read.bytes(sig, 'sig', 64),
+    }
+  },
+  fromJson: () => {
+    throw new TxRejectedError('BAD_BODY', 'receipts are posted by the gateway itself')
+  },
+  toJson: (b) => ({
+    taskId: toHex(b.receipt.taskId),
+    model: b.receipt.modelId,
+    executor: b.executor,
+    promptTokens: b.receipt.promptTokens,
+    completionTokens: b.receipt.completionTokens,
+    inputHash: toHex(b.receipt.inputHash),
+    outputHash: toHex(b.receipt.outputHash),
+  }),
+  apply: (s, tx, ctx) => {
+    const { receipt, executor, sig } = tx.body
+    const id = toHex(receipt.taskId)
+    const task = getTask(s, id)
+    if (task === undefined) throw new TxRejectedError('NO_TASK', `no open task ${id}`)
+    if (task.client !== tx.from) throw new TxRejectedError('NOT_CLIENT', 'only the task’s client settles it')
+    if (receipt.modelId !== task.model)
+      throw new TxRejectedError(
+        'BAD_RECEIPT',
+        `the receipt names model ${receipt.modelId}, the task ${task.model}`,
+      )
+    if (getHost(s, executor)?.models.includes(task.model) !== true)
+      throw new TxRejectedError('BAD_RECEIPT', `${executor} does not host ${task.model}`)
+    if (!verifyReceipt(ctx.chainId, executor, receipt, sig))
+      throw new TxRejectedError('BAD_RECEIPT', 'the executor’s signature does not verify')
+    const params = getInferenceParams(s)
+    const units = params?.models.find(([m]) => m === task.model)?.[1]
+    if (params === undefined || units === undefined)
+      throw new TxRejectedError('UNKNOWN_MODEL', `model ${task.model} is no longer approved`)
+    const fee = taskFee(
+      receipt.promptTokens + receipt.completionTokens,
+      units,
+      params.unitPrice,
+      task.maxCost,
+    )
+    putHeldOf(s, executor, heldOf(s, executor) + fee)
+    const acct = getAccount(s, tx.from)
+    putAccount(s, tx.from, { ...acct, balance: acct.balance + task.maxCost - fee })
+    putTask(s, id, null)
+  },
+}

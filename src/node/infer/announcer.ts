@@ -1,0 +1,52 @@
+import type { Logger } from '../../util/logger.js'
+import { getHost, type HostAnnounceBody } from '../../ledger/index.js'
+import type { ChainService } from '../chain/service.js'
+
+/** Blocks to wait for an announcement to land before sending it again. */
+const RESEND_BLOCKS = 20
+
+/**
+ * Keeps this host's HostAnnounce on the ledger current (SPEC 2, 5.1): the models it serves, its
+ * engine fingerprint, its addresses and its price vote. Checked after every block; sent when the
+ * record is missing or differs, and again if it has not landed after a while.
+ */
+export class HostAnnouncer {
+  private sentAt = -Infinity
+  private readonly onCommit = (): void => this.check()
+
+  constructor(
+    private readonly components: { chain: ChainService; log: Logger; me: string },
+    private readonly desired: () => HostAnnounceBody,
+  ) {}
+
+  start(): void {
+    this.components.chain.onCommit(this.onCommit)
+    this.check()
+  }
+
+  stop(): void {
+    this.components.chain.offCommit(this.onCommit)
+  }
+
+  private check(): void {
+    const { chain, log } = this.components
+    const height = chain.replica.head.height
+    const want = this.desired()
+    const have = getHost(chain.replica.state, this.components.me)
+    const same =
+      have !== undefined &&
+      have.fingerprint === want.fingerprint &&
+      have.priceVote === want.priceVote &&
+      JSON.stringify(have.models) === JSON.stringify(want.models) &&
+      JSON.stringify(have.addrs) === JSON.stringify(want.addrs)
+    if (same || height - this.sentAt < RESEND_BLOCKS) return
+    try {
+      chain.sendTx('HostAnnounce', want)
+      this.sentAt = height
+      log.info({ models: want.models }, 'host announced')
+    } catch (err) {
+      this.sentAt = height
+      log.warn({ err: (err as Error).message }, 'cannot announce this host')
+    }
+  }
+}

@@ -1,0 +1,341 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from '../../util/logger.js'
+import type { Clock } from '../../util/clock.js'
+import type { ChatMessage, Engine, SamplingParams, TextModel } from '../../engine/index.js'
+import {
+  executorOrder,
+  getInferenceParams,
+  outputHash,
+  routeCandidates,
+  routeSeed,
+  taggedHash,
+  taskFee,
+  taskIdOf,
+  toHex,
+  tokensAffordable,
+  TxRejectedError,
+  verifyReceipt,
+  equalBytes,
+  fromHex,
+  type Receipt,
+  type Signer,
+} from '../../ledger/index.js'
+import {
+  InferError,
+  type InferHandler,
+  type InferProtocol,
+  type InferRequest,
+} from '../../protocols/index.js'
+import { encodeRequest, inputHash } from '../../protocols/infer/codec.js'
+import type { ChainService } from '../chain/service.js'
+import { InferenceError } from './errors.js'
+import type { TaskStore } from './taskStore.js'
+
+/** A client's request, whichever API it came through. */
+export interface TaskRequest {
+  /** Model name or id. */
+  model: string
+  input: { prompt: string } | { messages: ChatMessage[] }
+  /** Tokens to generate at most; default: what the context and `maxCost` allow, within the limit. */
+  maxTokens?: number
+  sampling: SamplingParams
+  stop: string[]
+  /** Escrow for the task, base units (default from config). */
+  maxCost?: bigint
+}
+
+export interface TaskResult {
+  taskId: string
+  model: string
+  executor: string
+  text: string
+  finishReason: 'stop' | 'length'
+  usage: { promptTokens: number; completionTokens: number }
+  cost: bigint
+  maxCost: bigint
+  receipt: Record<string, unknown>
+}
+
+/** A request that passed every check: nothing has been escrowed or sent yet. */
+export interface PreparedTask {
+  model: TextModel
+  prompt: string
+  promptTokens: number
+  maxTokens: number
+  maxCost: bigint
+  candidates: Array<[string, number]>
+  req: TaskRequest
+}
+
+export interface InferenceOptions {
+  chainId: string
+  defaultMaxCost: bigint
+  maxTokensLimit: number
+  maxAttempts: number
+  firstTokenTimeoutMs: number
+  taskTimeoutMs: number
+}
+
+/**
+ * The gateway (SPEC 5.3): checks a client's request, escrows `max_cost` with TaskOpen, draws the
+ * executor from the ledger (weighted, keyed by the task id and the epoch seed; the next draw when
+ * one fails before its first token), streams the answer back, checks the receipt, settles with
+ * TaskReceipt (or refunds with TaskCancel) and keeps the task record for verifiers.
+ */
+export class InferenceService {
+  constructor(
+    private readonly components: {
+      chain: ChainService
+      infer: InferProtocol
+      /** This peer's own engine and executor side, when it hosts models. */
+      local: { engine: Engine; handler: InferHandler } | null
+      /** Models this gateway can tokenize (its engine's, or loaded for routing only). */
+      models: TextModel[]
+      store: TaskStore
+      signer: Signer
+      log: Logger
+      clock: Clock
+    },
+    private readonly opts: InferenceOptions,
+  ) {}
+
+  /** Models that are approved on the chain and known here, with the number of hosts announcing each. */
+  available(): Array<{ model: TextModel; hosts: number }> {
+    const state = this.components.chain.replica.state
+    const approved = new Set(getInferenceParams(state)?.models.map(([id]) => id) ?? [])
+    const height = this.components.chain.replica.head.height
+    return this.components.models
+      .filter((m) => approved.has(m.id))
+      .map((model) => ({ model, hosts: routeCandidates(state, model.id, height).length }))
+  }
+
+  /** Check a request against the model, the limits, the balance and the hosts; throws InferenceError. */
+  prepare(req: TaskRequest): PreparedTask {
+    const found = this.available().find(({ model }) => model.id === req.model || model.name === req.model)
+    if (found === undefined) {
+      const names = this.available().map(({ model }) => model.name)
+      throw new InferenceError(
+        404,
+        'model_not_found',
+        `The model '${req.model}' does not exist or is not served here. Available: ${names.join(', ') || 'none'}`,
+      )
+    }
+    const model = found.model
+    const prompt = 'prompt' in req.input ? req.input.prompt : model.renderChat(req.input.messages)
+    const promptTokens = model.encode(prompt).length
+    if (promptTokens === 0) throw new InferenceError(400, 'invalid_value', 'the prompt is empty')
+    const context = model.spec.contextLength
+    if (promptTokens + 1 > context) {
+      throw new InferenceError(
+        400,
+        'context_length_exceeded',
+        `This model's context is ${context} tokens; the prompt is ${promptTokens} tokens.`,
+      )
+    }
+    const limit = this.opts.maxTokensLimit
+    if (
+      req.maxTokens !== undefined &&
+      !(Number.isInteger(req.maxTokens) && req.maxTokens >= 1 && req.maxTokens <= limit)
+    )
+      throw new InferenceError(400, 'invalid_value', `max_tokens must be an integer from 1 to ${limit}`)
+    if (req.maxTokens !== undefined && promptTokens + req.maxTokens > context) {
+      throw new InferenceError(
+        400,
+        'context_length_exceeded',
+        `This model's context is ${context} tokens; the prompt (${promptTokens}) and max_tokens (${req.maxTokens}) exceed it.`,
+      )
+    }
+    const state = this.components.chain.replica.state
+    const params = getInferenceParams(state)!
+    const units = params.models.find(([id]) => id === model.id)![1]
+    const maxCost = req.maxCost ?? this.opts.defaultMaxCost
+    const affordable = tokensAffordable(maxCost, units, params.unitPrice) - promptTokens
+    if (affordable < 1) {
+      throw new InferenceError(
+        400,
+        'max_cost_too_low',
+        `max_cost ${maxCost} does not pay for the prompt and one token (${(BigInt(promptTokens + 1) * BigInt(units) * params.unitPrice).toString()} base units)`,
+      )
+    }
+    const maxTokens = Math.min(req.maxTokens ?? limit, context - promptTokens, affordable)
+    const candidates = routeCandidates(state, model.id, this.components.chain.replica.head.height)
+    if (candidates.length === 0)
+      throw new InferenceError(503, 'no_executor', `no host with weight announces ${model.id}`)
+    return { model, prompt, promptTokens, maxTokens, maxCost, candidates, req }
+  }
+
+  /**
+   * Run a prepared task: escrow, route, stream (`onChunk` gets text as it arrives), settle. Throws
+   * InferenceError; a task that fails after its escrow is refunded with TaskCancel.
+   */
+  async run(task: PreparedTask, onChunk: (text: string) => void, signal?: AbortSignal): Promise<TaskResult> {
+    const { chain, signer, log } = this.components
+    let open
+    try {
+      open = chain.sendTx('TaskOpen', { model: task.model.id, maxCost: task.maxCost })
+    } catch (err) {
+      if (err instanceof TxRejectedError && err.code === 'INSUFFICIENT_FUNDS')
+        throw new InferenceError(402, 'insufficient_funds', err.message)
+      throw new InferenceError(400, 'task_refused', (err as Error).message)
+    }
+    const taskId = taskIdOf(signer.peerId, open.nonce)
+    const idHex = toHex(taskId)
+    const state = chain.replica.state
+    const order = executorOrder(task.candidates, taskId, routeSeed(state, taggedHash('cordex/route-seed')))
+    const request: InferRequest = {
+      taskId,
+      model: task.model.id,
+      prompt: task.prompt,
+      maxTokens: task.maxTokens,
+      sampling: task.req.sampling,
+      stop: task.req.stop,
+    }
+    const tokens: number[] = []
+    let text = ''
+    const collect = (c: { tokens: number[]; text: string }): void => {
+      tokens.push(...c.tokens)
+      text += c.text
+      if (c.text.length > 0) onChunk(c.text)
+    }
+    let failure = 'no executor answered'
+    for (const executor of order.slice(0, this.opts.maxAttempts)) {
+      try {
+        const outcome = await this.execute(executor, request, collect, signal)
+        this.checkReceipt(outcome.receipt, outcome.sig, executor, request, outcome.inputHash, tokens)
+        return await this.settle(
+          task,
+          idHex,
+          executor,
+          outcome.receipt,
+          outcome.sig,
+          outcome.finishReason,
+          text,
+          tokens,
+        )
+      } catch (err) {
+        const before = err instanceof InferError ? err.meta.beforeFirstToken : tokens.length === 0
+        failure = `${executor}: ${(err as Error).message}`
+        log.warn({ taskId: idHex, executor, err: (err as Error).message, before }, 'executor failed')
+        if (!before || signal?.aborted === true) break
+      }
+    }
+    this.cancel(idHex)
+    if (signal?.aborted === true) throw new InferenceError(499, 'cancelled', 'the client went away')
+    throw new InferenceError(502, 'executor_failed', `task ${idHex} failed, escrow refunded: ${failure}`)
+  }
+
+  private async execute(
+    executor: string,
+    request: InferRequest,
+    onChunk: (c: { tokens: number[]; text: string }) => void,
+    signal?: AbortSignal,
+  ): Promise<{ receipt: Receipt; sig: Uint8Array; finishReason: 'stop' | 'length'; inputHash: Uint8Array }> {
+    const { local, infer, signer } = this.components
+    if (executor === signer.peerId) {
+      if (local === null) throw new Error('this peer is drawn but hosts no engine')
+      const hash = inputHash(encodeRequest(request))
+      const done = await local.handler(request, {
+        from: peerIdFromString(signer.peerId),
+        inputHash: hash,
+        signal: signal ?? new AbortController().signal,
+        send: async (c) => onChunk(c),
+      })
+      return { ...done, inputHash: hash }
+    }
+    return infer.run(peerIdFromString(executor), request, {
+      onChunk,
+      firstTokenTimeoutMs: this.opts.firstTokenTimeoutMs,
+      timeoutMs: this.opts.taskTimeoutMs,
+      signal,
+    })
+  }
+
+  /** The receipt must be the executor's, for this task and request, over the tokens that arrived. */
+  private checkReceipt(
+    r: Receipt,
+    sig: Uint8Array,
+    executor: string,
+    req: InferRequest,
+    hash: Uint8Array,
+    tokens: number[],
+  ): void {
+    const ok =
+      equalBytes(r.taskId, req.taskId) &&
+      r.modelId === req.model &&
+      equalBytes(r.inputHash, hash) &&
+      equalBytes(r.outputHash, outputHash(tokens)) &&
+      r.completionTokens === tokens.length &&
+      verifyReceipt(this.opts.chainId, executor, r, sig)
+    if (!ok)
+      throw new InferError('MALFORMED', 'the receipt does not match the task or the output', {
+        peer: executor,
+        beforeFirstToken: false,
+      })
+  }
+
+  private async settle(
+    task: PreparedTask,
+    idHex: string,
+    executor: string,
+    receipt: Receipt,
+    sig: Uint8Array,
+    finishReason: 'stop' | 'length',
+    text: string,
+    tokens: number[],
+  ): Promise<TaskResult> {
+    const { chain, store, clock, log } = this.components
+    chain.sendTx('TaskReceipt', { receipt, executor, sig }, { check: false })
+    const params = getInferenceParams(chain.replica.state)!
+    const units = params.models.find(([id]) => id === task.model.id)?.[1] ?? 0
+    const cost = taskFee(
+      receipt.promptTokens + receipt.completionTokens,
+      units,
+      params.unitPrice,
+      task.maxCost,
+    )
+    const receiptJson = {
+      taskId: idHex,
+      modelId: receipt.modelId,
+      inputHash: toHex(receipt.inputHash),
+      outputHash: toHex(receipt.outputHash),
+      promptTokens: receipt.promptTokens,
+      completionTokens: receipt.completionTokens,
+      executor,
+      sig: toHex(sig),
+    }
+    await store
+      .put({
+        taskId: idHex,
+        time: clock.now(),
+        model: task.model.id,
+        executor,
+        request: { ...task.req, maxCost: task.maxCost.toString() },
+        prompt: task.prompt,
+        output: text,
+        tokens,
+        receipt: receiptJson,
+        receiptSig: toHex(sig),
+        cost: cost.toString(),
+      })
+      .catch((err: unknown) => log.error({ err, taskId: idHex }, 'cannot store the task record'))
+    return {
+      taskId: idHex,
+      model: task.model.id,
+      executor,
+      text,
+      finishReason,
+      usage: { promptTokens: receipt.promptTokens, completionTokens: receipt.completionTokens },
+      cost,
+      maxCost: task.maxCost,
+      receipt: receiptJson,
+    }
+  }
+
+  private cancel(idHex: string): void {
+    try {
+      this.components.chain.sendTx('TaskCancel', { taskId: fromHex(idHex) }, { check: false })
+    } catch (err) {
+      this.components.log.error({ err, taskId: idHex }, 'cannot refund the escrow')
+    }
+  }
+}
