@@ -79,3 +79,86 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
     req.end()
   })
 }
+
+/**
+ * POST `body` to `path` and read the answer as server-sent events (OpenAI's `stream: true`),
+ * calling `onEvent` with each parsed `data:` item until `[DONE]`. An event carrying `error`, or a
+ * JSON error answer, rejects with a DAEMON_ERROR CliError.
+ */
+export async function streamDaemon(
+  dataDir: string,
+  path: string,
+  body: unknown,
+  onEvent: (event: Record<string, unknown>) => void,
+  opts: { timeoutMs?: number } = {},
+): Promise<void> {
+  const socketPath = dataDirPaths(dataDir).socket
+  const payload = JSON.stringify(body)
+  const timeoutMs = opts.timeoutMs ?? 600_000
+  await new Promise<void>((resolve, reject) => {
+    const fail = (code: string, message: string): void => {
+      reject(new CliError(ExitCode.DAEMON_ERROR, code, message))
+      req.destroy()
+    }
+    const req = http.request(
+      {
+        socketPath,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        res.setEncoding('utf8')
+        let buf = ''
+        let size = 0
+        const isStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
+        res.on('data', (chunk: string) => {
+          size += chunk.length
+          if (size > MAX_RESPONSE_BYTES) return fail('BAD_RESPONSE', 'response too large')
+          buf += chunk
+          if (!isStream) return
+          for (let i = buf.indexOf('\n\n'); i !== -1; i = buf.indexOf('\n\n')) {
+            const line = buf.slice(0, i).trim()
+            buf = buf.slice(i + 2)
+            if (!line.startsWith('data: ')) continue
+            const data = line.slice(6)
+            if (data === '[DONE]') return resolve()
+            let event: Record<string, unknown>
+            try {
+              event = JSON.parse(data) as Record<string, unknown>
+            } catch {
+              return fail('BAD_RESPONSE', 'daemon sent an event that is not JSON')
+            }
+            const e = event.error as { code?: string; message?: string } | undefined
+            if (e !== undefined) return fail(e.code ?? 'STREAM_ERROR', e.message ?? 'stream failed')
+            onEvent(event)
+          }
+        })
+        res.on('end', () => {
+          if (isStream) return fail('BAD_RESPONSE', 'the stream ended without [DONE]')
+          try {
+            const e = (JSON.parse(buf) as { error?: { code?: string; message?: string } }).error
+            fail(e?.code ?? `HTTP_${res.statusCode}`, e?.message ?? `HTTP ${res.statusCode}`)
+          } catch {
+            fail('BAD_RESPONSE', `daemon answered HTTP ${res.statusCode} without a JSON body`)
+          }
+        })
+        res.on('error', reject)
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`no answer from the daemon in ${timeoutMs} ms`)))
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
+        reject(
+          new CliError(
+            ExitCode.NO_DAEMON,
+            'NO_DAEMON',
+            `no daemon is running on ${dataDir} (no answer on ${socketPath})`,
+          ),
+        )
+      else reject(new CliError(ExitCode.DAEMON_ERROR, err.code ?? 'REQUEST_FAILED', err.message))
+    })
+    req.end(payload)
+  })
+}

@@ -9,6 +9,8 @@ import { devnetCommand } from './cmds/devnet/index.js'
 import { ledgerCommand } from './cmds/ledger/index.js'
 import { txCommand } from './cmds/tx/index.js'
 import { raceCommand } from './cmds/race/index.js'
+import { promptCommand } from './cmds/prompt/index.js'
+import { chatCommand } from './cmds/chat/index.js'
 import { exitCodeOf } from './errors.js'
 import { ExitCode } from './exitCodes.js'
 import { errorMessage } from '../util/errors.js'
@@ -28,6 +30,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(ledgerCommand as never)
     .command(txCommand as never)
     .command(raceCommand as never)
+    .command(promptCommand as never)
+    .command(chatCommand as never)
     .demandCommand(1, 'name a command (cordex --help lists them)')
     .strict()
     .epilogue(

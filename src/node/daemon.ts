@@ -228,19 +228,19 @@ export class Daemon {
         (p) => p.register(local.handler),
         (p) => p.unregister(),
       )
-      await this.startable(
-        'host announcer',
-        new HostAnnouncer({ chain, log: log.child({ module: 'host' }), me: signer.peerId }, () => {
-          const ids = local.engine.models().map((m) => m.id)
-          return {
-            models: ids,
-            priceVote: BigInt(config.inference.priceVote),
-            fingerprint: `${RUNTIME}/${ids.join(',')}`.slice(0, 256),
-            addrs: node.getMultiaddrs().map(String).slice(0, 16),
-          }
-        }),
-      )
     }
+    await this.startable(
+      'host announcer',
+      new HostAnnouncer({ chain, log: log.child({ module: 'host' }), me: signer.peerId }, () => {
+        const ids = local?.engine.models().map((m) => m.id) ?? []
+        return {
+          models: ids,
+          priceVote: BigInt(config.inference.priceVote),
+          fingerprint: `${RUNTIME}/${ids.join(',')}`.slice(0, 256),
+          addrs: node.getMultiaddrs().map(String).slice(0, 16),
+        }
+      }),
+    )
     const inference =
       config.genesis.inference === undefined
         ? null

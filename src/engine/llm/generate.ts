@@ -109,7 +109,8 @@ export async function generate(
       text = full
       emit(text.length - holdBack)
     }
-    if (tokens.length >= maxTokens || cache.length + 1 > model.contextLength) break
+    // Prompt and output together stay within the context.
+    if (tokens.length >= maxTokens || promptIds.length + tokens.length >= model.contextLength) break
     ;({ logits, cache } = await model.step(cache, [token]))
   }
   if (finishReason === 'length') text = model.decode(output)

@@ -8,7 +8,8 @@ const RESEND_BLOCKS = 20
 /**
  * Keeps this host's HostAnnounce on the ledger current (SPEC 2, 5.1): the models it serves, its
  * engine fingerprint, its addresses and its price vote. Checked after every block; sent when the
- * record is missing or differs, and again if it has not landed after a while.
+ * record is missing or differs, and again if it has not landed after a while. A daemon whose engine
+ * is off announces no models, so that no gateway draws it.
  */
 export class HostAnnouncer {
   private sentAt = -Infinity
@@ -33,6 +34,8 @@ export class HostAnnouncer {
     const height = chain.replica.head.height
     const want = this.desired()
     const have = getHost(chain.replica.state, this.components.me)
+    // A peer that hosts nothing needs no record; one that stopped hosting withdraws its models.
+    if (have === undefined && want.models.length === 0) return
     const same =
       have !== undefined &&
       have.fingerprint === want.fingerprint &&
