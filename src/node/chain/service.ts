@@ -188,6 +188,11 @@ export class ChainService {
     this.gossip?.publishTx(tx)
   }
 
+  /** Resolves once the event in progress, a block being written for one, has finished. */
+  async settled(): Promise<void> {
+    await this.draining
+  }
+
   /** Call `listener` after every committed block (after it is on disk). */
   onCommit(listener: () => void): void {
     this.commitListeners.add(listener)

@@ -54,6 +54,8 @@ export interface TaskResult {
   cost: bigint
   maxCost: bigint
   receipt: Record<string, unknown>
+  /** Executors tried, in draw order; the last one answered. */
+  attempts: string[]
 }
 
 /** A request that passed every check: nothing has been escrowed or sent yet. */
@@ -168,7 +170,11 @@ export class InferenceService {
    * Run a prepared task: escrow, route, stream (`onChunk` gets text as it arrives), settle. Throws
    * InferenceError; a task that fails after its escrow is refunded with TaskCancel.
    */
-  async run(task: PreparedTask, onChunk: (text: string) => void, signal?: AbortSignal): Promise<TaskResult> {
+  async run(
+    task: PreparedTask,
+    onChunk: (text: string, executor: string) => void,
+    signal?: AbortSignal,
+  ): Promise<TaskResult> {
     const { chain, signer, log } = this.components
     let open
     try {
@@ -181,7 +187,8 @@ export class InferenceService {
     const taskId = taskIdOf(signer.peerId, open.nonce)
     const idHex = toHex(taskId)
     const state = chain.replica.state
-    const order = executorOrder(task.candidates, taskId, routeSeed(state, taggedHash('cordex/route-seed')))
+    const seed = routeSeed(state, taggedHash('cordex/route-seed'))
+    const order = executorOrder(task.candidates, taskId, seed)
     const request: InferRequest = {
       taskId,
       model: task.model.id,
@@ -192,26 +199,19 @@ export class InferenceService {
     }
     const tokens: number[] = []
     let text = ''
-    const collect = (c: { tokens: number[]; text: string }): void => {
-      tokens.push(...c.tokens)
-      text += c.text
-      if (c.text.length > 0) onChunk(c.text)
-    }
+    const attempts: string[] = []
     let failure = 'no executor answered'
     for (const executor of order.slice(0, this.opts.maxAttempts)) {
+      attempts.push(executor)
+      const collect = (c: { tokens: number[]; text: string }): void => {
+        tokens.push(...c.tokens)
+        text += c.text
+        if (c.text.length > 0) onChunk(c.text, executor)
+      }
       try {
         const outcome = await this.execute(executor, request, collect, signal)
         this.checkReceipt(outcome.receipt, outcome.sig, executor, request, outcome.inputHash, tokens)
-        return await this.settle(
-          task,
-          idHex,
-          executor,
-          outcome.receipt,
-          outcome.sig,
-          outcome.finishReason,
-          text,
-          tokens,
-        )
+        return await this.settle(task, { idHex, executor, attempts, seed, order }, outcome, text, tokens)
       } catch (err) {
         const before = err instanceof InferError ? err.meta.beforeFirstToken : tokens.length === 0
         failure = `${executor}: ${(err as Error).message}`
@@ -275,15 +275,14 @@ export class InferenceService {
 
   private async settle(
     task: PreparedTask,
-    idHex: string,
-    executor: string,
-    receipt: Receipt,
-    sig: Uint8Array,
-    finishReason: 'stop' | 'length',
+    route: { idHex: string; executor: string; attempts: string[]; seed: Uint8Array; order: string[] },
+    outcome: { receipt: Receipt; sig: Uint8Array; finishReason: 'stop' | 'length' },
     text: string,
     tokens: number[],
   ): Promise<TaskResult> {
     const { chain, store, clock, log } = this.components
+    const { idHex, executor, attempts } = route
+    const { receipt, sig, finishReason } = outcome
     chain.sendTx('TaskReceipt', { receipt, executor, sig }, { check: false })
     const params = getInferenceParams(chain.replica.state)!
     const units = params.models.find(([id]) => id === task.model.id)?.[1] ?? 0
@@ -309,7 +308,15 @@ export class InferenceService {
         time: clock.now(),
         model: task.model.id,
         executor,
-        request: { ...task.req, maxCost: task.maxCost.toString() },
+        request: {
+          model: task.req.model,
+          input: task.req.input,
+          sampling: task.req.sampling,
+          stop: task.req.stop,
+          maxTokens: task.maxTokens,
+          maxCost: task.maxCost.toString(),
+        },
+        route: { seed: toHex(route.seed), candidates: task.candidates, order: route.order, attempts },
         prompt: task.prompt,
         output: text,
         tokens,
@@ -328,6 +335,7 @@ export class InferenceService {
       cost,
       maxCost: task.maxCost,
       receipt: receiptJson,
+      attempts,
     }
   }
 

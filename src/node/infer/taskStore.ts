@@ -6,7 +6,10 @@ export interface TaskRecordJson {
   time: number
   model: string
   executor: string
+  /** The request as the gateway ran it (sampling parameters, stop strings, the token limit it set). */
   request: unknown
+  /** How the executor was drawn: the seed, the weighted candidates, the draw order, who was tried. */
+  route: { seed: string; candidates: Array<[string, number]>; order: string[]; attempts: string[] }
   prompt: string
   output: string
   tokens: number[]

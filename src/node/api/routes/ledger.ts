@@ -1,6 +1,7 @@
 import type { ApiRoute } from '../server.js'
 import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
+import { heldOf } from '../../../ledger/index.js'
 import {
   blockHash,
   type Block,
@@ -115,7 +116,14 @@ export function txStatusRoute(ctx: ApiContext): ApiRoute {
       const hash = (req.params.hash ?? '').toLowerCase()
       if (!/^[0-9a-f]{64}$/.test(hash))
         throw new HttpError(400, 'BAD_HASH', 'a transaction hash is 64 hex digits')
-      const result = await ctx.chain.store.txIndex.get(hash)
+      // Pending is read first: a transaction leaves the mempool when its block commits in memory,
+      // a moment before the block is on disk, so the other order could find it in neither.
+      const pending = ctx.chain.replica.mempool.has(hash)
+      let result = await ctx.chain.store.txIndex.get(hash)
+      if (result === undefined && !pending) {
+        await ctx.chain.settled()
+        result = await ctx.chain.store.txIndex.get(hash)
+      }
       if (result !== undefined) {
         return {
           hash,
@@ -125,13 +133,13 @@ export function txStatusRoute(ctx: ApiContext): ApiRoute {
           error: result.error ?? null,
         }
       }
-      if (ctx.chain.replica.mempool.has(hash)) return { hash, status: 'pending' }
+      if (pending) return { hash, status: 'pending' }
       throw new HttpError(404, 'UNKNOWN_TX', `transaction ${hash} is neither committed nor pending here`)
     },
   }
 }
 
-/** `GET /accounts/:id`: balance and stake as decimal strings of base units. */
+/** `GET /accounts/:id`: balance, stake and held rewards as decimal strings of base units. */
 export function accountRoute(ctx: ApiContext): ApiRoute {
   return {
     method: 'GET',
@@ -141,7 +149,13 @@ export function accountRoute(ctx: ApiContext): ApiRoute {
       if (publicKeyOfPeerId(id) === undefined)
         throw new HttpError(400, 'INVALID_PEER_ID', `not an account id: ${id.slice(0, 80)}`)
       const a = getAccount(ctx.chain.replica.state, id)
-      return { id, balance: a.balance.toString(), stake: a.stake.toString(), nonce: a.nonce }
+      return {
+        id,
+        balance: a.balance.toString(),
+        stake: a.stake.toString(),
+        nonce: a.nonce,
+        held: heldOf(ctx.chain.replica.state, id).toString(),
+      }
     },
   }
 }

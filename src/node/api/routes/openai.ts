@@ -115,6 +115,7 @@ function cordexField(r: TaskResult): Record<string, unknown> {
     cost: r.cost.toString(),
     max_cost: r.maxCost.toString(),
     receipt: r.receipt,
+    attempts: r.attempts,
     verification: 'unverified',
   }
 }
@@ -233,8 +234,17 @@ function handle(
         }
       : { id, object, created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] }
   if (chat) ch.push(piece('', null))
+  let first = true
   svc
-    .run(task, (text) => ch.push(piece(text, null)), signal)
+    .run(
+      task,
+      (text, executor) => {
+        // The first piece of text names its executor, so a client can follow a task as it streams.
+        ch.push(first ? { ...(piece(text, null) as object), cordex: { executor } } : piece(text, null))
+        first = false
+      },
+      signal,
+    )
     .then((r) => {
       id = `${chat ? 'chatcmpl' : 'cmpl'}-${r.taskId}`
       ch.push({ ...(piece('', r.finishReason) as object), usage: usage(r), cordex: cordexField(r) })
