@@ -20,7 +20,13 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs', 'bin/cordex'],
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        performance: 'readonly',
+      },
     },
   },
 )

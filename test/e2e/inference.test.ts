@@ -258,6 +258,46 @@ test('refusals are immediate and specific and escrow nothing', async () => {
   assert.equal(await settledBalance(), start)
 })
 
+test('cordex prompt --json answers with text, task, executor, usage and cost', async () => {
+  const r = await cordex([
+    'prompt',
+    'And God said,',
+    '--max-tokens',
+    '8',
+    '--json',
+    '--data-dir',
+    gateway.dataDir,
+  ])
+  assert.equal(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as {
+    text: string
+    taskId: string
+    executor: string
+    usage: { total_tokens: number }
+    cost: string
+  }
+  assert.match(out.taskId, /^[0-9a-f]{64}$/)
+  assert.ok(peers.slice(1).some((p) => p.peerId === out.executor))
+  assert.ok(out.usage.total_tokens > 0)
+  assert.ok(BigInt(out.cost) > 0n)
+  assert.equal(typeof out.text, 'string')
+})
+
+test('a client that goes away mid-stream cancels the task and gets its escrow back', async () => {
+  const start = await settledBalance()
+  const stream = await openaiTcp.completions.create({
+    model: 'kjv-small',
+    prompt: 'And the LORD spake unto Moses, saying,',
+    max_tokens: 200,
+    temperature: 1,
+    stream: true,
+  })
+  for await (const chunk of stream) {
+    if ((chunk as unknown as { cordex?: unknown }).cordex !== undefined) break // leaves and aborts the request
+  }
+  await waitFor('the refund', async () => ((await settledBalance()) === start ? true : undefined), 30_000)
+})
+
 test('malformed and oversized infer frames reset that stream only; the host keeps serving', async () => {
   const [node] = await startNodes(1, devnetConfig())
   try {

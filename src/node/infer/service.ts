@@ -4,6 +4,7 @@ import type { Clock } from '../../util/clock.js'
 import type { ChatMessage, Engine, SamplingParams, TextModel } from '../../engine/index.js'
 import {
   executorOrder,
+  getAccount,
   getInferenceParams,
   outputHash,
   routeCandidates,
@@ -26,7 +27,7 @@ import {
   type InferProtocol,
   type InferRequest,
 } from '../../protocols/index.js'
-import { encodeRequest, inputHash } from '../../protocols/infer/codec.js'
+import { encodeRequest, inputHash, MAX_PROMPT_CHARS } from '../../protocols/infer/codec.js'
 import type { ChainService } from '../chain/service.js'
 import { InferenceError } from './errors.js'
 import type { TaskStore } from './taskStore.js'
@@ -124,6 +125,12 @@ export class InferenceService {
     }
     const model = found.model
     const prompt = 'prompt' in req.input ? req.input.prompt : model.renderChat(req.input.messages)
+    if (prompt.length > MAX_PROMPT_CHARS)
+      throw new InferenceError(
+        400,
+        'context_length_exceeded',
+        `the prompt is over ${MAX_PROMPT_CHARS} characters`,
+      )
     const promptTokens = model.encode(prompt).length
     if (promptTokens === 0) throw new InferenceError(400, 'invalid_value', 'the prompt is empty')
     const context = model.spec.contextLength
@@ -159,6 +166,9 @@ export class InferenceService {
         `max_cost ${maxCost} does not pay for the prompt and one token (${(BigInt(promptTokens + 1) * BigInt(units) * params.unitPrice).toString()} base units)`,
       )
     }
+    const balance = getAccount(state, this.components.signer.peerId).balance
+    if (balance < maxCost)
+      throw new InferenceError(402, 'insufficient_funds', `balance ${balance} is below max_cost ${maxCost}`)
     const maxTokens = Math.min(req.maxTokens ?? limit, context - promptTokens, affordable)
     const candidates = routeCandidates(state, model.id, this.components.chain.replica.head.height)
     if (candidates.length === 0)

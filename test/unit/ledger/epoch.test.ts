@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { baseRegistry, signTx, type SignedTx } from '../../../src/ledger/tx/index.js'
 import { runBody } from '../../../src/ledger/executor.js'
 import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
-import type { State } from '../../../src/ledger/state/state.js'
+import { Overlay, type State } from '../../../src/ledger/state/state.js'
+import { heldOf, putHeldOf } from '../../../src/ledger/task/index.js'
 import { getAccount, getSupply, getValidatorEntries } from '../../../src/ledger/state/access.js'
 import { getEpoch } from '../../../src/ledger/epoch/access.js'
 import { commitment, raceSeed, sampleMessage, proofHash } from '../../../src/ledger/epoch/seed.js'
@@ -100,6 +101,11 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
     ['BAD_REVEAL'],
   )
   assert.equal(getEpoch(chain.state)!.phase, 'reveal')
+  // Rewards earned this epoch (as TaskReceipts would leave them): a's are paid at its end, c's forfeited.
+  const held = new Overlay(chain.state)
+  putHeldOf(held, a.peerId, 500n)
+  putHeldOf(held, c.peerId, 300n)
+  chain.state.commit(held)
   const cBefore = getAccount(chain.state, c.peerId).balance
   const burnedBefore = getSupply(chain.state).burned
   chain.block(40, [chain.tx(b, 'RandReveal', { epoch: 0, secret: secret(1) })])
@@ -120,7 +126,13 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
     cBefore - 777n,
     'the committer that withheld its reveal pays',
   )
-  assert.equal(getSupply(chain.state).burned - burnedBefore, 777n)
+  assert.equal(
+    getSupply(chain.state).burned - burnedBefore,
+    777n + 300n,
+    'the fine and the forfeited rewards',
+  )
+  assert.equal(heldOf(chain.state, c.peerId), 0n)
+  assert.equal(heldOf(chain.state, a.peerId), 500n)
 
   // Race: proofs; c committed but did not reveal, so it gets no weight; anyone else may race.
   const refusedProofs = chain.block(500, [
@@ -174,7 +186,14 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
   assert.deepEqual(proofHash([3, 9, 12]), ep.proofs.find(([p]) => p === a.peerId)![2])
 
   // Activation: a (3 nonces) and the newcomer (2) are the validators now; b's proof was rejected.
+  const aBefore = getAccount(chain.state, a.peerId).balance
   chain.block(2100)
+  assert.equal(
+    getAccount(chain.state, a.peerId).balance,
+    aBefore + 500n,
+    'held rewards are paid at epoch end',
+  )
+  assert.equal(heldOf(chain.state, a.peerId), 0n)
   const next = getEpoch(chain.state)!
   assert.equal(next.number, 1)
   assert.equal(next.phase, 'commit')
