@@ -197,6 +197,7 @@ export class Daemon {
               Engine.start({
                 models: modelDirs,
                 threads: config.engine.threads ?? undefined,
+                spinning: config.engine.spinning,
                 maxActive: config.engine.maxActive,
                 maxQueue: config.engine.maxQueue,
               }),

@@ -10,6 +10,8 @@ export interface EngineOptions {
   models: string[]
   /** onnxruntime intra-op threads (default: its choice). */
   threads?: number
+  /** Let onnxruntime's idle threads spin (its default; see DecoderOptions.spinning). */
+  spinning?: boolean
   /** Generations running at once. */
   maxActive: number
   /** Generations waiting for a slot; one more is refused with BUSY. */
@@ -74,6 +76,7 @@ export class Engine {
       kind: 'load',
       dirs: opts.models,
       threads: opts.threads,
+      spinning: opts.spinning,
     } satisfies EngineWorkerRequest)
     try {
       await loaded

@@ -14,7 +14,7 @@ import {
 import { EngineError } from './errors.js'
 
 export type EngineWorkerRequest =
-  | { kind: 'load'; dirs: string[]; threads: number | undefined }
+  | { kind: 'load'; dirs: string[]; threads: number | undefined; spinning: boolean | undefined }
   | { kind: 'generate'; job: number; model: string; req: GenerationRequest }
   | { kind: 'cancel'; job: number }
   | { kind: 'stop' }
@@ -35,10 +35,14 @@ const models = new Map<string, LoopModel & { close(): Promise<void> }>()
 const jobs = new Map<number, AbortController>()
 const running = new Set<Promise<void>>()
 
-async function load(dirs: string[], threads: number | undefined): Promise<void> {
+async function load(
+  dirs: string[],
+  threads: number | undefined,
+  spinning: boolean | undefined,
+): Promise<void> {
   for (const dir of dirs) {
     const model = await TextModel.load(dir)
-    const decoder = await OrtDecoder.open(dir, model.spec, { threads })
+    const decoder = await OrtDecoder.open(dir, model.spec, { threads, spinning })
     models.set(model.id, {
       step: (c, t) => decoder.step(c, t),
       emptyCache: () => decoder.emptyCache(),
@@ -70,7 +74,7 @@ async function run(job: number, modelId: string, req: GenerationRequest): Promis
 port.on('message', (m: EngineWorkerRequest) => {
   switch (m.kind) {
     case 'load':
-      load(m.dirs, m.threads).catch((err: unknown) =>
+      load(m.dirs, m.threads, m.spinning).catch((err: unknown) =>
         post({
           kind: 'loadFailed',
           code: err instanceof EngineError ? err.code : 'MODEL_INVALID',

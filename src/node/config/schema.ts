@@ -220,6 +220,8 @@ export const configSchema = z
         models: z.array(z.string().min(1)).max(16),
         /** onnxruntime intra-op threads; null lets it choose. */
         threads: z.number().int().min(1).max(256).nullable(),
+        /** Let onnxruntime's idle threads spin between steps: faster decoding, less CPU for the rest. */
+        spinning: z.boolean(),
         /** Generations running at once, and waiting for a slot. */
         maxActive: z.number().int().min(1).max(256),
         maxQueue: z.number().int().min(0).max(10_000),
