@@ -10,7 +10,7 @@ import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
 import { tempDir, waitFor, cordex, ROOT } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 import { devnetConfig, startNodes, stopNodes } from '../../bench/lib/nodes.js'
-import { Engine } from '../../src/engine/index.js'
+import { Engine, GREEDY } from '../../src/engine/index.js'
 import { executorOrder, fromHex, verifyReceipt, type Receipt } from '../../src/ledger/index.js'
 import { encodeRequest, decodeFrame } from '../../src/protocols/infer/codec.js'
 import { samplingSeed } from '../../src/node/infer/seed.js'
@@ -326,14 +326,7 @@ test('malformed and oversized infer frames reset that stream only; the host keep
         model: modelId,
         prompt: 'And God said,',
         maxTokens: 5,
-        sampling: {
-          temperature: 0,
-          topP: 1,
-          topK: 0,
-          repetitionPenalty: 1,
-          frequencyPenalty: 0,
-          presencePenalty: 0,
-        },
+        sampling: GREEDY,
         stop: [],
       }),
     )

@@ -67,7 +67,8 @@ test('daemons race every epoch: a half-speed peer gets about half the weight; a 
   const first = await weightsAt(joinedAt + 2)
   const second = await weightsAt(joinedAt + 3)
   const weights: Record<string, number> = {}
-  for (const w of [first, second]) for (const [id, n] of Object.entries(w)) weights[id] = (weights[id] ?? 0) + n
+  for (const w of [first, second])
+    for (const [id, n] of Object.entries(w)) weights[id] = (weights[id] ?? 0) + n
   const full = [0, 1, 2].map((i) => weights[ids[i]!] ?? 0)
   const mean = full.reduce((a, b) => a + b, 0) / full.length
   assert.ok(

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from './cli.js'
@@ -26,4 +27,19 @@ export function raceVectors(): RaceVectors {
     publicKey: bytes('publicKey'),
     nodeSeed: bytes('nodeSeed'),
   }
+}
+
+/**
+ * Assert that a backend's distances for the fixture's nonces match the reference within the
+ * profile's tolerance, and so do the verdicts, except where the reference distance is within the
+ * tolerance of τ (there either verdict is honest).
+ */
+export function assertMatchesVectors(fx: RaceVectors, d: Float64Array): void {
+  fx.vectors.forEach((v, i) => {
+    assert.ok(
+      Math.abs(d[i]! - v.distance) <= fx.profile.tolerance,
+      `nonce ${v.nonce}: ${d[i]} vs ${v.distance}`,
+    )
+    if (Math.abs(v.distance - fx.tau) > fx.profile.tolerance) assert.equal(d[i]! < fx.tau, v.valid)
+  })
 }

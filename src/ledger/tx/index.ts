@@ -22,19 +22,6 @@ export {
   type TxType,
   type TxContext,
 } from './tx.js'
-export {
-  transfer,
-  stake,
-  unstake,
-  hostAnnounce,
-  randCommit,
-  randReveal,
-  raceProof,
-  proofVerdict,
-  taskOpen,
-  taskReceipt,
-  taskCancel,
-}
 export type { TransferBody } from './types/transfer.js'
 export type { StakeBody } from './types/stake.js'
 export type { HostAnnounceBody } from './types/hostAnnounce.js'
