@@ -289,7 +289,7 @@ test('a client that goes away mid-stream cancels the task and gets its escrow ba
     model: 'kjv-small',
     prompt: 'And the LORD spake unto Moses, saying,',
     max_tokens: 200,
-    temperature: 1,
+    temperature: 0, // greedy: this prompt runs the full 200 tokens (no end-of-sequence), checked
     stream: true,
   })
   for await (const chunk of stream) {
@@ -346,7 +346,7 @@ test('an executor killed mid-stream: the client gets a clear error and its escro
     model: 'kjv-small',
     prompt: 'And it came to pass,',
     max_tokens: 200,
-    temperature: 0.8,
+    temperature: 0, // greedy: this prompt runs the full 200 tokens (no end-of-sequence), checked
     stream: true,
   })
   let killed: StatusJson | undefined
