@@ -107,11 +107,13 @@ async function peakFor(p: RaceProfile, batch: number): Promise<number> {
 /**
  * A validator's cost to judge one epoch's proofs as a share of one peer's Race: it recomputes
  * `sampleSize` nonces per proof (one onnxruntime run of that size), against `raceMs` of racing.
+ * With committees of `committeeSize`, a validator judges on average committeeSize × provers /
+ * validators proofs: `committeeSize` when every prover validates too.
  */
 async function validatorCost(name: string, p: RaceProfile, seed: Uint8Array): Promise<string> {
   const genesis = (
     JSON.parse(readFileSync(join(ROOT, 'configs', `${name}.json`), 'utf8')) as {
-      genesis: { race: { sampleSize: number; raceMs: number } }
+      genesis: { race: { sampleSize: number; raceMs: number; committeeSize: number } }
     }
   ).genesis.race
   const judge = await OrtRaceBackend.create(p, seed, { batch: genesis.sampleSize })
@@ -123,10 +125,16 @@ async function validatorCost(name: string, p: RaceProfile, seed: Uint8Array): Pr
   for (let i = 0; i < runs; i++) await judge.distances(node, sample)
   const perProof = (performance.now() - t) / runs
   await judge.close()
-  const share = (provers: number): string => `${((100 * provers * perProof) / genesis.raceMs).toFixed(3)}%`
+  const c = genesis.committeeSize
+  const share = (proofs: number): string => `${((100 * proofs * perProof) / genesis.raceMs).toFixed(3)}%`
+  const judged = (provers: number): number => (c === 0 ? provers : Math.min(c, provers))
   return (
-    `${name} validation: ${genesis.sampleSize} sampled nonces per proof take ${perProof.toFixed(1)} ms; ` +
-    `judging 4 / 20 / 100 proofs costs ${share(4)} / ${share(20)} / ${share(100)} of one peer's ${genesis.raceMs / 1000} s Race`
+    `${name} validation: ${genesis.sampleSize} sampled nonces per proof take ${perProof.toFixed(1)} ms. ` +
+    `Judging every proof of 4 / 20 / 100 provers costs ${share(4)} / ${share(20)} / ${share(100)} of one peer's ` +
+    `${genesis.raceMs / 1000} s Race; ` +
+    (c === 0
+      ? 'this profile has no committees (every validator judges every proof).'
+      : `with committees of ${c} (every prover a validator) ${share(judged(4))} / ${share(judged(20))} / ${share(judged(100))}.`)
   )
 }
 

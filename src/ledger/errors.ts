@@ -31,6 +31,7 @@ export type TxRejectCode =
   | 'BAD_PROOF'
   | 'NO_PROOF'
   | 'BAD_VRF'
+  | 'NOT_IN_COMMITTEE'
   | 'UNKNOWN_MODEL'
   | 'NO_TASK'
   | 'NOT_CLIENT'

@@ -10,6 +10,7 @@ import {
 import { ValidatorSet } from '../consensus/validatorSet.js'
 import { getEpoch, getRaceParams, putEpoch, putProof, proofDeadline } from './access.js'
 import { raceSeed, fallbackSeed } from './seed.js'
+import { proofCommittee } from './committee.js'
 import { freshEpoch, type EpochState, type RaceParams } from './records.js'
 import { getHeld, heldOf, putHeldOf } from '../task/access.js'
 import { TaskKeys } from '../task/records.js'
@@ -73,7 +74,7 @@ export function endBlock(s: Overlay, height: number, time: number, parentHash: U
 }
 
 /**
- * SPEC 4.6: proofs accepted by validators holding more than half the power become the weights,
+ * SPEC 4.6: proofs accepted by more than half of their committee's power become the weights,
  * and the weights become the validator set. With no accepted proof the set stays as it was (a
  * chain never loses all its validators).
  */
@@ -82,10 +83,12 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
   const validators = new ValidatorSet(entries, height)
   const weights: Array<[string, number]> = []
   for (const [prover, count] of e.proofs) {
+    const committee = proofCommittee(s, e, p, prover)
+    const judges = committee.reduce((sum, v) => sum + validators.powerOf(v), 0)
     const accepting = e.verdicts
-      .filter(([pr, , ok]) => pr === prover && ok)
+      .filter(([pr, v, ok]) => pr === prover && ok && committee.includes(v))
       .reduce((sum, [, v]) => sum + validators.powerOf(v), 0)
-    if (2 * accepting > validators.total)
+    if (2 * accepting > judges)
       weights.push([prover, p.maxWeightPerPeer > 0 ? Math.min(count, p.maxWeightPerPeer) : count])
     putProof(s, prover, null)
   }

@@ -22,6 +22,12 @@ export interface RaceParams {
   maxWeightPerPeer: number
   /** Revealers must hold more than this share of validator power (basis points), or the seed falls back. */
   minRevealBps: number
+  /**
+   * Validators that judge each proof, drawn by weight from the epoch seed and the prover (0: all
+   * of them). A proof needs more than half its committee's power. Bounds each validator's work
+   * when there are many provers.
+   */
+  committeeSize: number
 }
 
 export type Phase = 'commit' | 'reveal' | 'race' | 'validate'
@@ -137,9 +143,10 @@ export const raceParamsCodec = {
     p.noRevealPenalty <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(p.noRevealPenalty) : p.noRevealPenalty,
     p.maxWeightPerPeer,
     p.minRevealBps,
+    p.committeeSize,
   ],
   decode: (v: unknown): RaceParams => {
-    const f = read.array(v, 11, 'raceParams')
+    const f = read.array(v, 12, 'raceParams')
     const u = (i: number, what: string): number => read.uint(f[i], what)
     return {
       commitBlocks: u(0, 'commitBlocks'),
@@ -153,6 +160,7 @@ export const raceParamsCodec = {
       noRevealPenalty: read.amount(f[8], 'noRevealPenalty'),
       maxWeightPerPeer: u(9, 'maxWeightPerPeer'),
       minRevealBps: u(10, 'minRevealBps'),
+      committeeSize: u(11, 'committeeSize'),
     }
   },
 }

@@ -1,10 +1,10 @@
-import { taggedHash, u64 } from '../crypto.js'
+import { weightedOrder, type Weighted } from '../draw.js'
 import type { StateReader } from '../state/state.js'
 import { getHost, getValidatorEntries } from '../state/access.js'
 import { getEpoch } from '../epoch/access.js'
 
 /** A host that may execute a task, with its weight. */
-export type Candidate = [peer: string, weight: number]
+export type Candidate = Weighted
 
 /**
  * SPEC 5.3: the hosts that may run `model`: those that announce it, are not jailed at `height`, and
@@ -28,25 +28,10 @@ export function routeSeed(s: StateReader, fallback: Uint8Array): Uint8Array {
 }
 
 /**
- * The order in which a gateway tries executors: draw k (k = 0, 1, ...) picks among the candidates
- * not drawn yet, in proportion to weight, with `H("cordex/route", taskId ‖ seed ‖ u64(k))` read as
- * a big-endian integer modulo the remaining weight. Anyone with the ledger can recompute it.
+ * The order in which a gateway tries executors: the weighted draw without replacement keyed by
+ * the task id and the seed (`weightedOrder` with tag `cordex/route`). Anyone with the ledger can
+ * recompute it.
  */
-export function executorOrder(
-  candidates: readonly Candidate[],
-  taskId: Uint8Array,
-  seed: Uint8Array,
-): string[] {
-  const left = [...candidates]
-  const order: string[] = []
-  for (let k = 0; left.length > 0; k++) {
-    const total = left.reduce((sum, [, w]) => sum + BigInt(w), 0n)
-    const h = taggedHash('cordex/route', taskId, seed, u64(k))
-    let r = BigInt('0x' + Buffer.from(h).toString('hex')) % total
-    let i = 0
-    while (r >= BigInt(left[i]![1])) r -= BigInt(left[i++]![1])
-    order.push(left[i]![0])
-    left.splice(i, 1)
-  }
-  return order
+export function executorOrder(candidates: readonly Candidate[], taskId: Uint8Array, seed: Uint8Array): string[] {
+  return weightedOrder('cordex/route', candidates, taskId, seed)
 }

@@ -59,6 +59,8 @@ export const genesisSchema = z
         noRevealPenalty: units,
         maxWeightPerPeer: z.number().int().min(0),
         minRevealBps: z.number().int().min(0).max(10_000),
+        /** Validators that judge each proof (0: all). */
+        committeeSize: z.number().int().min(0),
       })
       .strict()
       .optional(),

@@ -7,6 +7,7 @@ import { getValidatorEntries, publicKeyOfPeerId, type Signer } from '../../ledge
 import { getEpoch, getProof, getRaceParams, proofDeadline } from '../../ledger/epoch/access.js'
 import { commitment, sampleIndices, sampleMessage, vrfOutput, proofHash } from '../../ledger/epoch/seed.js'
 import type { EpochState } from '../../ledger/epoch/records.js'
+import { proofCommittee } from '../../ledger/epoch/committee.js'
 import { nodeSeed, judgeSample, type RaceProfile } from '../../race/index.js'
 import type { ChainService } from '../chain/service.js'
 import type { WorkerReply, WorkerRequest } from './worker.js'
@@ -33,9 +34,9 @@ export interface RaceProgress {
 /**
  * The Race in the daemon (SPEC 4): on each committed block it looks at the epoch and does this
  * peer's part: commit to a secret and reveal it (validators), race in a worker thread from the
- * starting gun until the Race ends and submit the valid nonces (any peer), and judge every proof
- * by recomputing the nonces its VRF picks (validators). Secrets are kept in the database so that
- * a restart between commit and reveal does not cost the no-reveal fine.
+ * starting gun until the Race ends and submit the valid nonces (any peer), and judge the proofs
+ * whose committee it sits on by recomputing the nonces its VRF picks (validators). Secrets are
+ * kept in the database so that a restart between commit and reveal does not cost the no-reveal fine.
  */
 export class RaceService {
   private worker: Worker | undefined
@@ -140,6 +141,7 @@ export class RaceService {
     } else if (e.phase === 'validate' && isValidator) {
       for (const [prover] of e.proofs) {
         if (e.verdicts.some(([pr, v]) => pr === prover && v === this.me)) continue
+        if (!proofCommittee(state, e, p, prover).includes(this.me)) continue
         await this.once(`judge/${e.number}/${prover}`, () =>
           this.judge(e, prover, p.sampleSize, p.maxSampleFailures),
         )

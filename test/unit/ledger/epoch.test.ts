@@ -5,6 +5,7 @@ import { runBody } from '../../../src/ledger/executor.js'
 import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
 import { Overlay, type State } from '../../../src/ledger/state/state.js'
 import { heldOf, putHeldOf } from '../../../src/ledger/task/index.js'
+import { proofCommittee } from '../../../src/ledger/epoch/committee.js'
 import { getAccount, getSupply, getValidatorEntries } from '../../../src/ledger/state/access.js'
 import { getEpoch } from '../../../src/ledger/epoch/access.js'
 import { commitment, raceSeed, sampleMessage, proofHash } from '../../../src/ledger/epoch/seed.js'
@@ -30,6 +31,7 @@ const race: RaceParams = {
   noRevealPenalty: 777n,
   maxWeightPerPeer: 0,
   minRevealBps: 5000,
+  committeeSize: 0,
 }
 const genesis: Genesis = {
   chainId: 'cordex-epoch',
@@ -42,7 +44,12 @@ const genesis: Genesis = {
 
 /** A chain driven block by block: each block at `time`, with the given transactions. */
 class Chain {
-  state: State = genesisState(genesis)
+  state: State
+
+  constructor(g: Genesis = genesis) {
+    this.state = genesisState(g)
+  }
+
   height = 0
   nonces = new Map<string, number>()
 
@@ -258,4 +265,40 @@ test('a single honest revealer cannot choose the seed: every reveal changes it, 
     commitment(secret(0), b.peerId),
     'a commitment cannot be copied',
   )
+})
+
+test('with a committee of one, only the drawn validator judges a proof, and its verdict decides', () => {
+  const chain = new Chain({ ...genesis, race: { ...race, committeeSize: 1 } })
+  chain.block(10, [
+    ...[a, b, c].map((s, i) => chain.tx(s, 'RandCommit', { epoch: 0, hash: commitment(secret(i), s.peerId) })),
+  ])
+  chain.block(20)
+  chain.block(30, [a, b, c].map((s, i) => chain.tx(s, 'RandReveal', { epoch: 0, secret: secret(i) })))
+  chain.block(40)
+  assert.equal(getEpoch(chain.state)!.phase, 'race')
+  assert.deepEqual(chain.block(500, [chain.tx(newcomer, 'RaceProof', { epoch: 0, nonces: [2, 5, 8] })]), [])
+  chain.block(1541)
+  const ep = getEpoch(chain.state)!
+  assert.equal(ep.phase, 'validate')
+  const committee = proofCommittee(chain.state, ep, { ...race, committeeSize: 1 }, newcomer.peerId)
+  assert.equal(committee.length, 1)
+  const [judge] = [a, b, c].filter((v) => v.peerId === committee[0])
+  const others = [a, b, c].filter((v) => v !== judge)
+  const verdict = (v: typeof a): SignedTx => {
+    const proof = ep.proofs.find(([p]) => p === newcomer.peerId)!
+    return chain.tx(v, 'ProofVerdict', {
+      epoch: 0,
+      prover: newcomer.peerId,
+      accepted: true,
+      failures: 0,
+      vrfSig: v.sign(sampleMessage(0, newcomer.peerId, proof[2])),
+    })
+  }
+  // The two validators off the committee are refused; the one on it decides alone (1 of 3 power).
+  assert.deepEqual(chain.block(1600, [verdict(others[0]!), verdict(others[1]!), verdict(judge!)]), [
+    'NOT_IN_COMMITTEE',
+    'NOT_IN_COMMITTEE',
+  ])
+  chain.block(2100)
+  assert.deepEqual(getEpoch(chain.state)!.weights, [[newcomer.peerId, 3]])
 })

@@ -1,7 +1,8 @@
 import { read } from '../../codec.js'
 import { verifySignature } from '../../crypto.js'
 import { TxRejectedError } from '../../errors.js'
-import { getEpoch, putEpoch } from '../../epoch/access.js'
+import { getEpoch, getRaceParams, putEpoch } from '../../epoch/access.js'
+import { proofCommittee } from '../../epoch/committee.js'
 import { sampleMessage } from '../../epoch/seed.js'
 import { getValidatorEntries } from '../../state/access.js'
 import type { TxType } from '../tx.js'
@@ -46,6 +47,9 @@ export const proofVerdict: TxType<ProofVerdictBody> = {
     const proof = e.proofs.find(([id]) => id === tx.body.prover)
     if (proof === undefined)
       throw new TxRejectedError('NO_PROOF', `no proof from ${tx.body.prover} this epoch`)
+    const params = getRaceParams(s)
+    if (params !== undefined && !proofCommittee(s, e, params, tx.body.prover).includes(tx.from))
+      throw new TxRejectedError('NOT_IN_COMMITTEE', `not on the committee that judges ${tx.body.prover}`)
     if (e.verdicts.some(([p, v]) => p === tx.body.prover && v === tx.from)) {
       throw new TxRejectedError('DUPLICATE', 'already judged this proof')
     }
