@@ -9,7 +9,12 @@ export type Weighted = [peer: string, weight: number]
  * the remaining weight, walking `peers` in the order given (callers sort them by id). Anyone with
  * the same inputs gets the same order: task routing and proof committees use it.
  */
-export function weightedOrder(tag: string, peers: readonly Weighted[], key: Uint8Array, seed: Uint8Array): string[] {
+export function weightedOrder(
+  tag: string,
+  peers: readonly Weighted[],
+  key: Uint8Array,
+  seed: Uint8Array,
+): string[] {
   const left = peers.filter(([, w]) => w > 0)
   const order: string[] = []
   for (let k = 0; left.length > 0; k++) {

@@ -32,6 +32,10 @@ export function routeSeed(s: StateReader, fallback: Uint8Array): Uint8Array {
  * the task id and the seed (`weightedOrder` with tag `cordex/route`). Anyone with the ledger can
  * recompute it.
  */
-export function executorOrder(candidates: readonly Candidate[], taskId: Uint8Array, seed: Uint8Array): string[] {
+export function executorOrder(
+  candidates: readonly Candidate[],
+  taskId: Uint8Array,
+  seed: Uint8Array,
+): string[] {
   return weightedOrder('cordex/route', candidates, taskId, seed)
 }

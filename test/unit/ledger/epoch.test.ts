@@ -270,10 +270,15 @@ test('a single honest revealer cannot choose the seed: every reveal changes it, 
 test('with a committee of one, only the drawn validator judges a proof, and its verdict decides', () => {
   const chain = new Chain({ ...genesis, race: { ...race, committeeSize: 1 } })
   chain.block(10, [
-    ...[a, b, c].map((s, i) => chain.tx(s, 'RandCommit', { epoch: 0, hash: commitment(secret(i), s.peerId) })),
+    ...[a, b, c].map((s, i) =>
+      chain.tx(s, 'RandCommit', { epoch: 0, hash: commitment(secret(i), s.peerId) }),
+    ),
   ])
   chain.block(20)
-  chain.block(30, [a, b, c].map((s, i) => chain.tx(s, 'RandReveal', { epoch: 0, secret: secret(i) })))
+  chain.block(
+    30,
+    [a, b, c].map((s, i) => chain.tx(s, 'RandReveal', { epoch: 0, secret: secret(i) })),
+  )
   chain.block(40)
   assert.equal(getEpoch(chain.state)!.phase, 'race')
   assert.deepEqual(chain.block(500, [chain.tx(newcomer, 'RaceProof', { epoch: 0, nonces: [2, 5, 8] })]), [])
