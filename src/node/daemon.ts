@@ -245,25 +245,28 @@ export class Daemon {
     const inference =
       config.genesis.inference === undefined
         ? null
-        : new InferenceService(
-            {
-              chain,
-              infer,
-              local,
-              models,
-              store: tasks,
-              signer,
-              log: log.child({ module: 'gateway' }),
-              clock: this.clock,
-            },
-            {
-              chainId,
-              defaultMaxCost: BigInt(config.inference.defaultMaxCost),
-              maxTokensLimit: config.inference.maxTokensLimit,
-              maxAttempts: config.inference.maxAttempts,
-              firstTokenTimeoutMs: config.inference.firstTokenTimeoutMs,
-              taskTimeoutMs: config.inference.taskTimeoutMs,
-            },
+        : await this.startable(
+            'gateway',
+            new InferenceService(
+              {
+                chain,
+                infer,
+                local,
+                models,
+                store: tasks,
+                signer,
+                log: log.child({ module: 'gateway' }),
+                clock: this.clock,
+              },
+              {
+                chainId,
+                defaultMaxCost: BigInt(config.inference.defaultMaxCost),
+                maxTokensLimit: config.inference.maxTokensLimit,
+                maxAttempts: config.inference.maxAttempts,
+                firstTokenTimeoutMs: config.inference.firstTokenTimeoutMs,
+                taskTimeoutMs: config.inference.taskTimeoutMs,
+              },
+            ),
           )
 
     await this.startable(

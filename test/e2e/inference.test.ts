@@ -112,6 +112,7 @@ before(async () => {
 })
 
 after(async () => {
+  await gateway?.stop()
   await devnet?.stop()
   dir.cleanup()
 })
@@ -335,6 +336,41 @@ test('malformed and oversized infer frames reset that stream only; the host keep
   } finally {
     await stopNodes([node!])
   }
+})
+
+test('a gateway killed mid-task refunds its escrow when it starts again', async () => {
+  const start = await settledBalance()
+  const stream = await openaiTcp.completions.create({
+    model: 'kjv-small',
+    prompt: 'And it came to pass,',
+    max_tokens: 200,
+    temperature: 0, // greedy: this prompt runs the full 200 tokens (no end-of-sequence), checked
+    stream: true,
+  })
+  let executor: StatusJson | undefined
+  const consumed = (async () => {
+    for await (const chunk of stream) {
+      const id = (chunk as unknown as { cordex?: { executor: string } }).cordex?.executor
+      if (id !== undefined && executor === undefined) {
+        // Pause the executor mid-stream, so that the task is still open when the gateway dies.
+        executor = peers.find((p) => p.peerId === id)!
+        process.kill(executor.pid, 'SIGSTOP')
+      }
+    }
+  })()
+  consumed.catch(() => {})
+  try {
+    await waitFor('the escrow in a block', async () =>
+      executor !== undefined && (await balance()) < start ? true : undefined,
+    )
+    process.kill(peers[0]!.pid, 'SIGKILL')
+    await assert.rejects(consumed)
+  } finally {
+    if (executor !== undefined) process.kill(executor.pid, 'SIGCONT')
+  }
+  await gateway.start()
+  await waitFor('the refund', async () => ((await balance()) === start ? true : undefined), 60_000)
+  assert.match(gateway.output, /refunding an unsettled task/)
 })
 
 test('an executor killed mid-stream: the client gets a clear error and its escrow back', async () => {

@@ -18,6 +18,8 @@ import {
   verifyReceipt,
   equalBytes,
   fromHex,
+  TaskKeys,
+  type TaskRecord,
   type Receipt,
   type Signer,
 } from '../../ledger/index.js'
@@ -101,6 +103,21 @@ export class InferenceService {
     },
     private readonly opts: InferenceOptions,
   ) {}
+
+  /**
+   * Refund the escrow of tasks this client opened and never settled: a daemon that stopped or
+   * died mid-task. Nothing is in flight at start, so every open task of ours is one of those.
+   */
+  start(): void {
+    const state = this.components.chain.replica.state
+    for (const [key, task] of state.withPrefix(TaskKeys.task(''))) {
+      if ((task as TaskRecord).client !== this.components.signer.peerId) continue
+      this.components.log.info({ taskId: key.slice(TaskKeys.task('').length) }, 'refunding an unsettled task')
+      this.cancel(key.slice(TaskKeys.task('').length))
+    }
+  }
+
+  stop(): void {}
 
   /** Models that are approved on the chain and known here, with the number of hosts announcing each. */
   available(): Array<{ model: TextModel; hosts: number }> {
