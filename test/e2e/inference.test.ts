@@ -62,6 +62,13 @@ async function settledBalance(): Promise<bigint> {
   }
 }
 
+/**
+ * A streamed greedy completion of 200 tokens: each of the prompts used with it runs the full length
+ * (no end-of-sequence; checked), so a test can interrupt it mid-stream.
+ */
+const longStream = (prompt: string) =>
+  openaiTcp.completions.create({ model: 'kjv-small', prompt, max_tokens: 200, temperature: 0, stream: true })
+
 const task = async (id: string): Promise<TaskRecord> => (await gateway.get<TaskRecord>(`/tasks/${id}`)).body
 
 function receiptOf(c: CordexField): { receipt: Receipt; sig: Uint8Array } {
@@ -283,13 +290,7 @@ test('cordex prompt --json answers with text, task, executor, usage and cost', a
 
 test('a client that goes away mid-stream cancels the task and gets its escrow back', async () => {
   const start = await settledBalance()
-  const stream = await openaiTcp.completions.create({
-    model: 'kjv-small',
-    prompt: 'And the LORD spake unto Moses, saying,',
-    max_tokens: 200,
-    temperature: 0, // greedy: this prompt runs the full 200 tokens (no end-of-sequence), checked
-    stream: true,
-  })
+  const stream = await longStream('And the LORD spake unto Moses, saying,')
   for await (const chunk of stream) {
     if ((chunk as unknown as { cordex?: unknown }).cordex !== undefined) break // leaves and aborts the request
   }
@@ -340,13 +341,7 @@ test('malformed and oversized infer frames reset that stream only; the host keep
 
 test('a gateway killed mid-task refunds its escrow when it starts again', async () => {
   const start = await settledBalance()
-  const stream = await openaiTcp.completions.create({
-    model: 'kjv-small',
-    prompt: 'And it came to pass,',
-    max_tokens: 200,
-    temperature: 0, // greedy: this prompt runs the full 200 tokens (no end-of-sequence), checked
-    stream: true,
-  })
+  const stream = await longStream('And it came to pass,')
   let executor: StatusJson | undefined
   const consumed = (async () => {
     for await (const chunk of stream) {
@@ -375,13 +370,7 @@ test('a gateway killed mid-task refunds its escrow when it starts again', async 
 
 test('an executor killed mid-stream: the client gets a clear error and its escrow back', async () => {
   const start = await settledBalance()
-  const stream = await openaiTcp.completions.create({
-    model: 'kjv-small',
-    prompt: 'And it came to pass,',
-    max_tokens: 200,
-    temperature: 0, // greedy: this prompt runs the full 200 tokens (no end-of-sequence), checked
-    stream: true,
-  })
+  const stream = await longStream('And it came to pass,')
   let killed: StatusJson | undefined
   await assert.rejects(
     (async () => {
