@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { Daemon, StartAbortedError } from '../../../node/index.js'
 import { p2pOverrides } from '../../p2pOptions.js'
 import type { DaemonArgs } from './options.js'
@@ -11,7 +12,11 @@ export async function daemonHandler(args: DaemonArgs): Promise<void> {
     dataDir: args.dataDir,
     network: args.network,
     configFile: args.config,
-    overrides: p2pOverrides(args),
+    overrides: {
+      ...p2pOverrides(args),
+      // Folders named on the command line are relative to where the command runs.
+      ...(args.model !== undefined ? { engine: { models: args.model.map((m) => resolve(m)) } } : {}),
+    },
     logLevel: args.logLevel,
   })
   let signals = 0
