@@ -12,6 +12,18 @@ export interface ApiCallOptions {
   timeoutMs?: number
 }
 
+/** A failed request to the daemon: NO_DAEMON when nothing answers on the socket, else DAEMON_ERROR. */
+function requestError(err: NodeJS.ErrnoException, dataDir: string, socketPath: string): CliError {
+  if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+    return new CliError(
+      ExitCode.NO_DAEMON,
+      'NO_DAEMON',
+      `no daemon is running on ${dataDir} (no answer on ${socketPath})`,
+    )
+  }
+  return new CliError(ExitCode.DAEMON_ERROR, err.code ?? 'REQUEST_FAILED', err.message)
+}
+
 /**
  * Call the daemon of `dataDir` over its Unix socket and return the parsed JSON. A missing socket
  * or a refused connection is a NO_DAEMON CliError; a JSON error answer is a DAEMON_ERROR.
@@ -62,19 +74,7 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
     req.on('timeout', () =>
       req.destroy(new Error(`no answer from the daemon in ${opts.timeoutMs ?? 30_000} ms`)),
     )
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        reject(
-          new CliError(
-            ExitCode.NO_DAEMON,
-            'NO_DAEMON',
-            `no daemon is running on ${dataDir} (no answer on ${socketPath})`,
-          ),
-        )
-      } else {
-        reject(new CliError(ExitCode.DAEMON_ERROR, err.code ?? 'REQUEST_FAILED', err.message))
-      }
-    })
+    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(err, dataDir, socketPath)))
     if (payload !== undefined) req.write(payload)
     req.end()
   })
@@ -148,17 +148,7 @@ export async function streamDaemon(
       },
     )
     req.on('timeout', () => req.destroy(new Error(`no answer from the daemon in ${timeoutMs} ms`)))
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
-        reject(
-          new CliError(
-            ExitCode.NO_DAEMON,
-            'NO_DAEMON',
-            `no daemon is running on ${dataDir} (no answer on ${socketPath})`,
-          ),
-        )
-      else reject(new CliError(ExitCode.DAEMON_ERROR, err.code ?? 'REQUEST_FAILED', err.message))
-    })
+    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(err, dataDir, socketPath)))
     req.end(payload)
   })
 }

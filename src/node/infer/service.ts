@@ -122,25 +122,30 @@ export class InferenceService {
   /** Models that are approved on the chain and known here, with the number of hosts announcing each. */
   available(): Array<{ model: TextModel; hosts: number }> {
     const state = this.components.chain.replica.state
-    const approved = new Set(getInferenceParams(state)?.models.map(([id]) => id) ?? [])
     const height = this.components.chain.replica.head.height
-    return this.components.models
-      .filter((m) => approved.has(m.id))
-      .map((model) => ({ model, hosts: routeCandidates(state, model.id, height).length }))
+    return this.servable().map((model) => ({ model, hosts: routeCandidates(state, model.id, height).length }))
+  }
+
+  /** Models that are approved on the chain and known here. */
+  private servable(): TextModel[] {
+    const approved = new Set(
+      getInferenceParams(this.components.chain.replica.state)?.models.map(([id]) => id) ?? [],
+    )
+    return this.components.models.filter((m) => approved.has(m.id))
   }
 
   /** Check a request against the model, the limits, the balance and the hosts; throws InferenceError. */
   prepare(req: TaskRequest): PreparedTask {
-    const found = this.available().find(({ model }) => model.id === req.model || model.name === req.model)
-    if (found === undefined) {
-      const names = this.available().map(({ model }) => model.name)
+    const servable = this.servable()
+    const model = servable.find((m) => m.id === req.model || m.name === req.model)
+    if (model === undefined) {
+      const names = servable.map((m) => m.name)
       throw new InferenceError(
         404,
         'model_not_found',
         `The model '${req.model}' does not exist or is not served here. Available: ${names.join(', ') || 'none'}`,
       )
     }
-    const model = found.model
     const prompt = 'prompt' in req.input ? req.input.prompt : model.renderChat(req.input.messages)
     if (prompt.length > MAX_PROMPT_CHARS)
       throw new InferenceError(

@@ -2,6 +2,7 @@ import { decode, encode, read } from '../../ledger/codec.js'
 import { taggedHash } from '../../ledger/crypto.js'
 import { decodeReceipt, encodeReceipt, type Receipt } from '../../ledger/task/receipt.js'
 import type { SamplingParams } from '../../engine/llm/sampler.js'
+import { MAX_STOP_LENGTH, MAX_STOP_SEQUENCES } from '../../engine/llm/generate.js'
 
 /** What a gateway asks an executor to run (SPEC 5.3 step 4). The prompt is already templated. */
 export interface InferRequest {
@@ -60,7 +61,7 @@ export function decodeRequest(bytes: Uint8Array, maxBytes: number): InferRequest
       frequencyPenalty: num(freq, 'frequency_penalty'),
       presencePenalty: num(pres, 'presence_penalty'),
     },
-    stop: read.list(stop, 4, 'stop').map((x) => read.string(x, 64, 'stop')),
+    stop: read.list(stop, MAX_STOP_SEQUENCES, 'stop').map((x) => read.string(x, MAX_STOP_LENGTH, 'stop')),
   }
 }
 

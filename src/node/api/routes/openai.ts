@@ -2,7 +2,13 @@ import type { ApiRoute } from '../server.js'
 import { EventStream } from '../server.js'
 import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
-import type { ChatMessage, SamplingParams } from '../../../engine/index.js'
+import {
+  checkSampling,
+  MAX_STOP_LENGTH,
+  MAX_STOP_SEQUENCES,
+  type ChatMessage,
+  type SamplingParams,
+} from '../../../engine/index.js'
 import type { InferenceService, TaskRequest, TaskResult } from '../../infer/service.js'
 
 // The OpenAI-compatible API (SPEC 5.2): /v1/models, /v1/completions, /v1/chat/completions, with
@@ -28,15 +34,12 @@ function sampling(b: Body): SamplingParams {
     frequencyPenalty: num(b, 'frequency_penalty', 0),
     presencePenalty: num(b, 'presence_penalty', 0),
   }
-  const check = (ok: boolean, what: string): void => {
-    if (!ok) throw bad(what)
+  // The engine's own check, so that the API refuses at once what the executor would refuse.
+  try {
+    checkSampling(p)
+  } catch (err) {
+    throw bad((err as Error).message)
   }
-  check(p.temperature >= 0 && p.temperature <= 2, 'temperature must be between 0 and 2')
-  check(p.topP > 0 && p.topP <= 1, 'top_p must be above 0 and at most 1')
-  check(Number.isInteger(p.topK) && p.topK >= 0, 'top_k must be an integer ≥ 0')
-  check(p.repetitionPenalty >= 1 && p.repetitionPenalty <= 2, 'repetition_penalty must be between 1 and 2')
-  check(Math.abs(p.frequencyPenalty) <= 2, 'frequency_penalty must be between -2 and 2')
-  check(Math.abs(p.presencePenalty) <= 2, 'presence_penalty must be between -2 and 2')
   return p
 }
 
@@ -46,10 +49,12 @@ function stopList(b: Body): string[] {
   const list = typeof v === 'string' ? [v] : v
   if (
     !Array.isArray(list) ||
-    list.length > 4 ||
-    list.some((s) => typeof s !== 'string' || s.length === 0 || s.length > 64)
+    list.length > MAX_STOP_SEQUENCES ||
+    list.some((s) => typeof s !== 'string' || s.length === 0 || s.length > MAX_STOP_LENGTH)
   )
-    throw bad('stop must be a string or up to 4 strings of 1 to 64 characters')
+    throw bad(
+      `stop must be a string or up to ${MAX_STOP_SEQUENCES} strings of 1 to ${MAX_STOP_LENGTH} characters`,
+    )
   return list as string[]
 }
 
