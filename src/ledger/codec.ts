@@ -1,4 +1,4 @@
-import { encode as cborEncode, decode as cborDecode } from 'cborg'
+import { encode as cborEncode, decode as cborDecode, Tokenizer, Type, type Token } from 'cborg'
 import { CodecError } from './errors.js'
 
 /**
@@ -11,6 +11,21 @@ export function encode(value: unknown): Uint8Array {
   return cborEncode(value)
 }
 
+/**
+ * Text strings are decoded again from their bytes: exactly (a leading U+FEFF is text, not a
+ * byte-order mark to drop, or a string that starts with one could never be decoded to what was
+ * signed) and strictly (invalid UTF-8 is refused rather than replaced with U+FFFD).
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+class ExactTextTokenizer extends Tokenizer {
+  override next(): Token {
+    const token = super.next()
+    if (token.type === Type.string && token.byteValue !== undefined) token.value = UTF8.decode(token.byteValue)
+    return token
+  }
+}
+
 const DECODE_OPTIONS = {
   strict: true,
   allowIndefinite: false,
@@ -18,6 +33,7 @@ const DECODE_OPTIONS = {
   allowNaN: false,
   allowInfinity: false,
   rejectDuplicateMapKeys: true,
+  retainStringBytes: true,
 } as const
 
 /** Decode canonical CBOR of at most `maxBytes`; throws CodecError naming `what`. */
@@ -29,7 +45,7 @@ export function decode(bytes: Uint8Array, maxBytes: number, what: string): unkno
   }
   let value: unknown
   try {
-    value = cborDecode(bytes, DECODE_OPTIONS)
+    value = cborDecode(bytes, { ...DECODE_OPTIONS, tokenizer: new ExactTextTokenizer(bytes, DECODE_OPTIONS) })
   } catch (err) {
     throw new CodecError('MALFORMED', `${what}: ${(err as Error).message}`, { what })
   }

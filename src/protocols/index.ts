@@ -13,3 +13,4 @@ export {
   type InferRequest,
   type InferFrame,
 } from './infer/index.js'
+export { PeerGuard, PENALTY, DEFAULT_GUARD_OPTIONS, type PeerGuardOptions } from './guard.js'

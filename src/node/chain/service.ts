@@ -24,6 +24,7 @@ import {
   getParams,
   type SignedTx,
   type TxRegistry,
+  decodeTx,
   TxRejectedError,
   blockHash,
   type BlockLimits,
@@ -182,9 +183,18 @@ export class ChainService {
     await this.draining
   }
 
-  /** Admit a signed transaction from this node's API and gossip it; throws TxRejectedError. */
+  /**
+   * Admit a signed transaction from this node's API and gossip it; throws TxRejectedError. What
+   * every peer will do with the bytes is done here first: a transaction that does not come back
+   * whole through the network's decoder (within the network's size limit) is refused, so this node
+   * never queues a nonce that no peer can accept and that would hold up all its later ones.
+   */
   submit(tx: SignedTx): void {
-    this.replica.submitTx(tx)
+    const again = decodeTx(this.registry, tx.bytes, this.limits.maxTxBytes)
+    if (!equalBytes(again.hash, tx.hash)) {
+      throw new TxRejectedError('BAD_ENCODING', 'the transaction does not survive its own encoding')
+    }
+    this.replica.submitTx(again)
     this.gossip?.publishTx(tx)
   }
 

@@ -1,4 +1,4 @@
-import { encode, decode } from 'cborg'
+import { encode, decode } from '../../ledger/codec.js'
 import { ProtocolError } from '../errors.js'
 
 /** What a daemon tells a peer that asks `/cordex/<network>/info/1.0.0`. */
@@ -21,10 +21,9 @@ export function encodeInfo(info: NodeInfo): Uint8Array {
 export function decodeInfo(bytes: Uint8Array, protocol: string): NodeInfo {
   const bad = (why: string): ProtocolError =>
     new ProtocolError('MALFORMED', `info: ${why}`, { protocol, action: 'reject' })
-  if (bytes.length > INFO_MAX_BYTES) throw bad(`response of ${bytes.length} bytes`)
   let value: unknown
   try {
-    value = decode(bytes)
+    value = decode(bytes, INFO_MAX_BYTES, 'info')
   } catch (err) {
     throw bad((err as Error).message)
   }
