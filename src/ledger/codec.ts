@@ -21,7 +21,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 class ExactTextTokenizer extends Tokenizer {
   override next(): Token {
     const token = super.next()
-    if (token.type === Type.string && token.byteValue !== undefined) token.value = UTF8.decode(token.byteValue)
+    if (token.type === Type.string && token.byteValue !== undefined)
+      token.value = UTF8.decode(token.byteValue)
     return token
   }
 }

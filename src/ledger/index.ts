@@ -65,6 +65,7 @@ export {
 } from './executor.js'
 export { genesisHash, genesisState, checkGenesis, type Genesis } from './genesis.js'
 export { ValidatorSet } from './consensus/validatorSet.js'
+export { AheadTracker } from './consensus/ahead.js'
 export { VoteSet } from './consensus/voteSet.js'
 export { VoteType, signVote, verifyVote, encodeVote, decodeVote, type Vote } from './consensus/vote.js'
 export {
@@ -81,5 +82,14 @@ export {
   type MachineInput,
   type MachineOutput,
 } from './consensus/machine.js'
-export { Replica, type ReplicaOptions, type ReplicaEvent, type ReplicaEffect, type Head } from './replica.js'
+export {
+  Replica,
+  MAX_HEIGHTS_AHEAD,
+  MAX_ROUNDS_AHEAD,
+  type Admission,
+  type ReplicaOptions,
+  type ReplicaEvent,
+  type ReplicaEffect,
+  type Head,
+} from './replica.js'
 export * from './task/index.js'

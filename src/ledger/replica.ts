@@ -19,6 +19,18 @@ import { ValidatorSet } from './consensus/validatorSet.js'
 import { HeightMachine, Step, type MachineOutput, type Timeouts } from './consensus/machine.js'
 import type { Proposal } from './consensus/proposal.js'
 import type { Vote } from './consensus/vote.js'
+import { AheadTracker } from './consensus/ahead.js'
+
+/**
+ * What to do with a consensus message from the network: take it (and relay it), drop it quietly
+ * (stale, or too far ahead to judge), or reject it (its sender broke the protocol, and loses score).
+ */
+export type Admission = 'accept' | 'ignore' | 'reject'
+
+/** Heights beyond the next one for which messages are still relayed and counted as a sign of being behind. */
+export const MAX_HEIGHTS_AHEAD = 1000
+/** Rounds beyond this node's current one for which messages are relayed. */
+export const MAX_ROUNDS_AHEAD = 1000
 
 export interface ReplicaOptions {
   chainId: string
@@ -85,7 +97,10 @@ export class Replica {
   private readonly valid = new Map<string, Executed | null>()
   private readonly buffered: ReplicaEvent[] = []
   private readonly pendingEvidence = new Map<string, Evidence>()
-  private behindReported = 0
+  private readonly ahead = new AheadTracker()
+  /** The last `behind` reported: its target and the head it was reported from. */
+  private behindReported = { target: 0, head: -1 }
+  private validatorCache: { height: number; set: ValidatorSet } | undefined
 
   constructor(
     private readonly opts: ReplicaOptions,
@@ -102,7 +117,33 @@ export class Replica {
   }
 
   validators(height = this.head.height + 1): ValidatorSet {
-    return new ValidatorSet(getValidatorEntries(this.state), height)
+    // The set changes only with committed state; cache the next height's, asked for on every message.
+    if (this.validatorCache?.height === height) return this.validatorCache.set
+    const set = new ValidatorSet(getValidatorEntries(this.state), height)
+    if (height === this.head.height + 1) this.validatorCache = { height, set }
+    return set
+  }
+
+  /**
+   * SPEC 2 and 3.3: judge a signed proposal or vote from the network by what it claims, before it
+   * is relayed. The signature is assumed checked. A message for the next height must come from a
+   * validator of that height (a proposal from that round's proposer); one for a later height, within
+   * MAX_HEIGHTS_AHEAD, from a current validator (the set may change, so others are ignored, not
+   * rejected); anything older or further ahead is ignored. So a stranger's key, or a validator's
+   * vote for height 2^53, never reaches the state machine or a neighbour.
+   */
+  admit(m: { kind: 'vote'; vote: Vote } | { kind: 'proposal'; proposal: Proposal }): Admission {
+    const { height, round } = m.kind === 'vote' ? m.vote : m.proposal
+    const signer = m.kind === 'vote' ? m.vote.validator : m.proposal.proposer
+    const next = this.head.height + 1
+    if (height < next || height > next + MAX_HEIGHTS_AHEAD) return 'ignore'
+    if (round > (this.machine?.round ?? 0) + MAX_ROUNDS_AHEAD) return 'ignore'
+    const validators = this.validators(next)
+    if (height > next) return validators.has(signer) ? 'accept' : 'ignore'
+    if (!validators.has(signer)) return 'reject'
+    if (m.kind === 'proposal' && signer !== validators.proposer(this.opts.proposerSeed, height, round))
+      return 'reject'
+    return 'accept'
   }
 
   epochOf(height: number): number {
@@ -189,16 +230,34 @@ export class Replica {
     if (height === this.head.height + 1) {
       // The next height has not started here yet (we are between blocks). If we were only idling
       // for want of transactions, others have started it: join them now.
+      // Only what a validator of that height may send is held, so strangers cannot crowd it out.
+      if (this.admit(event) !== 'accept') return []
       const idling = this.idleWaitMs() > 0
       if (this.buffered.length < (this.opts.maxBuffered ?? 1000)) this.buffered.push(event)
       return idling ? this.newHeight() : []
     }
-    // Others are at least two blocks ahead: fetch what we missed.
-    if (height > this.behindReported) {
-      this.behindReported = height
-      return [{ kind: 'behind', height: height - 1 }]
-    }
-    return []
+    return this.noteAhead(event.kind === 'vote' ? event.vote.validator : event.proposal.proposer, height)
+  }
+
+  /**
+   * A current validator signed a message for a height at least two beyond ours. Once validators
+   * with more than a third of the power have (so at least one honest one), the network is ahead:
+   * fetch what we missed. Claims are bounded by the admission window and one per validator, and
+   * the report is made again whenever the head or the target moves, so no message can switch sync
+   * off for good.
+   */
+  private noteAhead(signer: string, height: number): ReplicaEffect[] {
+    if (height > this.head.height + 1 + MAX_HEIGHTS_AHEAD) return []
+    const validators = this.validators()
+    if (!validators.has(signer)) return []
+    this.ahead.note(signer, height)
+    const reached = this.ahead.reached(validators)
+    if (reached === undefined || reached <= this.head.height + 1) return []
+    const target = reached - 1
+    const last = this.behindReported
+    if (last.head === this.head.height && target <= last.target) return []
+    this.behindReported = { target, head: this.head.height }
+    return [{ kind: 'behind', height: target }]
   }
 
   private propose(height: number): Block {
@@ -281,6 +340,8 @@ export class Replica {
     }
     this.machine = undefined
     this.valid.clear()
+    this.validatorCache = undefined
+    this.ahead.prune(this.head.height + 1)
     return [
       {
         kind: 'persist',

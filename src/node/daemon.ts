@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs'
 import { buildLibp2p, type CordexLibp2p } from './libp2p.js'
 import { PeerManager } from './peerManager.js'
 import { ApiServer, apiRoutes } from './api/index.js'
-import { InfoProtocol } from '../protocols/index.js'
+import { InfoProtocol, PeerGuard } from '../protocols/index.js'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { ChainService } from './chain/service.js'
 import { RaceService } from './race/service.js'
 import { signerFromSeed } from '../ledger/index.js'
@@ -65,6 +66,8 @@ export class Daemon {
   paths: DataDirPaths | undefined
   api: ApiServer | undefined
   chain: ChainService | undefined
+  /** Per-peer scores, limits and bans, shared by every protocol and topic. */
+  guard: PeerGuard | undefined
 
   private readonly parts: Part[] = []
   private stopRequested = false
@@ -136,9 +139,18 @@ export class Daemon {
       (ds) => ds.close(),
     )
 
+    // SPEC 2: one score per peer over every protocol and topic; a ban hangs up and keeps it out.
+    const guard = new PeerGuard({
+      clock: this.clock,
+      onBan: (peer, reason, until) => {
+        log.warn({ peer, reason, until: new Date(until).toISOString() }, 'peer banned')
+        void this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
+      },
+    })
+    this.guard = guard
     const node = await this.startable(
       'libp2p',
-      await buildLibp2p({ privateKey: identity.privateKey, datastore }, config),
+      await buildLibp2p({ privateKey: identity.privateKey, datastore, guard }, config),
     )
     this.node = node
     log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) }, 'libp2p started')
@@ -147,12 +159,16 @@ export class Daemon {
       maxFrameBytes: config.protocols.maxFrameBytes,
       timeoutMs: config.protocols.streamTimeoutMs,
       maxInboundStreams: config.protocols.maxInboundStreams,
+      requestTimeoutMs: config.protocols.requestTimeoutMs,
+      maxStreamsPerPeer: config.protocols.maxStreamsPerPeer,
+      requestsPerSecond: config.protocols.requestsPerSecond,
     }
     const info = await this.startable(
       'info protocol',
       new InfoProtocol(
         {
           node,
+          guard,
           log: log.child({ module: 'info' }),
           localInfo: () => ({
             network: config.network,
@@ -170,7 +186,7 @@ export class Daemon {
     const chain = await this.startable(
       'ledger',
       new ChainService(
-        { node, db: lock.db, log: log.child({ module: 'ledger' }), clock: this.clock, signer },
+        { node, db: lock.db, log: log.child({ module: 'ledger' }), clock: this.clock, signer, guard },
         config,
         reqRespLimits,
       ),

@@ -6,11 +6,11 @@ import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Config } from './config/index.js'
 import { VERSION } from '../version.js'
-import { protocolPrefix } from '../protocols/index.js'
+import { protocolPrefix, type PeerGuard } from '../protocols/index.js'
 
 export type CordexServices = {
   identify: Identify
@@ -24,6 +24,8 @@ export type CordexLibp2p = Libp2p<CordexServices>
 export interface Libp2pComponents {
   privateKey: PrivateKey
   datastore: Datastore
+  /** Peers it has banned are neither dialled nor let in until their ban ends (SPEC 2). */
+  guard?: Pick<PeerGuard, 'isBanned'>
 }
 
 /**
@@ -33,6 +35,7 @@ export interface Libp2pComponents {
 export async function buildLibp2p(components: Libp2pComponents, config: Config): Promise<CordexLibp2p> {
   const { p2p } = config
   const prefix = protocolPrefix(config.network) // "cordex/<network>"
+  const banned = (peer: PeerId): boolean => components.guard?.isBanned(peer.toString()) ?? false
   return createLibp2p<CordexServices>({
     start: false,
     privateKey: components.privateKey,
@@ -42,6 +45,11 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionGater: {
+      denyDialPeer: async (peer: PeerId) => banned(peer),
+      denyInboundEncryptedConnection: async (peer: PeerId) => banned(peer),
+      denyOutboundEncryptedConnection: async (peer: PeerId) => banned(peer),
+    },
     connectionManager: {
       maxConnections: p2p.maxConnections,
       inboundConnectionThreshold: p2p.inboundConnectionsPerSecond,

@@ -1,7 +1,9 @@
 import { TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
 import type { Logger } from '../util/logger.js'
 import { topicName } from './ids.js'
+import { PENALTY, type PeerGuard } from './guard.js'
 import {
   decodeTx,
   type SignedTx,
@@ -24,8 +26,10 @@ export type Verdict = 'accept' | 'ignore' | 'reject'
 export interface LedgerGossipHandlers {
   /** Offer a decoded, well-formed transaction to the mempool. */
   onTx: (tx: SignedTx) => Verdict
-  onProposal: (p: Proposal) => void
-  onVote: (v: Vote) => void
+  /** Judge a signed proposal by what it claims (height, round, proposer) and queue it if accepted. */
+  onProposal: (p: Proposal) => Verdict
+  /** Judge a signed vote by what it claims (height, round, validator) and queue it if accepted. */
+  onVote: (v: Vote) => Verdict
 }
 
 export interface LedgerGossipOptions {
@@ -45,7 +49,12 @@ export class LedgerGossip {
   readonly topics: { tx: string; proposal: string; vote: string }
 
   constructor(
-    private readonly components: { pubsub: GossipSub; log: Logger },
+    private readonly components: {
+      pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+      log: Logger
+      /** Scores the peer that relayed a rejected message (null: gossipsub's own scoring only). */
+      guard?: PeerGuard | null
+    },
     private readonly opts: LedgerGossipOptions,
     private readonly handlers: LedgerGossipHandlers,
   ) {
@@ -55,9 +64,26 @@ export class LedgerGossip {
 
   start(): void {
     const { pubsub } = this.components
-    pubsub.topicValidators.set(this.topics.tx, (_p, m) => this.validateTx(m))
-    pubsub.topicValidators.set(this.topics.proposal, (_p, m) => this.validateProposal(m))
-    pubsub.topicValidators.set(this.topics.vote, (_p, m) => this.validateVote(m))
+    const judged =
+      (topic: string, validate: (m: Message) => TopicValidatorResult) =>
+      (from: PeerId, m: Message): TopicValidatorResult => {
+        const result = validate(m)
+        if (result === TopicValidatorResult.Reject)
+          this.components.guard?.penalize(from.toString(), `invalid message on ${topic}`, PENALTY.reject)
+        return result
+      }
+    pubsub.topicValidators.set(
+      this.topics.tx,
+      judged('tx', (m) => this.validateTx(m)),
+    )
+    pubsub.topicValidators.set(
+      this.topics.proposal,
+      judged('proposal', (m) => this.validateProposal(m)),
+    )
+    pubsub.topicValidators.set(
+      this.topics.vote,
+      judged('vote', (m) => this.validateVote(m)),
+    )
     for (const t of Object.values(this.topics)) pubsub.subscribe(t)
   }
 
@@ -99,26 +125,27 @@ export class LedgerGossip {
     return toResult(this.handlers.onTx(tx))
   }
 
+  /** Decode (bounded), check the signature, then let the chain judge what the proposal claims. */
   private validateProposal(m: Message): TopicValidatorResult {
+    let p: Proposal
     try {
-      const p = decodeProposal(m.data, this.opts.registry, this.opts.limits)
-      if (!verifyProposal(this.opts.chainId, p)) return TopicValidatorResult.Reject
-      this.handlers.onProposal(p)
-      return TopicValidatorResult.Accept
+      p = decodeProposal(m.data, this.opts.registry, this.opts.limits)
     } catch {
       return TopicValidatorResult.Reject
     }
+    if (!verifyProposal(this.opts.chainId, p)) return TopicValidatorResult.Reject
+    return toResult(this.handlers.onProposal(p))
   }
 
   private validateVote(m: Message): TopicValidatorResult {
+    let v: Vote
     try {
-      const v = decodeVote(m.data)
-      if (!verifyVote(this.opts.chainId, v)) return TopicValidatorResult.Reject
-      this.handlers.onVote(v)
-      return TopicValidatorResult.Accept
+      v = decodeVote(m.data)
     } catch {
       return TopicValidatorResult.Reject
     }
+    if (!verifyVote(this.opts.chainId, v)) return TopicValidatorResult.Reject
+    return toResult(this.handlers.onVote(v))
   }
 }
 

@@ -2,6 +2,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, PeerId, Stream, Libp2p } from '@libp2p/interface'
 import type { Logger } from '../util/logger.js'
 import { ProtocolError } from './errors.js'
+import { PENALTY, type PeerGuard } from './guard.js'
 
 /** Limits shared by every request/response protocol (SPEC 2: bounded frames, timeouts, stream caps). */
 export interface ReqRespLimits {
@@ -11,6 +12,12 @@ export interface ReqRespLimits {
   timeoutMs: number
   /** Concurrent inbound streams per connection for this protocol. */
   maxInboundStreams: number
+  /** Deadline for the request frame to arrive whole, from the stream's opening. Default 5 s. */
+  requestTimeoutMs?: number
+  /** Concurrent inbound streams per peer (over all its connections). Default 8. */
+  maxStreamsPerPeer?: number
+  /** Requests per second per peer (bursts of twice as many). Default 50. */
+  requestsPerSecond?: number
 }
 
 /**
@@ -21,6 +28,8 @@ export enum ResponseCode {
   OK = 0,
   INVALID_REQUEST = 1,
   SERVER_ERROR = 2,
+  /** The peer is over its rate or stream limit: try later. */
+  BUSY = 3,
 }
 
 /** Handles one decoded request; never sees the stream (STYLE: handlers are plain functions). */
@@ -35,7 +44,7 @@ type Node = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
  */
 export class ReqResp {
   constructor(
-    private readonly components: { node: Node; log: Logger },
+    private readonly components: { node: Node; log: Logger; guard?: PeerGuard | null },
     readonly protocol: string,
     private readonly limits: ReqRespLimits,
   ) {}
@@ -89,11 +98,32 @@ export class ReqResp {
   }
 
   private async serve(stream: Stream, connection: Connection, handler: RequestHandler): Promise<void> {
-    const signal = AbortSignal.timeout(this.limits.timeoutMs)
     const from = connection.remotePeer
+    const peer = from.toString()
+    const { guard } = this.components
+    // SPEC 2: per-peer stream and rate limits, before a byte is read.
+    const release =
+      guard === undefined || guard === null
+        ? () => {}
+        : guard.open(peer, this.protocol, this.limits.maxStreamsPerPeer ?? 8)
+    if (release === null) {
+      stream.abort(new Error('too many streams'))
+      return
+    }
+    const signal = AbortSignal.timeout(this.limits.timeoutMs)
+    // A silent or slow sender is cut off when its request is late, not at the end of the exchange.
+    const requestSignal = AbortSignal.any([signal, AbortSignal.timeout(this.limits.requestTimeoutMs ?? 5000)])
     try {
       const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
-      const request = (await lp.read({ signal })).subarray()
+      const rate = this.limits.requestsPerSecond ?? 50
+      if (guard?.allow(peer, this.protocol, rate, 2 * rate) === false) {
+        await lp.write(prepend(ResponseCode.BUSY, new TextEncoder().encode('over the request rate')), {
+          signal,
+        })
+        await stream.close({ signal })
+        return
+      }
+      const request = (await lp.read({ signal: requestSignal })).subarray()
       let response: Uint8Array
       try {
         response = prepend(ResponseCode.OK, await handler(request, from))
@@ -101,18 +131,26 @@ export class ReqResp {
         const code = err instanceof ProtocolError ? ResponseCode.INVALID_REQUEST : ResponseCode.SERVER_ERROR
         if (code === ResponseCode.SERVER_ERROR)
           this.components.log.warn({ err, peer: from.toString() }, 'handler failed')
+        else this.punish(peer, err as ProtocolError)
         response = prepend(code, new TextEncoder().encode((err as Error).message.slice(0, 512)))
       }
       await lp.write(response, { signal })
       await stream.close({ signal })
     } catch (err) {
-      const e = this.classify(err, signal)
+      const e = this.classify(err, requestSignal)
       this.components.log.debug(
         { peer: from.toString(), code: e.code, err: e.message },
         'inbound stream failed',
       )
+      this.punish(peer, e)
       stream.abort(e)
+    } finally {
+      release()
     }
+  }
+
+  private punish(peer: string, err: ProtocolError): void {
+    this.components.guard?.penalize(peer, `${this.protocol}: ${err.code}`, PENALTY[err.meta.action])
   }
 
   private classify(err: unknown, signal: AbortSignal): ProtocolError {

@@ -12,6 +12,9 @@ export enum Step {
   Decided = 4,
 }
 
+/** Rounds beyond the next that one validator's messages may open at a height. */
+export const MAX_FUTURE_ROUNDS = 2
+
 /** Round timeouts grow linearly with the round: `base + round * delta` ms. */
 export interface Timeouts {
   proposeMs: number
@@ -69,6 +72,8 @@ export class HeightMachine {
   private validValue: Block | undefined
   private validRound = -1
   private readonly rounds = new Map<number, RoundState>()
+  /** Rounds beyond the next one that each validator's messages opened (see admitRound). */
+  private readonly futureRounds = new Map<string, Set<number>>()
   private out: MachineOutput[] = []
   decision: { block: Block; commit: Commit } | undefined
 
@@ -99,6 +104,11 @@ export class HeightMachine {
     }
     this.evaluate()
     return this.flush()
+  }
+
+  /** Rounds of this height that hold state (messages or timers). */
+  get openRounds(): number {
+    return this.rounds.size
   }
 
   /** What to send again for liveness: our proposal and votes of the current round. */
@@ -165,9 +175,27 @@ export class HeightMachine {
     })
   }
 
+  /**
+   * Whether `validator` may open state for `round`. The current and next rounds are open to all;
+   * beyond them, each validator may bring in at most MAX_FUTURE_ROUNDS rounds of its own (as
+   * CometBFT's peerCatchupRounds), so a validator that signs messages for millions of rounds
+   * cannot make this height's state, or the work of `evaluate`, grow without bound. Honest
+   * validators that are ahead still move us: line 55 needs a third of the power in one round.
+   */
+  private admitRound(validator: string, round: number): boolean {
+    if (round <= this.round + 1 || this.rounds.has(round)) return true
+    const mine = this.futureRounds.get(validator) ?? new Set<number>()
+    for (const r of mine) if (r <= this.round + 1) mine.delete(r)
+    if (mine.size >= MAX_FUTURE_ROUNDS) return false
+    mine.add(round)
+    this.futureRounds.set(validator, mine)
+    return true
+  }
+
   private onProposal(p: Proposal): void {
     if (p.height !== this.height || p.validRound >= p.round) return
     if (p.proposer !== this.deps.proposerOf(p.round)) return
+    if (!this.admitRound(p.proposer, p.round)) return
     const rs = this.rs(p.round)
     if (rs.proposal !== undefined) return
     if (!verifyProposal(this.deps.chainId, p)) return
@@ -177,6 +205,7 @@ export class HeightMachine {
   private onVote(v: Vote): void {
     if (v.height !== this.height || !this.deps.validators.has(v.validator)) return
     if (!verifyVote(this.deps.chainId, v)) return
+    if (!this.admitRound(v.validator, v.round)) return
     const rs = this.rs(v.round)
     const set = v.type === VoteType.Prevote ? rs.prevotes : rs.precommits
     const { conflict } = set.add(v)

@@ -34,7 +34,7 @@ import {
 } from '../../ledger/index.js'
 import { LedgerGossip, type Verdict } from '../../protocols/ledgerGossip.js'
 import { SyncProtocol } from '../../protocols/sync/index.js'
-import type { ReqRespLimits } from '../../protocols/index.js'
+import type { PeerGuard, ReqRespLimits } from '../../protocols/index.js'
 
 export type ChainErrorCode = 'CHAIN_GENESIS' | 'CHAIN_MISMATCH' | 'CHAIN_CORRUPT'
 export class ChainError extends CordexError<ChainErrorCode> {}
@@ -45,10 +45,14 @@ export interface ChainComponents {
   log: Logger
   clock: Clock
   signer: Signer
+  /** Scores peers that send invalid blocks, votes or sync frames. */
+  guard?: PeerGuard | null
 }
 
 /** Events waiting for the replica at most; gossip beyond this is dropped (and gossiped again). */
 const MAX_QUEUE = 10_000
+/** A head that has not moved for this long makes the node ask its peers for blocks. */
+const STALL_MS = 15_000
 
 /**
  * The ledger's shell: it feeds the Replica with gossip, timers and synced blocks, one event at a
@@ -94,7 +98,7 @@ export class ChainService {
   }
 
   async start(): Promise<void> {
-    const { node, log, clock, signer } = this.components
+    const { node, log, clock, signer, guard } = this.components
     const genesis = genesisFromConfig(this.config.genesis)
     const bad = checkGenesis(genesis)
     if (bad !== undefined) throw new ChainError('CHAIN_GENESIS', `invalid genesis: ${bad}`)
@@ -130,12 +134,12 @@ export class ChainService {
       registry: this.registry,
       limits: this.limits,
     }
-    this.gossip = new LedgerGossip({ pubsub: node.services.pubsub, log }, chain, {
+    this.gossip = new LedgerGossip({ pubsub: node.services.pubsub, log, guard }, chain, {
       onTx: (tx) => this.admit(tx),
-      onProposal: (proposal) => this.enqueue({ kind: 'proposal', proposal }),
-      onVote: (vote) => this.enqueue({ kind: 'vote', vote }),
+      onProposal: (proposal) => this.judge({ kind: 'proposal', proposal }),
+      onVote: (vote) => this.judge({ kind: 'vote', vote }),
     })
-    this.sync = new SyncProtocol({ node, log }, chain, this.reqLimits)
+    this.sync = new SyncProtocol({ node, log, guard }, chain, this.reqLimits)
     await this.sync.start({
       headHeight: () => this.replica.head.height,
       blockBytes: (h) => this.store.blocks.getBytes(h),
@@ -145,6 +149,23 @@ export class ChainService {
     this.running = true
     await this.perform(this.replica.start())
     this.enqueue({ kind: 'resend' })
+    this.watchForStall(this.replica.head.height)
+  }
+
+  /**
+   * Gossip shows that the network is ahead only within a window of heights (MAX_HEIGHTS_AHEAD).
+   * A node further behind, or one that missed every sign, would wait for ever: so when the head
+   * has not moved for STALL_MS, ask peers over `sync` for whatever they have.
+   */
+  private watchForStall(lastHeight: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      if (!this.running) return
+      const height = this.replica.head.height
+      if (height === lastHeight) void this.catchUp(Number.MAX_SAFE_INTEGER)
+      this.watchForStall(height)
+    }, STALL_MS)
+    this.timers.add(t)
   }
 
   /**
@@ -252,6 +273,13 @@ export class ChainService {
     }
   }
 
+  /** A consensus message from gossip: queue it for the replica only if it may be relayed. */
+  private judge(event: ReplicaEvent & { kind: 'vote' | 'proposal' }): Verdict {
+    const verdict = this.replica.admit(event)
+    if (verdict === 'accept') this.enqueue(event)
+    return verdict
+  }
+
   private enqueue(event: ReplicaEvent): void {
     if (!this.running) return
     if (this.queue.length >= MAX_QUEUE) {
@@ -341,7 +369,10 @@ export class ChainService {
           if (progress) break
         }
       }
-      this.components.log.info({ height: this.replica.head.height, target }, 'sync finished')
+      this.components.log.info(
+        { height: this.replica.head.height, target: target === Number.MAX_SAFE_INTEGER ? null : target },
+        'sync finished',
+      )
     } finally {
       this.syncing = false
     }

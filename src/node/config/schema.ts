@@ -146,6 +146,12 @@ export const configSchema = z
         streamTimeoutMs: ms,
         /** Concurrent inbound streams per protocol and connection. */
         maxInboundStreams: z.number().int().min(1).max(1024),
+        /** Deadline for a request frame to arrive whole, from the stream's opening (SPEC 2). */
+        requestTimeoutMs: ms.default(5000),
+        /** Concurrent inbound streams one peer may hold per protocol, over all its connections. */
+        maxStreamsPerPeer: z.number().int().min(1).max(1024).default(8),
+        /** Requests per second one peer may open per protocol (bursts of twice as many). */
+        requestsPerSecond: z.number().min(0.1).max(100_000).default(50),
       })
       .strict(),
     api: z

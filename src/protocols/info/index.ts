@@ -3,12 +3,14 @@ import type { Logger } from '../../util/logger.js'
 import { ReqResp, type ReqRespLimits } from '../reqresp.js'
 import { protocolId } from '../ids.js'
 import { encodeInfo, decodeInfo, type NodeInfo } from './codec.js'
+import type { PeerGuard } from '../guard.js'
 
 export { encodeInfo, decodeInfo, type NodeInfo } from './codec.js'
 
 export interface InfoComponents {
   node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
   log: Logger
+  guard?: PeerGuard | null
   /** Current facts about this daemon. */
   localInfo: () => NodeInfo
 }

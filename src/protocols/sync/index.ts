@@ -3,6 +3,7 @@ import type { Logger } from '../../util/logger.js'
 import { ReqResp, type ReqRespLimits } from '../reqresp.js'
 import { ProtocolError } from '../errors.js'
 import { protocolId } from '../ids.js'
+import type { PeerGuard } from '../guard.js'
 import {
   encode,
   decode,
@@ -40,7 +41,11 @@ export class SyncProtocol {
   private readonly rr: ReqResp
 
   constructor(
-    private readonly components: { node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>; log: Logger },
+    private readonly components: {
+      node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
+      log: Logger
+      guard?: PeerGuard | null
+    },
     private readonly opts: { network: string; chainId: string; registry: TxRegistry; limits: BlockLimits },
     private readonly reqLimits: ReqRespLimits,
   ) {
