@@ -15,6 +15,7 @@ import { Engine, GREEDY, argmax, type TextModel } from '../src/engine/index.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { summarize } from './lib/stats.js'
 import { ROOT, CORDEX } from './lib/daemons.js'
+import { readApiToken } from '../src/node/index.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 30)
@@ -137,12 +138,18 @@ interface Streamed {
   tokens: number
 }
 
+/** The gateway's TCP listener and the bearer token it requires. */
+interface Gateway {
+  url: string
+  token: string
+}
+
 /** One streamed completion through the gateway's TCP listener. */
-async function viaGateway(url: string, maxTokens: number): Promise<Streamed> {
+async function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
   const t0 = performance.now()
-  const res = await fetch(`${url}/v1/completions`, {
+  const res = await fetch(`${gw.url}/v1/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${gw.token}` },
     body: JSON.stringify({
       model: 'kjv-small',
       prompt: PROMPT,
@@ -220,21 +227,23 @@ async function network(): Promise<void> {
         ? undefined
         : (JSON.parse(line) as { peers: Array<{ apiUrl: string }> }).peers[0]!.apiUrl
     })
+    const gw: Gateway = { url, token: await readApiToken(join(base, 'peer-0')) }
     await waitFor('the host announcement', async () => {
-      const m = (await (await fetch(`${url}/v1/models`)).json()) as {
+      const res = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${gw.token}` } })
+      const m = (await res.json()) as {
         data: Array<{ cordex: { hosts: number } }>
       }
       return m.data[0]?.cordex.hosts === 1 ? true : undefined
     })
     const engine = await Engine.start({ models: [MODEL_DIR], maxActive: 4, maxQueue: 64, spinning: false })
     const model = engine.models()[0]!
-    await viaGateway(url, 8)
+    await viaGateway(gw, 8)
     await direct(engine, model, 8)
     progress(`${REQUESTS} requests each way`)
     const net: Streamed[] = []
     const loc: Streamed[] = []
     for (let i = 0; i < REQUESTS; i++) {
-      net.push(await viaGateway(url, 32))
+      net.push(await viaGateway(gw, 32))
       loc.push(await direct(engine, model, 32))
     }
     await engine.stop()
@@ -270,7 +279,7 @@ async function network(): Promise<void> {
       await Promise.all(
         Array.from({ length: clients }, async () => {
           while (performance.now() - t0 < SECONDS * 1000) {
-            const r = await viaGateway(url, 32)
+            const r = await viaGateway(gw, 32)
             lat.push(r.totalMs)
             tokens += r.tokens
           }

@@ -1,5 +1,6 @@
 import http from 'node:http'
 import { dataDirPaths } from '../node/dataDir.js'
+import { readApiToken } from '../node/apiToken.js'
 import { CliError } from './errors.js'
 import { ExitCode } from './exitCodes.js'
 
@@ -10,34 +11,74 @@ export interface ApiCallOptions {
   method?: 'GET' | 'POST'
   body?: unknown
   timeoutMs?: number
+  /**
+   * The daemon's TCP listener (`http://127.0.0.1:<port>`, as `cordex status` shows it) to talk to
+   * instead of its Unix socket; the bearer token is then read from `<dataDir>/api.token`.
+   */
+  url?: string
+}
+
+/** Where a request goes: the Unix socket, or the TCP listener with the token it requires. */
+interface Endpoint {
+  /** For messages: the socket path or the URL. */
+  where: string
+  options: http.RequestOptions
+}
+
+async function endpoint(dataDir: string, url: string | undefined): Promise<Endpoint> {
+  if (url === undefined) {
+    const socketPath = dataDirPaths(dataDir).socket
+    return { where: socketPath, options: { socketPath } }
+  }
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    throw new CliError(ExitCode.USAGE, 'BAD_API_URL', `not a URL: ${url}`)
+  }
+  if (u.protocol !== 'http:') throw new CliError(ExitCode.USAGE, 'BAD_API_URL', `not an http:// URL: ${url}`)
+  // The TCP listener refuses every request without the token (the Unix socket is guarded by its mode).
+  const token = await readApiToken(dataDir)
+  return {
+    where: u.origin,
+    options: {
+      host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: u.port === '' ? 80 : Number(u.port),
+      headers: { authorization: `Bearer ${token}` },
+    },
+  }
 }
 
 /** A failed request to the daemon: NO_DAEMON when nothing answers on the socket, else DAEMON_ERROR. */
-function requestError(err: NodeJS.ErrnoException, dataDir: string, socketPath: string): CliError {
+function requestError(err: NodeJS.ErrnoException, dataDir: string, where: string): CliError {
   if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
     return new CliError(
       ExitCode.NO_DAEMON,
       'NO_DAEMON',
-      `no daemon is running on ${dataDir} (no answer on ${socketPath})`,
+      `no daemon is running on ${dataDir} (no answer on ${where})`,
     )
   }
   return new CliError(ExitCode.DAEMON_ERROR, err.code ?? 'REQUEST_FAILED', err.message)
 }
 
 /**
- * Call the daemon of `dataDir` over its Unix socket and return the parsed JSON. A missing socket
- * or a refused connection is a NO_DAEMON CliError; a JSON error answer is a DAEMON_ERROR.
+ * Call the daemon of `dataDir` over its Unix socket (or, with `opts.url`, its TCP listener) and
+ * return the parsed JSON. A missing socket or a refused connection is a NO_DAEMON CliError; a JSON
+ * error answer is a DAEMON_ERROR.
  */
 export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCallOptions = {}): Promise<T> {
-  const socketPath = dataDirPaths(dataDir).socket
+  const to = await endpoint(dataDir, opts.url)
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body)
   return new Promise<T>((resolve, reject) => {
     const req = http.request(
       {
-        socketPath,
+        ...to.options,
         path,
         method: opts.method ?? 'GET',
-        headers: payload !== undefined ? { 'content-type': 'application/json' } : {},
+        headers: {
+          ...to.options.headers,
+          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         timeout: opts.timeoutMs ?? 30_000,
       },
       (res) => {
@@ -74,7 +115,7 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
     req.on('timeout', () =>
       req.destroy(new Error(`no answer from the daemon in ${opts.timeoutMs ?? 30_000} ms`)),
     )
-    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(err, dataDir, socketPath)))
+    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(err, dataDir, to.where)))
     if (payload !== undefined) req.write(payload)
     req.end()
   })
@@ -90,9 +131,9 @@ export async function streamDaemon(
   path: string,
   body: unknown,
   onEvent: (event: Record<string, unknown>) => void,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; url?: string } = {},
 ): Promise<void> {
-  const socketPath = dataDirPaths(dataDir).socket
+  const to = await endpoint(dataDir, opts.url)
   const payload = JSON.stringify(body)
   const timeoutMs = opts.timeoutMs ?? 600_000
   await new Promise<void>((resolve, reject) => {
@@ -102,10 +143,10 @@ export async function streamDaemon(
     }
     const req = http.request(
       {
-        socketPath,
+        ...to.options,
         path,
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...to.options.headers, 'content-type': 'application/json' },
         timeout: timeoutMs,
       },
       (res) => {
@@ -148,7 +189,7 @@ export async function streamDaemon(
       },
     )
     req.on('timeout', () => req.destroy(new Error(`no answer from the daemon in ${timeoutMs} ms`)))
-    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(err, dataDir, socketPath)))
+    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(err, dataDir, to.where)))
     req.end(payload)
   })
 }

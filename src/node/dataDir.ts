@@ -15,6 +15,8 @@ export interface DataDirPaths {
   pidFile: string
   config: string
   identity: string
+  /** Bearer token of the TCP API listener (mode 0600). */
+  apiToken: string
 }
 
 /** Linux caps a Unix socket path at 107 bytes. */
@@ -29,6 +31,7 @@ export function dataDirPaths(dataDir: string): DataDirPaths {
     pidFile: join(root, 'daemon.pid'),
     config: join(root, 'config.json'),
     identity: join(root, 'identity.key'),
+    apiToken: join(root, 'api.token'),
   }
 }
 

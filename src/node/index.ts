@@ -2,6 +2,7 @@ export { Daemon, StartAbortedError, type DaemonOptions } from './daemon.js'
 export { initDataDir, devGenesis, BASE_UNITS_PER_COIN, type InitOptions, type InitResult } from './init.js'
 export { dataDirPaths, readPid, DataDirError, type DataDirPaths } from './dataDir.js'
 export { IdentityError } from './identity.js'
+export { readApiToken, ApiTokenError } from './apiToken.js'
 export {
   ConfigError,
   loadConfig,

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { loadConfig, deepMerge, type DeepPartial, type Config, type GenesisConfig } from './config/index.js'
 import { dataDirPaths } from './dataDir.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { loadOrCreateApiToken } from './apiToken.js'
 
 export interface InitOptions {
   dataDir: string
@@ -24,9 +25,9 @@ export interface InitResult {
 export const BASE_UNITS_PER_COIN = 1_000_000_000n
 
 /**
- * `cordex init`: create the data directory, its identity and its config.json. Running it again
- * keeps the identity and merges new settings. The merged config is validated before anything is
- * written, so a bad value leaves the directory as it was. On devnet, a directory with no genesis
+ * `cordex init`: create the data directory, its identity, its API token and its config.json.
+ * Running it again keeps the identity and the token and merges new settings. The merged config is
+ * validated before anything is written, so a bad value leaves the directory as it was. On devnet, a directory with no genesis
  * validators gets a chain of its own: this peer alone validates it and holds its coins.
  */
 export async function initDataDir(opts: InitOptions): Promise<InitResult> {
@@ -41,6 +42,7 @@ export async function initDataDir(opts: InitOptions): Promise<InitResult> {
 
   await mkdir(paths.root, { recursive: true, mode: 0o700 })
   const identity = await loadOrCreateIdentity(paths.root)
+  await loadOrCreateApiToken(paths.root)
   const peerId = identity.peerId.toString()
   if (network === 'devnet' && config.genesis.validators.length === 0) {
     local.genesis = soloGenesis(config.genesis, peerId, (opts.clock ?? Date).now())

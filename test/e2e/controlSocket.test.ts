@@ -67,8 +67,10 @@ test('the socket is mode 0600 and status reports it, the pid and the TCP listene
   assert.equal(s.network, 'devnet')
   assert.match(s.apiUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/)
   for (const a of s.addrs) assert.ok(a.endsWith(`/p2p/${s.peerId}`))
-  // The TCP listener serves the same API.
-  const res = await fetch(`${s.apiUrl}/status`)
+  // The TCP listener serves the same API, to holders of the token.
+  const res = await fetch(`${s.apiUrl}/status`, {
+    headers: { authorization: `Bearer ${await daemon.apiToken()}` },
+  })
   assert.equal(res.status, 200)
   assert.equal(((await res.json()) as { peerId: string }).peerId, s.peerId)
 })

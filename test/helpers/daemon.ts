@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { join } from 'node:path'
 import { CORDEX, cordex, cordexJson, waitFor, exited } from './cli.js'
+import { readApiToken } from '../../src/node/apiToken.js'
 
 export interface StatusJson {
   peerId: string
@@ -11,6 +12,7 @@ export interface StatusJson {
   peers: number
   socket: string
   apiUrl: string | null
+  apiTokenFile: string
   routingTableSize: number
 }
 
@@ -76,6 +78,11 @@ export class TestDaemon {
 
   get socket(): string {
     return join(this.dataDir, 'cordex.sock')
+  }
+
+  /** The bearer token its TCP listener requires. */
+  apiToken(): Promise<string> {
+    return readApiToken(this.dataDir)
   }
 
   /** GET a path on the control socket; returns status and parsed body. */

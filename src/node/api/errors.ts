@@ -1,13 +1,18 @@
 import { CordexError } from '../../util/errors.js'
 
 /** An error the control socket turns into a JSON response with this HTTP status. */
-export class HttpError extends CordexError<string, { status: number }> {
-  constructor(status: number, code: string, message: string) {
-    super(code, message, { status })
+export class HttpError extends CordexError<string, { status: number; headers: Record<string, string> }> {
+  /** `headers` go out with the error response (`retry-after`, `allow`, `www-authenticate`...). */
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(code, message, { status, headers })
   }
 
   get status(): number {
     return this.meta.status
+  }
+
+  get headers(): Record<string, string> {
+    return this.meta.headers
   }
 }
 

@@ -3,17 +3,24 @@ import type { Socket } from 'node:net'
 import { chmod, rm } from 'node:fs/promises'
 import type { Logger } from '../../util/logger.js'
 import { HttpError, errorBody } from './errors.js'
+import { checkTcpRequest } from './guard.js'
+import { ConnectionSlots } from './connections.js'
 
 export interface ApiServerOptions {
   /** Unix socket path (mode 0600). */
   socketPath: string
   /** Port of the optional TCP listener on 127.0.0.1; null keeps it off, 0 picks one. */
   tcpPort: number | null
+  /** The bearer token the TCP listener requires of every request, and the file it is in. */
+  tcpAuth: { token: string; file: string }
   /** Largest request body, in bytes. */
   maxBodyBytes: number
   headersTimeoutMs: number
   requestTimeoutMs: number
+  /** Connections served at once, per listener. */
   maxConnections: number
+  /** A connection that sends no byte for this long is closed, ms (default 2000, at most headersTimeoutMs). */
+  firstByteTimeoutMs?: number
 }
 
 export interface ApiRequest {
@@ -49,44 +56,83 @@ interface CompiledRoute extends ApiRoute {
   names: string[]
 }
 
+type Transport = 'unix' | 'tcp'
+
+/** What a parsed request goes on with: the route, its parameters and the body. */
+interface Parsed {
+  route: CompiledRoute
+  req: ApiRequest
+}
+
+/**
+ * Connections held open beyond maxConnections (see ConnectionSlots), so that a burst of new
+ * clients is answered (a 503 with Retry-After once every slot is busy) rather than reset.
+ */
+const OVERFLOW_CONNECTIONS = 256
+const FIRST_BYTE_TIMEOUT_MS = 2000
+/** Seconds a client told 503 (starting, or every slot busy) should wait before trying again. */
+const RETRY_AFTER_S = '1'
+
 /**
  * HTTP over the daemon's Unix socket, and optionally over TCP on 127.0.0.1. Every request is
- * bounded: header and request deadlines, a body size cap, a connection cap. Every failure,
- * including a malformed request the HTTP parser rejects, gets a JSON error; nothing a client sends
- * reaches the rest of the daemon unchecked.
+ * bounded: header and request deadlines, a body size cap, a connection cap that idle connections
+ * cannot fill. Every failure, including a malformed request the HTTP parser rejects, gets a JSON
+ * error; nothing a client sends reaches the rest of the daemon unchecked. The TCP listener, which
+ * other local users and web pages can reach, also requires the bearer token and a loopback Host
+ * and refuses browsers' cross-site requests (see guard.ts); the Unix socket is guarded by its mode.
+ *
+ * The server listens before it has routes: until `serve` gives them, every request is answered
+ * 503 STARTING, so no route can run before the parts it reads exist; after `withdraw`, 503
+ * STOPPING, so none runs while they are closed.
  */
 export class ApiServer {
   private readonly servers: http.Server[] = []
-  private readonly routes: CompiledRoute[]
-  private tcpUrl: string | null = null
+  private routes: CompiledRoute[] | null = null
+  /** Why there are no routes: not given yet, or withdrawn by `withdraw`. */
+  private withdrawn = false
+  /** Every method an ApiRoute may have; any other (CONNECT, PUT, PROPFIND...) is a 405. */
+  private readonly methods = new Set<string>(['GET', 'POST', 'DELETE'] satisfies ApiRoute['method'][])
+  private tcpPort: number | null = null
   private readonly stopping = new AbortController()
 
   constructor(
     private readonly components: { log: Logger },
     private readonly opts: ApiServerOptions,
-    routes: ApiRoute[],
-  ) {
-    this.routes = routes.map(compile)
-  }
+  ) {}
 
   /** `http://127.0.0.1:<port>` when the TCP listener runs, else null. */
   get apiUrl(): string | null {
-    return this.tcpUrl
+    return this.tcpPort === null ? null : `http://127.0.0.1:${this.tcpPort}`
   }
 
   async start(): Promise<void> {
-    const unix = this.createServer()
+    const unix = this.createServer('unix')
     await rm(this.opts.socketPath, { force: true })
     await listen(unix, { path: this.opts.socketPath })
     await chmod(this.opts.socketPath, 0o600)
     this.servers.push(unix)
     if (this.opts.tcpPort !== null) {
-      const tcp = this.createServer()
+      const tcp = this.createServer('tcp')
       await listen(tcp, { host: '127.0.0.1', port: this.opts.tcpPort })
       this.servers.push(tcp)
       const addr = tcp.address()
-      if (addr !== null && typeof addr === 'object') this.tcpUrl = `http://127.0.0.1:${addr.port}`
+      if (addr !== null && typeof addr === 'object') this.tcpPort = addr.port
     }
+  }
+
+  /** Start answering with these routes (until now every request got 503 STARTING). */
+  serve(routes: ApiRoute[]): void {
+    this.routes = routes.map(compile)
+  }
+
+  /**
+   * Stop answering with the routes, before the parts they read are closed: requests in progress
+   * are aborted, new ones get 503 STOPPING until `stop`.
+   */
+  withdraw(): void {
+    this.routes = null
+    this.withdrawn = true
+    this.stopping.abort()
   }
 
   async stop(): Promise<void> {
@@ -104,7 +150,7 @@ export class ApiServer {
     await rm(this.opts.socketPath, { force: true })
   }
 
-  private createServer(): http.Server {
+  private createServer(transport: Transport): http.Server {
     const server = http.createServer(
       {
         headersTimeout: this.opts.headersTimeoutMs,
@@ -112,58 +158,139 @@ export class ApiServer {
         // How often Node checks the two deadlines above (default 30 s).
         connectionsCheckingInterval: Math.min(1000, this.opts.headersTimeoutMs),
         maxHeaderSize: 16 * 1024,
+        // Node's own refusal of a request without Host is an empty 400; ours is JSON.
+        requireHostHeader: false,
       },
-      (req, res) => void this.serve(req, res),
+      (req, res) => void this.handle(req, res, transport, slots),
     )
-    server.maxConnections = this.opts.maxConnections
+    // Not server.maxConnections: Node resets whatever comes over it, idle connections included.
+    const slots = new ConnectionSlots({
+      max: this.opts.maxConnections,
+      overflow: OVERFLOW_CONNECTIONS,
+      firstByteTimeoutMs: Math.min(
+        this.opts.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS,
+        this.opts.headersTimeoutMs,
+      ),
+    })
+    server.on('connection', (socket: Socket) => slots.add(socket))
     server.keepAliveTimeout = 5000
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket))
+    // Node has no answer of its own to CONNECT without this listener: it drops the connection.
+    server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      const e = this.guard(transport, req) ?? this.methodNotAllowed(req.method ?? 'CONNECT')
+      writeRaw(socket, e.status, errorBody(e.status, e.code, e.message), e.headers)
+    })
     return server
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const client = new AbortController()
-    res.on('close', () => client.abort())
-    const signal = AbortSignal.any([client.signal, this.stopping.signal])
+  private async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    transport: Transport,
+    slots: ConnectionSlots,
+  ): Promise<void> {
+    const socket = req.socket
+    if (!slots.begin(socket)) {
+      this.refuse(
+        req,
+        res,
+        new HttpError(503, 'TOO_MANY_CONNECTIONS', 'every connection slot of the API is busy; try again', {
+          'retry-after': RETRY_AFTER_S,
+        }),
+      )
+      return
+    }
+    res.once('close', () => slots.end(socket))
+    let parsed: Parsed
     try {
-      const url = new URL(req.url ?? '/', 'http://cordex')
-      // The body is bounded before anything else looks at the request.
-      const body = await readBody(req, this.opts.maxBodyBytes)
-      const { route, params } = this.match(req.method ?? 'GET', url.pathname)
-      const result = await route.handler({
-        method: req.method ?? 'GET',
-        path: url.pathname,
-        params,
-        query: url.searchParams,
-        body,
-        signal,
-      })
+      parsed = await this.parse(req, res, transport)
+    } catch (err) {
+      // Whatever goes wrong while reading the request is the request's fault, never a 500.
+      const e =
+        err instanceof HttpError
+          ? err
+          : new HttpError(400, 'BAD_REQUEST', `malformed request: ${(err as Error).message}`)
+      if (!(err instanceof HttpError)) this.components.log.debug({ err, path: req.url }, 'malformed request')
+      this.refuse(req, res, e)
+      return
+    }
+    try {
+      const result = await parsed.route.handler(parsed.req)
       if (result instanceof EventStream) await streamEvents(res, result, this.components.log)
       else send(res, 200, JSON.stringify(result))
     } catch (err) {
       if (err instanceof HttpError) {
-        send(res, err.status, errorBody(err.status, err.code, err.message))
-        if (err.status === 413) lingeringClose(req)
+        send(res, err.status, errorBody(err.status, err.code, err.message), err.headers)
       } else {
-        this.components.log.error({ err, path: req.url }, 'request failed')
+        this.components.log.error({ err, path: parsed.req.path }, 'request failed')
         send(res, 500, errorBody(500, 'INTERNAL', (err as Error).message))
       }
     }
   }
 
-  private match(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } {
-    let pathMatched = false
-    for (const route of this.routes) {
-      const m = route.regex.exec(path)
-      if (m === null) continue
-      pathMatched = true
-      if (route.method !== method) continue
-      const params: Record<string, string> = {}
-      route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1] ?? '')))
-      return { route, params }
+  /**
+   * Check and read the request: first what refuses a caller without reading its body (the TCP
+   * guard, Host, the method, the request target), then the body (bounded, so that an oversized
+   * one is a 413 whatever the route), then start-up and the route.
+   */
+  private async parse(req: IncomingMessage, res: ServerResponse, transport: Transport): Promise<Parsed> {
+    const method = req.method ?? ''
+    // Over TCP nothing is answered but refusals until the guard passes (a missing Host included).
+    const refused = this.guard(transport, req)
+    if (refused !== null) throw refused
+    // RFC 9112 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      throw new HttpError(400, 'MISSING_HOST', 'the request has no Host header')
     }
-    if (pathMatched) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`)
-    throw new HttpError(404, 'NOT_FOUND', `no such endpoint: ${method} ${path}`)
+    if (!this.methods.has(method)) throw this.methodNotAllowed(method)
+    const { path, query } = parseTarget(req.url ?? '')
+    const body = await readBody(req, this.opts.maxBodyBytes)
+    if (this.routes === null) {
+      throw this.withdrawn
+        ? new HttpError(503, 'STOPPING', 'the daemon is stopping')
+        : new HttpError(503, 'STARTING', 'the daemon is starting; try again in a moment', {
+            'retry-after': RETRY_AFTER_S,
+          })
+    }
+    const { route, params } = match(this.routes, method, path)
+    const client = new AbortController()
+    res.on('close', () => client.abort())
+    const signal = AbortSignal.any([client.signal, this.stopping.signal])
+    return { route, req: { method, path, params, query, body, signal } }
+  }
+
+  /** The TCP listener's refusal of this request (see guard.ts), or null; the Unix socket refuses nothing. */
+  private guard(transport: Transport, req: IncomingMessage): HttpError | null {
+    if (transport === 'unix') return null
+    return checkTcpRequest(req.method ?? '', req.headers, {
+      token: this.opts.tcpAuth.token,
+      tokenFile: this.opts.tcpAuth.file,
+      port: req.socket.localPort ?? 0,
+    })
+  }
+
+  private methodNotAllowed(method: string): HttpError {
+    const allow = [...this.methods].join(', ')
+    return new HttpError(405, 'METHOD_NOT_ALLOWED', `${method.slice(0, 20)} is not allowed; use ${allow}`, {
+      allow,
+    })
+  }
+
+  /**
+   * Answer a request refused before it reached its route. When its body is still coming (refused
+   * before reading it, or for being too large), what is left is read and dropped for a moment and
+   * then the connection is closed: closing at once would lose the client its answer (see
+   * lingeringClose), and keeping it would let the client hold a connection slot.
+   */
+  private refuse(req: IncomingMessage, res: ServerResponse, err: HttpError): void {
+    const unread = bodyPending(req)
+    // Not `Connection: close` with a body still coming: Node would close at once, and a close
+    // with unread data resets the connection, losing the answer; lingeringClose closes it after.
+    send(res, err.status, errorBody(err.status, err.code, err.message), {
+      ...err.headers,
+      ...(!unread && err.status === 503 ? { connection: 'close' } : {}),
+    })
+    if (unread) lingeringClose(req)
   }
 
   /** The HTTP parser refused the request (malformed, headers too large, or too slow). */
@@ -181,15 +308,57 @@ export class ApiServer {
       socket.destroy()
       return
     }
-    const body = errorBody(
+    writeRaw(
+      socket,
       status,
-      err.code ?? 'BAD_REQUEST',
-      status === 408 ? 'request timed out' : 'malformed request',
+      errorBody(
+        status,
+        err.code ?? 'BAD_REQUEST',
+        status === 408 ? 'request timed out' : 'malformed request',
+      ),
     )
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    )
+  }
+}
+
+/**
+ * The path and query of a request target. Only origin-form (`/path?query`) is taken; percent
+ * escapes stay as they are until a route parameter is decoded.
+ */
+function parseTarget(target: string): { path: string; query: URLSearchParams } {
+  if (!target.startsWith('/')) {
+    throw new HttpError(400, 'BAD_PATH', 'the request target must be a path starting with /')
+  }
+  const q = target.indexOf('?')
+  return q === -1
+    ? { path: target, query: new URLSearchParams() }
+    : { path: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) }
+}
+
+function match(
+  routes: CompiledRoute[],
+  method: string,
+  path: string,
+): { route: CompiledRoute; params: Record<string, string> } {
+  let pathMatched = false
+  for (const route of routes) {
+    const m = route.regex.exec(path)
+    if (m === null) continue
+    pathMatched = true
+    if (route.method !== method) continue
+    const params: Record<string, string> = {}
+    route.names.forEach((name, i) => (params[name] = decodeParam(m[i + 1] ?? '')))
+    return { route, params }
+  }
+  if (pathMatched) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`)
+  throw new HttpError(404, 'NOT_FOUND', `no such endpoint: ${method} ${path.slice(0, 200)}`)
+}
+
+/** A path segment, percent-decoded; a malformed escape (`%zz`, a cut UTF-8 sequence) is a 400. */
+function decodeParam(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new HttpError(400, 'BAD_PATH', `malformed percent-encoding in the path: ${segment.slice(0, 100)}`)
   }
 }
 
@@ -204,6 +373,12 @@ function compile(route: ApiRoute): CompiledRoute {
     })
     .join('/')
   return { ...route, regex: new RegExp(`^${pattern}/?$`), names }
+}
+
+/** True while a request's body has not all arrived. */
+function bodyPending(req: IncomingMessage): boolean {
+  if (req.complete) return false
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
 /** Read and parse a JSON body, refusing more than `max` bytes without buffering them. */
@@ -259,13 +434,28 @@ async function streamEvents(res: ServerResponse, stream: EventStream, log: Logge
   }
 }
 
-function send(res: ServerResponse, status: number, body: string): void {
+function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.end()
     return
   }
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  })
   res.end(body)
+}
+
+/** A JSON answer written straight to a socket the HTTP server has let go of (CONNECT, parse errors). */
+function writeRaw(socket: Socket, status: number, body: string, headers: Record<string, string> = {}): void {
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${extra}` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }
 
 /** Bytes and time a refused body may still take to arrive before the connection is cut. */

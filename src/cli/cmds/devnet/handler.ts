@@ -63,6 +63,14 @@ export async function devnetHandler(args: DevnetArgs): Promise<void> {
       out.line(
         `devnet ready: every peer sees the ${args.peers - 1} others (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`,
       )
+      // The TCP listener wants its peer's token (e.g. an OpenAI client's apiKey); say where it is.
+      for (const s of states) {
+        if (s.status?.apiUrl != null) {
+          out.line(
+            `peer-${s.child.peer.index} API ${s.status.apiUrl} (bearer token in ${s.status.apiTokenFile})`,
+          )
+        }
+      }
     } else {
       out.view(render(states))
     }

@@ -18,7 +18,7 @@ export async function statusHandler(args: GlobalArgs): Promise<void> {
       `uptime       ${duration(s.uptimeMs)}`,
       `peers        ${s.peers} connected (${s.connections} connections), ${s.routingTableSize} in the DHT routing table`,
       `socket       ${s.socket}`,
-      `api          ${s.apiUrl ?? 'off'}`,
+      `api          ${s.apiUrl === null ? 'off' : `${s.apiUrl} (bearer token in ${s.apiTokenFile})`}`,
       `addresses    ${s.addrs.join('\n             ')}`,
     ].join('\n'),
   )

@@ -21,6 +21,8 @@ export interface StatusView {
   dataDir: string
   socket: string
   apiUrl: string | null
+  /** File holding the bearer token the TCP listener requires (the path, never the token). */
+  apiTokenFile: string
 }
 
 export function statusRoute(ctx: ApiContext): ApiRoute {
@@ -42,6 +44,7 @@ export function statusRoute(ctx: ApiContext): ApiRoute {
       dataDir: ctx.paths.root,
       socket: ctx.paths.socket,
       apiUrl: ctx.apiUrl(),
+      apiTokenFile: ctx.paths.apiToken,
     }),
   }
 }
