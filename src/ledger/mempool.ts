@@ -88,6 +88,14 @@ export class Mempool {
     return n
   }
 
+  /** `sender`'s pending transactions that a block could take now: from its next nonce, without gaps. */
+  lane(sender: string, state: StateReader): SignedTx[] {
+    const queue = this.bySender.get(sender)
+    const out: SignedTx[] = []
+    for (let n = getAccount(state, sender).nonce; queue?.has(n) === true; n++) out.push(queue.get(n)!)
+    return out
+  }
+
   /**
    * Candidates for a block: each sender's transactions from its next nonce on, without gaps,
    * senders interleaved by fee of their next transaction.

@@ -7,6 +7,7 @@ import { CordexError } from '../util/errors.js'
 import { DataDirLock, type DataDirPaths } from './dataDir.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { initDataDir } from './init.js'
+import { loadOrCreateApiToken } from './apiToken.js'
 import { existsSync } from 'node:fs'
 import { buildLibp2p, type CordexLibp2p } from './libp2p.js'
 import { PeerManager } from './peerManager.js'
@@ -16,9 +17,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { ChainService } from './chain/service.js'
 import { RaceService } from './race/service.js'
 import { signerFromSeed } from '../ledger/index.js'
-import { Engine, RUNTIME, TextModel } from '../engine/index.js'
+import { Engine, RUNTIME, TextModel, TokenizerPool } from '../engine/index.js'
 import { InferProtocol } from '../protocols/index.js'
 import { executorHandler } from './infer/executor.js'
+import { TaskAdmission } from './infer/taskAdmission.js'
+import { MAX_PROMPT_CHARS, maxRequestBytes } from '../protocols/infer/index.js'
 import { InferenceService } from './infer/service.js'
 import { TaskStore } from './infer/taskStore.js'
 import { HostAnnouncer } from './infer/announcer.js'
@@ -54,7 +57,8 @@ interface Part {
 
 /**
  * The composition root (STYLE 4). `start()` builds the daemon in order: config, logger, data
- * directory lock, identity, peer store, libp2p, protocols, peer manager, control socket.
+ * directory lock, identity, API token, control socket (answering 503 STARTING), peer store,
+ * libp2p, protocols, peer manager, and last the control socket's routes.
  * `stop()` closes what was started in reverse, and may be called at any time, including in the
  * middle of `start()`: start then stops at the next step and everything opened so far is closed.
  */
@@ -125,6 +129,33 @@ export class Daemon {
       config = load()
       this.config = config
     }
+    // Made here too for a directory initialized before there were tokens.
+    const apiToken = await this.step(
+      'api token',
+      () => loadOrCreateApiToken(lock.paths.root),
+      async () => {},
+    )
+    if (apiToken.created) log.info({ file: apiToken.file }, 'created API token')
+
+    // The control socket listens from here on, so that a client can tell a daemon that is starting
+    // from none; it answers 503 STARTING until it gets its routes, once every part they read is
+    // built (at the end), and 503 STOPPING again from the first step of stop().
+    const api = await this.startable(
+      'control socket',
+      new ApiServer(
+        { log: log.child({ module: 'api' }) },
+        {
+          socketPath: lock.paths.socket,
+          tcpPort: config.api.port,
+          tcpAuth: { token: apiToken.token, file: apiToken.file },
+          maxBodyBytes: config.api.maxBodyBytes,
+          headersTimeoutMs: config.api.headersTimeoutMs,
+          requestTimeoutMs: config.api.requestTimeoutMs,
+          maxConnections: config.api.maxConnections,
+        },
+      ),
+    )
+    this.api = api
 
     // The peer store and DHT records live in their own sublevel of the daemon's one LevelDB.
     const datastore = await this.startable(
@@ -223,12 +254,24 @@ export class Daemon {
     if (engine !== null) log.info({ models: engine.models().map((m) => m.id) }, 'engine ready')
     if (engine !== null && race !== null) engine.onBusy((busy) => race.yieldTo(busy))
     const models = engine?.models() ?? (await Promise.all(modelDirs.map((d) => TextModel.load(d))))
+    // Prompts are tokenized in a worker thread, within per-caller budgets, never on the event loop.
+    const tokenizer = await this.step(
+      'tokenizer',
+      () => TokenizerPool.start(models),
+      (t) => t.stop(),
+    )
     const tasks = new TaskStore(lock.db, config.inference.maxTaskRecords)
     await tasks.open()
-    const infer = new InferProtocol({ node, log: log.child({ module: 'infer' }) }, config.network, {
+    // A request holds at most the longest prompt a hosted model can take: far below a response frame.
+    const longestPrompt = Math.max(1, ...models.map((m) => Math.min(MAX_PROMPT_CHARS, m.maxPromptChars)))
+    const infer = new InferProtocol({ node, guard, log: log.child({ module: 'infer' }) }, config.network, {
       maxFrameBytes: config.protocols.maxFrameBytes,
       taskTimeoutMs: config.inference.taskTimeoutMs,
       maxInboundStreams: config.protocols.maxInboundStreams,
+      maxRequestBytes: maxRequestBytes(longestPrompt),
+      requestTimeoutMs: config.protocols.requestTimeoutMs,
+      maxStreamsPerPeer: config.protocols.maxStreamsPerPeer,
+      requestsPerSecond: config.protocols.requestsPerSecond,
     })
     const chainId = config.genesis.chainId
     const local =
@@ -236,7 +279,18 @@ export class Daemon {
         ? null
         : {
             engine,
-            handler: executorHandler({ engine, signer, chainId, log: log.child({ module: 'executor' }) }),
+            handler: executorHandler({
+              engine,
+              tokenizer,
+              // As many unconfirmed tasks per gateway as it may hold streams: what it paces itself to.
+              admission: new TaskAdmission(
+                { chain, clock: this.clock, self: signer.peerId },
+                { maxUnconfirmedPerGateway: config.protocols.maxStreamsPerPeer },
+              ),
+              signer,
+              chainId,
+              log: log.child({ module: 'executor' }),
+            }),
           }
     if (local !== null) {
       await this.startable(
@@ -269,6 +323,7 @@ export class Daemon {
                 infer,
                 local,
                 models,
+                tokenizer,
                 store: tasks,
                 signer,
                 log: log.child({ module: 'gateway' }),
@@ -281,6 +336,9 @@ export class Daemon {
                 maxAttempts: config.inference.maxAttempts,
                 firstTokenTimeoutMs: config.inference.firstTokenTimeoutMs,
                 taskTimeoutMs: config.inference.taskTimeoutMs,
+                // What each host admits from this peer: the gateway starts no more than that.
+                executorStreams: config.protocols.maxStreamsPerPeer,
+                executorRate: config.protocols.requestsPerSecond,
               },
             ),
           )
@@ -299,37 +357,28 @@ export class Daemon {
       ),
     )
 
-    const api: ApiServer = await this.startable(
-      'control socket',
-      new ApiServer(
-        { log: log.child({ module: 'api' }) },
-        {
-          socketPath: lock.paths.socket,
-          tcpPort: config.api.port,
-          maxBodyBytes: config.api.maxBodyBytes,
-          headersTimeoutMs: config.api.headersTimeoutMs,
-          requestTimeoutMs: config.api.requestTimeoutMs,
-          maxConnections: config.api.maxConnections,
-        },
-        apiRoutes({
-          node,
-          config,
-          paths: lock.paths,
-          clock: this.clock,
-          startedAt,
-          version: VERSION,
-          info,
-          chain,
-          race,
-          signer,
-          inference,
-          tasks,
-          // The routes report the TCP URL of the server they belong to, once it listens.
-          apiUrl: () => api.apiUrl,
-        }),
-      ),
+    await this.step(
+      'api routes',
+      async () =>
+        api.serve(
+          apiRoutes({
+            node,
+            config,
+            paths: lock.paths,
+            clock: this.clock,
+            startedAt,
+            version: VERSION,
+            info,
+            chain,
+            race,
+            signer,
+            inference,
+            tasks,
+            apiUrl: () => api.apiUrl,
+          }),
+        ),
+      async () => api.withdraw(),
     )
-    this.api = api
     log.info(
       { socket: lock.paths.socket, apiUrl: api.apiUrl, peerId: node.peerId.toString() },
       'daemon ready',

@@ -3,6 +3,7 @@ import type { Connection, PeerId, Stream, Libp2p } from '@libp2p/interface'
 import type { Logger } from '../util/logger.js'
 import { ProtocolError } from './errors.js'
 import { PENALTY, type PeerGuard } from './guard.js'
+import { deadline } from '../util/deadline.js'
 
 /** Limits shared by every request/response protocol (SPEC 2: bounded frames, timeouts, stream caps). */
 export interface ReqRespLimits {
@@ -67,7 +68,15 @@ export class ReqResp {
     payload: Uint8Array,
     options: { signal?: AbortSignal } = {},
   ): Promise<Uint8Array> {
-    const signal = withTimeout(this.limits.timeoutMs, options.signal)
+    const exchange = deadline(this.limits.timeoutMs, options.signal)
+    try {
+      return await this.exchange(peer, payload, exchange.signal)
+    } finally {
+      exchange.clear()
+    }
+  }
+
+  private async exchange(peer: PeerId, payload: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
     let stream: Stream
     try {
       stream = await this.components.node.dialProtocol(peer, this.protocol, { signal })
@@ -110,9 +119,11 @@ export class ReqResp {
       stream.abort(new Error('too many streams'))
       return
     }
-    const signal = AbortSignal.timeout(this.limits.timeoutMs)
+    const exchange = deadline(this.limits.timeoutMs)
+    const signal = exchange.signal
     // A silent or slow sender is cut off when its request is late, not at the end of the exchange.
-    const requestSignal = AbortSignal.any([signal, AbortSignal.timeout(this.limits.requestTimeoutMs ?? 5000)])
+    const request = deadline(this.limits.requestTimeoutMs ?? 5000, signal)
+    const requestSignal = request.signal
     try {
       const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
       const rate = this.limits.requestsPerSecond ?? 50
@@ -123,10 +134,11 @@ export class ReqResp {
         await stream.close({ signal })
         return
       }
-      const request = (await lp.read({ signal: requestSignal })).subarray()
+      const frame = (await lp.read({ signal: requestSignal })).subarray()
+      request.clear()
       let response: Uint8Array
       try {
-        response = prepend(ResponseCode.OK, await handler(request, from))
+        response = prepend(ResponseCode.OK, await handler(frame, from))
       } catch (err) {
         const code = err instanceof ProtocolError ? ResponseCode.INVALID_REQUEST : ResponseCode.SERVER_ERROR
         if (code === ResponseCode.SERVER_ERROR)
@@ -137,7 +149,7 @@ export class ReqResp {
       await lp.write(response, { signal })
       await stream.close({ signal })
     } catch (err) {
-      const e = this.classify(err, requestSignal)
+      const e = this.classify(err, requestSignal.aborted ? requestSignal : signal)
       this.components.log.debug(
         { peer: from.toString(), code: e.code, err: e.message },
         'inbound stream failed',
@@ -145,6 +157,8 @@ export class ReqResp {
       this.punish(peer, e)
       stream.abort(e)
     } finally {
+      request.clear()
+      exchange.clear()
       release()
     }
   }
@@ -177,11 +191,6 @@ export class ReqResp {
   ): ProtocolError {
     return new ProtocolError(code, message, { protocol: this.protocol, action })
   }
-}
-
-function withTimeout(ms: number, signal?: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  return signal === undefined ? timeout : AbortSignal.any([timeout, signal])
 }
 
 function prepend(code: number, body: Uint8Array): Uint8Array {

@@ -3,6 +3,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
+import http from 'node:http'
 import { MemoryDatastore } from 'datastore-core'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -59,6 +60,26 @@ test('a forged far-future vote neither stalls catch-up nor stays connected', asy
     )
   await attacker.services.pubsub.publish(topic, forged(Number.MAX_SAFE_INTEGER))
 
+  // Item 5: a HostAnnounce whose fingerprint begins with U+FEFF, sent through the API, lands, and
+  // so does the node's next transaction (before, no peer could decode it and every later nonce
+  // of the node queued behind it for good).
+  const announced = await post(join(dirs[1]!, 'cordex.sock'), '/tx', {
+    type: 'HostAnnounce',
+    body: { models: [], priceVote: '1', fingerprint: '\ufeffort/1.30', addrs: [] },
+  })
+  assert.equal(announced.status, 200, JSON.stringify(announced.body))
+  const sent = await cordexJson<{ status: string }>([
+    'tx',
+    'transfer',
+    '--to',
+    devnet.peers[0]!.peerId,
+    '--amount',
+    '1',
+    '--data-dir',
+    dirs[1]!,
+  ])
+  assert.equal(sent.status, 'committed')
+
   // Validator 3 stops (SIGSTOP) while the other three go on, then resumes: it must catch up.
   const stopped = devnet.peers[3]!.pid
   const head = async (d: string): Promise<number> =>
@@ -98,3 +119,18 @@ test('a forged far-future vote neither stalls catch-up nor stays connected', asy
     attacker.getConnections().length === 0 ? true : undefined,
   )
 })
+
+function post(socketPath: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { socketPath, path, method: 'POST', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let data = ''
+        res.on('data', (d: Buffer) => (data += d.toString()))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as unknown }))
+      },
+    )
+    req.on('error', reject)
+    req.end(JSON.stringify(body))
+  })
+}

@@ -14,6 +14,7 @@ import { Engine, GREEDY } from '../../src/engine/index.js'
 import { executorOrder, fromHex, verifyReceipt, type Receipt } from '../../src/ledger/index.js'
 import { encodeRequest, decodeFrame } from '../../src/protocols/infer/codec.js'
 import { samplingSeed } from '../../src/node/infer/seed.js'
+import { readApiToken } from '../../src/node/index.js'
 
 // A devnet of 4 daemons: peer 0 is the client's gateway and hosts nothing; peers 1-3 host the
 // model. Transactions cost no fee here, so the client's balance moves only by task fees.
@@ -45,6 +46,8 @@ let peers: StatusJson[]
 let chainId: string
 let openaiTcp: OpenAI
 let openaiUnix: OpenAI
+/** The gateway's API token, which its TCP listener requires. */
+let token: string
 
 const balance = async (): Promise<bigint> =>
   BigInt((await gateway.get<{ balance: string }>(`/accounts/${peers[0]!.peerId}`)).body.balance)
@@ -98,7 +101,8 @@ before(async () => {
   chainId = (
     JSON.parse(readFileSync(join(base, 'peer-0', 'config.json'), 'utf8')) as { genesis: { chainId: string } }
   ).genesis.chainId
-  openaiTcp = new OpenAI({ baseURL: `${peers[0]!.apiUrl}/v1`, apiKey: 'none', maxRetries: 0 })
+  token = await readApiToken(gateway.dataDir)
+  openaiTcp = new OpenAI({ baseURL: `${peers[0]!.apiUrl}/v1`, apiKey: token, maxRetries: 0 })
   const agent = new Agent({ connect: { socketPath: gateway.socket } })
   openaiUnix = new OpenAI({
     baseURL: 'http://localhost/v1',
@@ -254,7 +258,7 @@ test('refusals are immediate and specific and escrow nothing', async () => {
   )
   const raw = await fetch(`${peers[0]!.apiUrl}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: '{"model": "kjv-small", "messages": [',
   })
   assert.equal(raw.status, 400)
@@ -316,10 +320,10 @@ test('malformed and oversized infer frames reset that stream only; the host keep
     const frame = decodeFrame((await junk.read({ signal: AbortSignal.timeout(5000) })).subarray(), 1 << 20)
     assert.equal(frame.kind, 'error')
     assert.equal(frame.kind === 'error' && frame.code, 'BAD_REQUEST')
-    // A well-formed request on a new stream is served and signed.
+    // A well-formed request for a task that nobody opened or paid for is refused: no receipt.
     const modelId = (await gateway.get<ModelList>('/v1/models')).body.data[0]!.cordex.model_id
-    const ok = lpStream(await node!.dialProtocol(multiaddr(host.addrs[0]!), protocol))
-    await ok.write(
+    const unpaid = lpStream(await node!.dialProtocol(multiaddr(host.addrs[0]!), protocol))
+    await unpaid.write(
       encodeRequest({
         taskId: new Uint8Array(32).fill(9),
         model: modelId,
@@ -327,13 +331,21 @@ test('malformed and oversized infer frames reset that stream only; the host keep
         maxTokens: 5,
         sampling: GREEDY,
         stop: [],
+        open: new Uint8Array(0),
       }),
     )
-    let last
-    do last = decodeFrame((await ok.read({ signal: AbortSignal.timeout(10_000) })).subarray(), 1 << 20)
-    while (last.kind === 'chunk')
-    assert.equal(last.kind, 'done')
-    assert.ok(last.kind === 'done' && verifyReceipt(chainId, host.peerId, last.receipt, last.sig))
+    const refused = decodeFrame(
+      (await unpaid.read({ signal: AbortSignal.timeout(10_000) })).subarray(),
+      1 << 20,
+    )
+    assert.equal(refused.kind === 'error' && refused.code, 'TASK_NOT_OPEN')
+    // The hosts keep serving paid tasks.
+    const r = await openaiTcp.completions.create({
+      model: 'kjv-small',
+      prompt: 'And God said,',
+      max_tokens: 5,
+    })
+    assert.ok((r as unknown as { cordex: CordexField }).cordex.receipt.sig.length > 0)
   } finally {
     await stopNodes([node!])
   }

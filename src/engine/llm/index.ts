@@ -1,6 +1,15 @@
 export { Engine, RUNTIME, type EngineOptions } from './engine.js'
 export { EngineError, type EngineErrorCode } from './errors.js'
-export { TextModel, decoderSpec, type ChatMessage, type DecoderSpec } from './model.js'
+export {
+  TextModel,
+  decoderSpec,
+  MAX_CHAT_MESSAGES,
+  MAX_ROLE_CHARS,
+  type ChatMessage,
+  type DecoderSpec,
+} from './model.js'
+export { maxCharsPerToken } from './tokenBound.js'
+export { TokenizerPool, DEFAULT_TOKENIZER_POOL, type TokenizerPoolOptions } from './tokenizerPool.js'
 export { loadManifest, manifestSchema, sha256Hex, type Manifest, type PinnedModel } from './manifest.js'
 export { OrtDecoder } from './decoder.js'
 export {

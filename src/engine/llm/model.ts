@@ -4,6 +4,7 @@ import { Tokenizer } from '@huggingface/tokenizers'
 import { Template } from '@huggingface/jinja'
 import { EngineError } from './errors.js'
 import { loadManifest, type Manifest } from './manifest.js'
+import { maxCharsPerToken } from './tokenBound.js'
 
 /** The shape of a decoder's KV cache and context, read from the export's `config.json`. */
 export interface DecoderSpec {
@@ -25,6 +26,10 @@ export interface ChatMessage {
 }
 
 type Json = Record<string, unknown>
+
+/** Messages one chat may hold, and the longest role name. */
+export const MAX_CHAT_MESSAGES = 256
+export const MAX_ROLE_CHARS = 64
 
 const int = (o: Json, key: string, file: string): number => {
   const v = o[key]
@@ -109,6 +114,8 @@ export class TextModel {
     private readonly tokenizer: Tokenizer,
     private readonly template: Template | null,
     private readonly specialTokens: Record<string, string>,
+    /** The most characters one token stands for (Infinity: no bound); see `maxCharsPerToken`. */
+    readonly maxCharsPerToken: number,
   ) {}
 
   /** Load `dir`, refusing it when any file differs from its manifest. */
@@ -139,13 +146,39 @@ export class TextModel {
       const v = tokConfig[k]
       if (typeof v === 'string') specials[k] = v
     }
-    return new TextModel(pinned.id, dir, pinned.manifest, spec, tokenizer, template, specials)
+    return new TextModel(
+      pinned.id,
+      dir,
+      pinned.manifest,
+      spec,
+      tokenizer,
+      template,
+      specials,
+      maxCharsPerToken(tokJson),
+    )
   }
 
   get name(): string {
     return this.manifest.name
   }
 
+  /**
+   * Fewest tokens `text` can have, known without tokenizing it (0 when the tokenizer has no
+   * bound): what a node checks before it spends time on a prompt.
+   */
+  minTokens(text: string): number {
+    return Number.isFinite(this.maxCharsPerToken) ? Math.ceil(text.length / this.maxCharsPerToken) : 0
+  }
+
+  /** Longest prompt, in characters, that can still fit the context with room for one token. */
+  get maxPromptChars(): number {
+    return (this.spec.contextLength - 1) * this.maxCharsPerToken
+  }
+
+  /**
+   * Token ids of `text`. Synchronous and linear in the text (about a second for 256 Ki CJK
+   * characters): request paths tokenize in a TokenizerPool's worker instead.
+   */
   encode(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids
   }
@@ -154,8 +187,25 @@ export class TextModel {
     return this.tokenizer.decode([...tokenIds], { skip_special_tokens: true })
   }
 
-  /** The prompt text for a chat, through the model's template, ending where the assistant speaks. */
-  renderChat(messages: readonly ChatMessage[]): string {
+  /**
+   * The prompt text for a chat, through the model's template, ending where the assistant speaks.
+   * Bounded before rendering: at most MAX_CHAT_MESSAGES messages (BAD_PARAMS) whose contents
+   * together are at most `maxChars` characters (CONTEXT_OVERFLOW; default: what fits the context).
+   */
+  renderChat(messages: readonly ChatMessage[], maxChars = this.maxPromptChars): string {
+    if (messages.length > MAX_CHAT_MESSAGES)
+      throw new EngineError('BAD_PARAMS', `a chat holds at most ${MAX_CHAT_MESSAGES} messages`)
+    let chars = 0
+    for (const m of messages) {
+      if (m.role.length > MAX_ROLE_CHARS)
+        throw new EngineError('BAD_PARAMS', `a role name is at most ${MAX_ROLE_CHARS} characters`)
+      chars += m.content.length
+    }
+    if (chars > maxChars)
+      throw new EngineError(
+        'CONTEXT_OVERFLOW',
+        `the messages hold ${chars} characters; at most ${maxChars} can fit the context`,
+      )
     if (this.template === null) {
       // No template: plain "role: content" lines, then "assistant:".
       return messages.map((m) => `${m.role}: ${m.content}\n`).join('') + 'assistant:'

@@ -7,6 +7,7 @@ import type { Config } from '../config/index.js'
 import type { CordexLibp2p } from '../libp2p.js'
 import { ChainStore } from '../db/chainStore.js'
 import { genesisFromConfig } from './genesis.js'
+import { OwnTxQueue, ownTxWindow, type OwnTxLane, type Queued } from './ownTxs.js'
 import {
   checkGenesis,
   genesisHash,
@@ -22,6 +23,7 @@ import {
   Overlay,
   minFee,
   getParams,
+  getAccount,
   type SignedTx,
   type TxRegistry,
   decodeTx,
@@ -34,7 +36,7 @@ import {
 } from '../../ledger/index.js'
 import { LedgerGossip, type Verdict } from '../../protocols/ledgerGossip.js'
 import { SyncProtocol } from '../../protocols/sync/index.js'
-import type { PeerGuard, ReqRespLimits } from '../../protocols/index.js'
+import { PENALTY, ProtocolError, type PeerGuard, type ReqRespLimits } from '../../protocols/index.js'
 
 export type ChainErrorCode = 'CHAIN_GENESIS' | 'CHAIN_MISMATCH' | 'CHAIN_CORRUPT'
 export class ChainError extends CordexError<ChainErrorCode> {}
@@ -51,6 +53,9 @@ export interface ChainComponents {
 
 /** Events waiting for the replica at most; gossip beyond this is dropped (and gossiped again). */
 const MAX_QUEUE = 10_000
+
+/** How often queued own transactions are looked at between blocks (timeouts, a mempool that was full), ms. */
+const OWN_TX_TICK_MS = 250
 /** A head that has not moved for this long makes the node ask its peers for blocks. */
 const STALL_MS = 15_000
 
@@ -77,6 +82,10 @@ export class ChainService {
   private readonly proposedAt = new Map<string, number>()
   /** Proposal-to-finality times of the last blocks this node proposed, ms (at most 1000). */
   readonly finalityMs: number[] = []
+  /** This node's transactions waiting for room in the mempools' window (see OwnTxQueue). */
+  private readonly ownTxs: OwnTxQueue
+  private readonly ownWindow: number
+  private ownTick: NodeJS.Timeout | undefined
 
   constructor(
     private readonly components: ChainComponents,
@@ -91,6 +100,12 @@ export class ChainService {
       maxTxBytes: p.maxTxBytes,
       maxValidators: 10_000,
     }
+    this.ownWindow = ownTxWindow(config.mempool)
+    this.ownTxs = new OwnTxQueue({
+      clock: components.clock,
+      room: () => this.ownWindow - this.ownPending(),
+      send: (tx) => this.sendTx(tx.type, tx.body, { fee: tx.fee, check: tx.check }),
+    })
   }
 
   get head(): Head {
@@ -196,6 +211,9 @@ export class ChainService {
 
   async stop(): Promise<void> {
     this.running = false
+    this.ownTxs.stop()
+    clearInterval(this.ownTick)
+    this.ownTick = undefined
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     this.gossip?.stop()
@@ -253,14 +271,66 @@ export class ChainService {
     // than let it land as a failed transaction that pays its fee. `check: false` is for a
     // transaction that depends on one of this node's own still-pending ones (a task's receipt).
     if (opts.check !== false) {
-      applyBody(new Overlay(state), tx, this, {
+      const block = {
         height: this.replica.head.height + 1,
         time: this.components.clock.now(),
         proposer: signer.peerId,
-      })
+      }
+      // On top of this node's pending ones, as a block would run them: concurrent tasks must not
+      // escrow together more than the balance holds.
+      const overlay = new Overlay(state)
+      for (const pending of this.replica.mempool.lane(signer.peerId, state)) {
+        const child = overlay.child()
+        try {
+          applyBody(child, pending, this, block)
+          overlay.absorb(child)
+        } catch (err) {
+          if (!(err instanceof TxRejectedError)) throw err
+        }
+      }
+      applyBody(overlay, tx, this, block)
     }
     this.submit(tx)
     return tx
+  }
+
+  /**
+   * Sign and send `type` through the queue of own transactions: at once when the mempools' window
+   * has room (`sent`), else when blocks make room (`done`). Settlements (`lane: 'settle'`) go
+   * before new tasks' escrows; see OwnTxQueue for the errors `done` rejects with.
+   */
+  queueTx(
+    type: string,
+    body: unknown,
+    opts: { lane: OwnTxLane; check?: boolean; fee?: bigint; signal?: AbortSignal },
+  ): Queued {
+    const queued = this.ownTxs.enqueue(
+      { type, body, fee: opts.fee, check: opts.check },
+      { lane: opts.lane, signal: opts.signal },
+    )
+    // Between blocks: time out what waited too long, retry after a full mempool.
+    if (this.ownTxs.size > 0 && this.ownTick === undefined && this.running) {
+      this.ownTick = setInterval(() => {
+        this.ownTxs.pump()
+        if (this.ownTxs.size === 0) {
+          clearInterval(this.ownTick)
+          this.ownTick = undefined
+        }
+      }, OWN_TX_TICK_MS)
+    }
+    return queued
+  }
+
+  /** Whether a transaction is in this node's mempool. */
+  isPending(hashHex: string): boolean {
+    return this.replica.mempool.has(hashHex)
+  }
+
+  /** This node's own transactions pending in its mempool, from its committed nonce on. */
+  private ownPending(): number {
+    const me = this.components.signer.peerId
+    const state = this.replica.state
+    return this.replica.mempool.nextNonce(me, state) - getAccount(state, me).nonce
   }
 
   private admit(tx: SignedTx): Verdict {
@@ -332,6 +402,8 @@ export class ChainService {
             },
             'block committed',
           )
+          // The block took pending own transactions: send queued ones before anyone else looks.
+          this.ownTxs.pump()
           for (const l of [...this.commitListeners]) l()
           break
         case 'behind':
@@ -385,6 +457,14 @@ export class ChainService {
       return res.blocks.length
     } catch (err) {
       this.components.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'sync request failed')
+      // A response that does not decode is the peer's fault; a timeout or a refusal may not be.
+      const action =
+        err instanceof ProtocolError ? err.meta.action : err instanceof CordexError ? 'reject' : 'ignore'
+      this.components.guard?.penalize(
+        peer.toString(),
+        `bad sync response: ${(err as Error).message}`,
+        PENALTY[action],
+      )
       return 0
     }
   }

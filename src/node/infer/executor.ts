@@ -1,27 +1,70 @@
 import type { Logger } from '../../util/logger.js'
-import type { Engine } from '../../engine/index.js'
+import { EngineError, type Engine, type TokenizerPool } from '../../engine/index.js'
 import { outputHash, signReceipt, type Receipt, type Signer } from '../../ledger/index.js'
 import { InferRefusal, type InferHandler } from '../../protocols/index.js'
+import { MAX_PROMPT_CHARS } from '../../protocols/infer/index.js'
 import { samplingSeed } from './seed.js'
+import type { TaskAdmission } from './taskAdmission.js'
 
 /**
- * The executor's side of a task (SPEC 5.3 step 4): run the request on the local engine, streaming
+ * The executor's side of a task (SPEC 5.3 step 4): admit it (open, paid, this gateway's, never
+ * served before), tokenize the prompt off the event loop, run it on the local engine, streaming
  * chunks as they come, and sign a receipt over the request's hash and the output tokens. The
  * sampling seed comes from the task id, so the output is a pure function of the request.
+ *
+ * Cheapest checks first: a prompt that cannot fit the context by its length alone, or a task that
+ * is not paid for, is refused before any tokenizing; tokenizing is charged to the peer's budget in
+ * the TokenizerPool.
  */
 export function executorHandler(components: {
   engine: Engine
+  tokenizer: TokenizerPool
+  admission: TaskAdmission
   signer: Signer
   chainId: string
   log: Logger
 }): InferHandler {
-  const { engine, signer, chainId, log } = components
+  const { engine, tokenizer, admission, signer, chainId, log } = components
   return async (req, ctx) => {
     const model = engine.model(req.model)
     if (model === undefined || model.id !== req.model) {
       throw new InferRefusal('UNKNOWN_MODEL', `this host does not serve ${req.model}`)
     }
-    const promptIds = model.encode(req.prompt)
+    const context = model.spec.contextLength
+    const maxChars = Math.min(MAX_PROMPT_CHARS, model.maxPromptChars)
+    if (req.prompt.length === 0) throw new InferRefusal('BAD_REQUEST', 'the prompt is empty')
+    if (req.prompt.length > maxChars)
+      throw new InferRefusal(
+        'CONTEXT_OVERFLOW',
+        `a prompt of ${req.prompt.length} characters cannot fit ${context} tokens (at most ${maxChars} characters)`,
+      )
+    if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1)
+      throw new InferRefusal('BAD_REQUEST', 'max_tokens must be at least 1')
+    const peer = ctx.from.toString()
+    const ticket = admission.admit(req, peer, {
+      minPromptTokens: model.minTokens(req.prompt),
+      contextLength: context,
+    })
+    let promptIds: number[]
+    try {
+      promptIds = await tokenizer.encode(model.id, req.prompt, peer, { signal: ctx.signal })
+      if (promptIds.length + 1 > context)
+        throw new InferRefusal(
+          'CONTEXT_OVERFLOW',
+          `the prompt is ${promptIds.length} tokens; the context holds ${context} with room for one more`,
+        )
+      const needed = Math.min(promptIds.length + req.maxTokens, context)
+      if (ticket.tokensPaid < needed)
+        throw new InferRefusal(
+          'ESCROW_TOO_LOW',
+          `the escrow pays for ${ticket.tokensPaid} tokens; the prompt (${promptIds.length}) and max_tokens need ${needed}`,
+        )
+    } catch (err) {
+      // Refused before any work: the gateway may still send this task elsewhere, or here again.
+      ticket.release()
+      if (err instanceof EngineError && err.code === 'BUSY') throw new InferRefusal('BUSY', err.message)
+      throw err
+    }
     // Chunks go out in order, one write at a time; the receipt goes after the last.
     let sending = Promise.resolve()
     const result = await engine.generate(
@@ -48,7 +91,7 @@ export function executorHandler(components: {
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
     }
-    log.debug({ peer: ctx.from.toString(), tokens: result.completionTokens }, 'task executed')
+    log.debug({ peer, tokens: result.completionTokens }, 'task executed')
     return { receipt, sig: signReceipt(chainId, signer, receipt), finishReason: result.finishReason }
   }
 }

@@ -1,7 +1,15 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../../util/logger.js'
 import type { Clock } from '../../util/clock.js'
-import type { ChatMessage, Engine, SamplingParams, TextModel } from '../../engine/index.js'
+import {
+  EngineError,
+  MAX_CHAT_MESSAGES,
+  type ChatMessage,
+  type Engine,
+  type SamplingParams,
+  type TextModel,
+  type TokenizerPool,
+} from '../../engine/index.js'
 import {
   executorOrder,
   getAccount,
@@ -17,11 +25,11 @@ import {
   TxRejectedError,
   verifyReceipt,
   equalBytes,
-  fromHex,
   TaskKeys,
   type TaskRecord,
   type Receipt,
   type Signer,
+  type SignedTx,
 } from '../../ledger/index.js'
 import {
   InferError,
@@ -31,8 +39,17 @@ import {
 } from '../../protocols/index.js'
 import { encodeRequest, inputHash, MAX_PROMPT_CHARS } from '../../protocols/infer/codec.js'
 import type { ChainService } from '../chain/service.js'
+import { OwnTxError } from '../chain/ownTxs.js'
 import { InferenceError } from './errors.js'
 import type { TaskStore } from './taskStore.js'
+import { Settlements } from './settlements.js'
+import { TaskGate, TaskGateError } from './taskGate.js'
+
+/** Executor refusals that mean "no room for this gateway now", not "broken": try later. */
+const BUSY_CODES = new Set(['BUSY', 'RATE_LIMITED', 'UNCONFIRMED_LIMIT'])
+
+/** Prompts of local API clients waiting for or in tokenization at once (the pool's own bound is larger). */
+const API_TOKENIZE_BUDGET = 128
 
 /** A client's request, whichever API it came through. */
 export interface TaskRequest {
@@ -79,6 +96,12 @@ export interface InferenceOptions {
   maxAttempts: number
   firstTokenTimeoutMs: number
   taskTimeoutMs: number
+  /** Seconds a client told `gateway_busy` should wait (Retry-After); default 1. */
+  retryAfterS?: number
+  /** Infer streams one executor admits from this peer at once (`protocols.maxStreamsPerPeer`); default 8. */
+  executorStreams?: number
+  /** Infer requests per second one executor admits from this peer (the infer protocol's rate); default 5. */
+  executorRate?: number
 }
 
 /**
@@ -88,6 +111,12 @@ export interface InferenceOptions {
  * TaskReceipt (or refunds with TaskCancel) and keeps the task record for verifiers.
  */
 export class InferenceService {
+  /** Escrows being settled or refunded until the chain shows it (retried across refusals). */
+  private readonly settlements: Settlements
+  private readonly onCommit = (): void => this.settlements.check()
+  /** Tasks start only as fast as the executors take them from this gateway. */
+  private readonly gate: TaskGate
+
   constructor(
     private readonly components: {
       chain: ChainService
@@ -96,28 +125,44 @@ export class InferenceService {
       local: { engine: Engine; handler: InferHandler } | null
       /** Models this gateway can tokenize (its engine's, or loaded for routing only). */
       models: TextModel[]
+      /** Tokenizes prompts off the event loop, within per-caller budgets. */
+      tokenizer: TokenizerPool
       store: TaskStore
       signer: Signer
       log: Logger
       clock: Clock
     },
     private readonly opts: InferenceOptions,
-  ) {}
+  ) {
+    const { chain, signer, clock, log } = components
+    this.settlements = new Settlements({ chain, me: signer.peerId, clock, log })
+    this.gate = new TaskGate({
+      clock,
+      setTimer: (fn, ms) => {
+        const t = setTimeout(fn, ms)
+        t.unref()
+        return () => clearTimeout(t)
+      },
+    })
+  }
 
   /**
    * Refund the escrow of tasks this client opened and never settled: a daemon that stopped or
    * died mid-task. Nothing is in flight at start, so every open task of ours is one of those.
    */
   start(): void {
+    this.components.chain.onCommit(this.onCommit)
     const state = this.components.chain.replica.state
     for (const [key, task] of state.withPrefix(TaskKeys.task(''))) {
       if ((task as TaskRecord).client !== this.components.signer.peerId) continue
       this.components.log.info({ taskId: key.slice(TaskKeys.task('').length) }, 'refunding an unsettled task')
-      this.cancel(key.slice(TaskKeys.task('').length))
+      this.settlements.cancel(key.slice(TaskKeys.task('').length), null)
     }
   }
 
-  stop(): void {}
+  stop(): void {
+    this.components.chain.offCommit(this.onCommit)
+  }
 
   /** Models that are approved on the chain and known here, with the number of hosts announcing each. */
   available(): Array<{ model: TextModel; hosts: number }> {
@@ -134,8 +179,13 @@ export class InferenceService {
     return this.components.models.filter((m) => approved.has(m.id))
   }
 
-  /** Check a request against the model, the limits, the balance and the hosts; throws InferenceError. */
-  prepare(req: TaskRequest): PreparedTask {
+  /**
+   * Check a request against the model, the limits, the balance and the hosts; throws
+   * InferenceError. What can be checked by counting characters is checked before the prompt is
+   * rendered or tokenized, and tokenizing happens in the tokenizer's worker under the `api`
+   * budget (503 gateway_busy with Retry-After when it is spent), so no request holds up the event loop.
+   */
+  async prepare(req: TaskRequest, signal?: AbortSignal): Promise<PreparedTask> {
     const servable = this.servable()
     const model = servable.find((m) => m.id === req.model || m.name === req.model)
     if (model === undefined) {
@@ -146,16 +196,54 @@ export class InferenceService {
         `The model '${req.model}' does not exist or is not served here. Available: ${names.join(', ') || 'none'}`,
       )
     }
-    const prompt = 'prompt' in req.input ? req.input.prompt : model.renderChat(req.input.messages)
-    if (prompt.length > MAX_PROMPT_CHARS)
-      throw new InferenceError(
+    const context = model.spec.contextLength
+    // A prompt longer than this cannot fit, whatever its tokens: `maxPromptChars` comes from the
+    // longest token of the vocabulary.
+    const maxChars = Math.min(MAX_PROMPT_CHARS, model.maxPromptChars)
+    const tooLong = (chars: number): InferenceError =>
+      new InferenceError(
         400,
         'context_length_exceeded',
-        `the prompt is over ${MAX_PROMPT_CHARS} characters`,
+        `This model's context is ${context} tokens; a prompt of ${chars} characters cannot fit it (at most ${maxChars} characters).`,
       )
-    const promptTokens = model.encode(prompt).length
+    let prompt: string
+    if ('prompt' in req.input) prompt = req.input.prompt
+    else {
+      const messages = req.input.messages
+      if (messages.length > MAX_CHAT_MESSAGES)
+        throw new InferenceError(400, 'invalid_value', `a chat holds at most ${MAX_CHAT_MESSAGES} messages`)
+      const chars = messages.reduce((n, m) => n + m.content.length, 0)
+      if (chars > maxChars) throw tooLong(chars)
+      try {
+        prompt = model.renderChat(messages, maxChars)
+      } catch (err) {
+        if (err instanceof EngineError) throw new InferenceError(400, 'invalid_value', err.message)
+        throw err
+      }
+    }
+    if (prompt.length > maxChars) throw tooLong(prompt.length)
+    const limit = this.opts.maxTokensLimit
+    if (
+      req.maxTokens !== undefined &&
+      !(Number.isInteger(req.maxTokens) && req.maxTokens >= 1 && req.maxTokens <= limit)
+    )
+      throw new InferenceError(400, 'invalid_value', `max_tokens must be an integer from 1 to ${limit}`)
+    let promptTokens: number
+    try {
+      // Local API clients share one budget, larger than a peer's: they are this node's own users,
+      // and the API's connection cap already bounds how many of them can be waiting.
+      const ids = await this.components.tokenizer.encode(model.id, prompt, 'api', {
+        signal,
+        maxForKey: API_TOKENIZE_BUDGET,
+      })
+      promptTokens = ids.length
+    } catch (err) {
+      if (err instanceof EngineError && err.code === 'BUSY') throw this.busy(err.message)
+      if (err instanceof EngineError && err.code === 'CANCELLED')
+        throw new InferenceError(499, 'cancelled', 'the client went away')
+      throw err
+    }
     if (promptTokens === 0) throw new InferenceError(400, 'invalid_value', 'the prompt is empty')
-    const context = model.spec.contextLength
     if (promptTokens + 1 > context) {
       throw new InferenceError(
         400,
@@ -163,12 +251,6 @@ export class InferenceService {
         `This model's context is ${context} tokens; the prompt is ${promptTokens} tokens.`,
       )
     }
-    const limit = this.opts.maxTokensLimit
-    if (
-      req.maxTokens !== undefined &&
-      !(Number.isInteger(req.maxTokens) && req.maxTokens >= 1 && req.maxTokens <= limit)
-    )
-      throw new InferenceError(400, 'invalid_value', `max_tokens must be an integer from 1 to ${limit}`)
     if (req.maxTokens !== undefined && promptTokens + req.maxTokens > context) {
       throw new InferenceError(
         400,
@@ -207,15 +289,41 @@ export class InferenceService {
     onChunk: (text: string, executor: string) => void,
     signal?: AbortSignal,
   ): Promise<TaskResult> {
-    const { chain, signer, log } = this.components
-    let open
+    const hosts = task.candidates.length
+    let leave: () => void
     try {
-      open = chain.sendTx('TaskOpen', { model: task.model.id, maxCost: task.maxCost })
+      leave = await this.gate.enter(
+        {
+          running: hosts * (this.opts.executorStreams ?? 8),
+          perSecond: hosts * (this.opts.executorRate ?? 5),
+        },
+        signal,
+      )
     } catch (err) {
-      if (err instanceof TxRejectedError && err.code === 'INSUFFICIENT_FUNDS')
-        throw new InferenceError(402, 'insufficient_funds', err.message)
-      throw new InferenceError(400, 'task_refused', (err as Error).message)
+      if (!(err instanceof TaskGateError)) throw err
+      if (err.code === 'ABORTED') throw new InferenceError(499, 'cancelled', 'the client went away')
+      throw this.busy(err.message)
     }
+    try {
+      return await this.runTask(task, onChunk, signal)
+    } finally {
+      leave()
+    }
+  }
+
+  private busy(why: string): InferenceError {
+    return new InferenceError(503, 'gateway_busy', `the gateway is saturated (${why}); retry shortly`, {
+      'retry-after': String(this.opts.retryAfterS ?? 1),
+    })
+  }
+
+  private async runTask(
+    task: PreparedTask,
+    onChunk: (text: string, executor: string) => void,
+    signal?: AbortSignal,
+  ): Promise<TaskResult> {
+    const { chain, signer, log } = this.components
+    const open = await this.escrow(task, signal)
     const taskId = taskIdOf(signer.peerId, open.nonce)
     const idHex = toHex(taskId)
     const state = chain.replica.state
@@ -228,11 +336,15 @@ export class InferenceService {
       maxTokens: task.maxTokens,
       sampling: task.req.sampling,
       stop: task.req.stop,
+      // The executor checks the escrow with it, and admits it itself if gossip is slower than us.
+      open: open.bytes,
     }
     const tokens: number[] = []
     let text = ''
     const attempts: string[] = []
     let failure = 'no executor answered'
+    // Every executor tried said it had no room for us (now): the network is saturated, not broken.
+    let allBusy = true
     for (const executor of order.slice(0, this.opts.maxAttempts)) {
       attempts.push(executor)
       const collect = (c: { tokens: number[]; text: string }): void => {
@@ -243,17 +355,49 @@ export class InferenceService {
       try {
         const outcome = await this.execute(executor, request, collect, signal)
         this.checkReceipt(outcome.receipt, outcome.sig, executor, request, outcome.inputHash, tokens)
-        return await this.settle(task, { idHex, executor, attempts, seed, order }, outcome, text, tokens)
+        const route = { idHex, openNonce: open.nonce, executor, attempts, seed, order }
+        return await this.settle(task, route, outcome, text, tokens)
       } catch (err) {
         const before = err instanceof InferError ? err.meta.beforeFirstToken : tokens.length === 0
         failure = `${executor}: ${(err as Error).message}`
+        allBusy &&= err instanceof InferError && BUSY_CODES.has(err.meta.remoteCode ?? '')
         log.warn({ taskId: idHex, executor, err: (err as Error).message, before }, 'executor failed')
         if (!before || signal?.aborted === true) break
       }
     }
-    this.cancel(idHex)
+    const refunded = this.settlements.cancel(idHex, open.nonce)
     if (signal?.aborted === true) throw new InferenceError(499, 'cancelled', 'the client went away')
-    throw new InferenceError(502, 'executor_failed', `task ${idHex} failed, escrow refunded: ${failure}`)
+    const escrow = refunded ? 'escrow refunded' : 'refund pending (retried until it is in a block)'
+    if (allBusy) throw this.busy(`every executor tried is busy; task ${idHex}: ${escrow}`)
+    throw new InferenceError(502, 'executor_failed', `task ${idHex} failed, ${escrow}: ${failure}`)
+  }
+
+  /**
+   * Escrow the task with TaskOpen, through the queue of own transactions: it waits (bounded) while
+   * this node already has as many pending as the mempools admit. Every refusal comes before
+   * anything is escrowed; a saturated gateway answers 503 gateway_busy with Retry-After.
+   */
+  private async escrow(task: PreparedTask, signal?: AbortSignal): Promise<SignedTx> {
+    const busy = (why: string): InferenceError => this.busy(why)
+    if (this.settlements.full) throw busy(`${this.settlements.size} tasks still being settled`)
+    try {
+      return await this.components.chain.queueTx(
+        'TaskOpen',
+        { model: task.model.id, maxCost: task.maxCost },
+        { lane: 'new', signal },
+      ).done
+    } catch (err) {
+      if (err instanceof OwnTxError) {
+        if (err.code === 'ABORTED') throw new InferenceError(499, 'cancelled', 'the client went away')
+        throw busy(err.message)
+      }
+      if (err instanceof TxRejectedError && err.code === 'INSUFFICIENT_FUNDS')
+        throw new InferenceError(402, 'insufficient_funds', err.message)
+      if (err instanceof TxRejectedError) throw new InferenceError(400, 'task_refused', err.message)
+      // Not the client's doing: logged whole here, a plain 500 with no internals to the client.
+      this.components.log.error({ err }, 'cannot escrow a task')
+      throw new InferenceError(500, 'internal_error', 'the gateway could not escrow the task')
+    }
   }
 
   private async execute(
@@ -307,7 +451,14 @@ export class InferenceService {
 
   private async settle(
     task: PreparedTask,
-    route: { idHex: string; executor: string; attempts: string[]; seed: Uint8Array; order: string[] },
+    route: {
+      idHex: string
+      openNonce: number
+      executor: string
+      attempts: string[]
+      seed: Uint8Array
+      order: string[]
+    },
     outcome: { receipt: Receipt; sig: Uint8Array; finishReason: 'stop' | 'length' },
     text: string,
     tokens: number[],
@@ -315,7 +466,7 @@ export class InferenceService {
     const { chain, store, clock, log } = this.components
     const { idHex, executor, attempts } = route
     const { receipt, sig, finishReason } = outcome
-    chain.sendTx('TaskReceipt', { receipt, executor, sig }, { check: false })
+    this.settlements.receipt(idHex, route.openNonce, { receipt, executor, sig })
     const params = getInferenceParams(chain.replica.state)!
     const units = params.models.find(([id]) => id === task.model.id)?.[1] ?? 0
     const cost = taskFee(
@@ -368,14 +519,6 @@ export class InferenceService {
       maxCost: task.maxCost,
       receipt: receiptJson,
       attempts,
-    }
-  }
-
-  private cancel(idHex: string): void {
-    try {
-      this.components.chain.sendTx('TaskCancel', { taskId: fromHex(idHex) }, { check: false })
-    } catch (err) {
-      this.components.log.error({ err, taskId: idHex }, 'cannot refund the escrow')
     }
   }
 }

@@ -12,6 +12,12 @@ export interface InferRequest {
   maxTokens: number
   sampling: SamplingParams
   stop: string[]
+  /**
+   * The gateway's signed TaskOpen transaction for `taskId`, as it went to the ledger: the executor
+   * checks the escrow with it, and admits it to its own mempool when gossip has not brought it
+   * yet, so it never waits for gossip and never serves a task nobody paid for.
+   */
+  open: Uint8Array
 }
 
 export type InferFrame =
@@ -21,6 +27,25 @@ export type InferFrame =
 
 export const MAX_PROMPT_CHARS = 256 * 1024
 
+/** The request frame's version: 2 carries the TaskOpen (version 1 did not, and is refused). */
+export const REQUEST_VERSION = 2
+
+/** Largest TaskOpen transaction a request carries (one is about 250 bytes). */
+export const MAX_TASK_OPEN_BYTES = 1024
+
+const MAX_MODEL_CHARS = 128
+
+/**
+ * The largest request frame that can hold a prompt of `promptChars` characters, in bytes: a UTF-16
+ * code unit is at most 3 bytes of UTF-8, plus the TaskOpen, the model id, the stop strings and
+ * CBOR's headers. An executor reads no more than this for a request, which is far below the
+ * response frames' limit (kjv-small: about 13 KiB).
+ */
+export function maxRequestBytes(promptChars: number = MAX_PROMPT_CHARS): number {
+  const chars = Math.min(promptChars, MAX_PROMPT_CHARS)
+  return 3 * chars + MAX_TASK_OPEN_BYTES + 3 * (MAX_MODEL_CHARS + MAX_STOP_SEQUENCES * MAX_STOP_LENGTH) + 512
+}
+
 const num = (v: unknown, what: string): number => {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${what}: expected a finite number`)
   return v
@@ -29,28 +54,27 @@ const num = (v: unknown, what: string): number => {
 export function encodeRequest(r: InferRequest): Uint8Array {
   const s = r.sampling
   return encode([
-    1,
+    REQUEST_VERSION,
     r.taskId,
     r.model,
     r.prompt,
     r.maxTokens,
     [s.temperature, s.topP, s.topK, s.repetitionPenalty, s.frequencyPenalty, s.presencePenalty],
     r.stop,
+    r.open,
   ])
 }
 
 /** Decode a request frame; throws on anything malformed (the caller answers BAD_REQUEST). */
 export function decodeRequest(bytes: Uint8Array, maxBytes: number): InferRequest {
-  const [version, taskId, model, prompt, maxTokens, sampling, stop] = read.array(
-    decode(bytes, maxBytes, 'infer request'),
-    7,
-    'infer request',
-  )
-  if (version !== 1) throw new Error(`infer request: unknown version ${String(version)}`)
+  const v = decode(bytes, maxBytes, 'infer request')
+  if (Array.isArray(v) && v[0] !== REQUEST_VERSION)
+    throw new Error(`infer request: unknown version ${String(v[0])} (this host speaks ${REQUEST_VERSION})`)
+  const [, taskId, model, prompt, maxTokens, sampling, stop, open] = read.array(v, 8, 'infer request')
   const [t, p, k, rep, freq, pres] = read.array(sampling, 6, 'sampling')
   return {
     taskId: read.bytes(taskId, 'taskId', 32),
-    model: read.string(model, 128, 'model'),
+    model: read.string(model, MAX_MODEL_CHARS, 'model'),
     prompt: read.string(prompt, MAX_PROMPT_CHARS, 'prompt'),
     maxTokens: read.uint(maxTokens, 'maxTokens'),
     sampling: {
@@ -62,7 +86,14 @@ export function decodeRequest(bytes: Uint8Array, maxBytes: number): InferRequest
       presencePenalty: num(pres, 'presence_penalty'),
     },
     stop: read.list(stop, MAX_STOP_SEQUENCES, 'stop').map((x) => read.string(x, MAX_STOP_LENGTH, 'stop')),
+    open: taskOpenBytes(open),
   }
+}
+
+function taskOpenBytes(v: unknown): Uint8Array {
+  const b = read.bytes(v, 'open')
+  if (b.length > MAX_TASK_OPEN_BYTES) throw new Error(`open: over ${MAX_TASK_OPEN_BYTES} bytes`)
+  return b
 }
 
 /** SPEC 5.3: the receipt's input hash, over the request frame exactly as sent. */

@@ -2,7 +2,10 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from '../../util/logger.js'
 import { CordexError } from '../../util/errors.js'
+import { deadline } from '../../util/deadline.js'
 import { protocolId } from '../ids.js'
+import { PENALTY, type PeerGuard } from '../guard.js'
+import type { PeerAction } from '../errors.js'
 import type { Receipt } from '../../ledger/task/receipt.js'
 import {
   decodeFrame,
@@ -10,6 +13,7 @@ import {
   encodeFrame,
   encodeRequest,
   inputHash,
+  maxRequestBytes,
   type InferRequest,
 } from './codec.js'
 
@@ -19,7 +23,10 @@ export {
   encodeFrame,
   decodeFrame,
   inputHash,
+  maxRequestBytes,
   MAX_PROMPT_CHARS,
+  MAX_TASK_OPEN_BYTES,
+  REQUEST_VERSION,
 } from './codec.js'
 export type { InferRequest, InferFrame } from './codec.js'
 
@@ -39,15 +46,34 @@ export class InferError extends CordexError<
   { peer?: string; remoteCode?: string; beforeFirstToken: boolean }
 > {}
 
-/** An executor-side refusal with a code the gateway sees (UNKNOWN_MODEL, BUSY, BAD_REQUEST...). */
-export class InferRefusal extends CordexError<string> {}
+/**
+ * An executor-side refusal with a code the gateway sees (UNKNOWN_MODEL, BUSY, TASK_NOT_OPEN...).
+ * `meta.action` says what to do with the sender: an honest gateway never earns 'reject'.
+ */
+export class InferRefusal extends CordexError<string, { action?: PeerAction }> {}
 
 export interface InferLimits {
+  /** Largest response frame (chunk, done, error), bytes. */
   maxFrameBytes: number
-  /** Executor side: the longest a task may stream. */
+  /** Executor side: the longest a task may stream, ms. */
   taskTimeoutMs: number
+  /** Concurrent inbound streams per connection (libp2p's own cap). */
   maxInboundStreams: number
+  /** Executor side: largest request frame, bytes. Default `maxRequestBytes()`, what the longest prompt needs. */
+  maxRequestBytes?: number
+  /** Executor side: deadline for the request frame to arrive whole, from the stream's opening, ms. Default 5000. */
+  requestTimeoutMs?: number
+  /** Executor side: concurrent inbound infer streams one peer may hold (with a guard). Default 8. */
+  maxStreamsPerPeer?: number
+  /** Executor side: infer requests per second one peer may open, bursts of twice as many (with a guard). Default 5. */
+  requestsPerSecond?: number
 }
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 5000
+const DEFAULT_STREAMS_PER_PEER = 8
+const DEFAULT_REQUESTS_PER_SECOND = 5
+/** How long a refusal frame may take to go out before the stream is reset instead. */
+const REFUSAL_WRITE_MS = 1000
 
 /** The executor's side of one task: stream chunks with `send`, then return the signed receipt. */
 export type InferHandler = (
@@ -73,14 +99,17 @@ type Node = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
 /**
  * `/cordex/<network>/infer/1.0.0` (SPEC 5.3 step 4): the gateway writes one request frame; the
  * executor answers with chunk frames as tokens are generated, then one `done` frame carrying its
- * signed receipt, or an `error` frame. Frames are length-prefixed CBOR, bounded; the executor's
- * generation is cancelled when the gateway goes away; a malformed stream is reset on its own.
+ * signed receipt, or an `error` frame. Frames are length-prefixed CBOR, bounded (the request far
+ * more tightly than the answer); the executor's generation is cancelled when the gateway goes
+ * away; a malformed stream is reset on its own. With a PeerGuard, each peer also has a share of
+ * streams and a request rate (refused with BUSY / RATE_LIMITED), and malformed or oversized
+ * requests count against it.
  */
 export class InferProtocol {
   readonly protocol: string
 
   constructor(
-    private readonly components: { node: Node; log: Logger },
+    private readonly components: { node: Node; log: Logger; guard?: PeerGuard | null },
     network: string,
     private readonly limits: InferLimits,
   ) {
@@ -115,10 +144,10 @@ export class InferProtocol {
   ): Promise<InferOutcome> {
     const bytes = encodeRequest(req)
     const hash = inputHash(bytes)
-    const deadline = AbortSignal.timeout(opts.timeoutMs)
-    const firstToken = new AbortController()
-    const firstTimer = setTimeout(() => firstToken.abort(), opts.firstTokenTimeoutMs)
-    const signal = AbortSignal.any([deadline, firstToken.signal, ...(opts.signal ? [opts.signal] : [])])
+    const total = deadline(opts.timeoutMs, opts.signal)
+    const first = deadline(opts.firstTokenTimeoutMs, total.signal)
+    // Until the first token, `first` (which also follows `total`); then `total` alone.
+    let signal = first.signal
     let started = false
     const fail = (code: InferErrorCode, message: string, remoteCode?: string): InferError =>
       new InferError(code, message, { peer: peer.toString(), remoteCode, beforeFirstToken: !started })
@@ -126,7 +155,8 @@ export class InferProtocol {
     try {
       stream = await this.components.node.dialProtocol(peer, this.protocol, { signal })
     } catch (err) {
-      clearTimeout(firstTimer)
+      first.clear()
+      total.clear()
       if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
       throw fail('DIAL_FAILED', `cannot open ${this.protocol} to ${peer}: ${(err as Error).message}`)
     }
@@ -138,11 +168,12 @@ export class InferProtocol {
         if (frame.kind === 'chunk') {
           if (!started) {
             started = true
-            clearTimeout(firstTimer)
+            first.clear()
+            signal = total.signal
           }
           opts.onChunk(frame)
         } else if (frame.kind === 'error') {
-          throw fail('REMOTE_ERROR', `${peer}: ${frame.message}`, frame.code)
+          throw fail('REMOTE_ERROR', `${peer}: ${frame.code}: ${frame.message}`, frame.code)
         } else {
           await stream.close({ signal }).catch(() => {})
           return { receipt: frame.receipt, sig: frame.sig, finishReason: frame.finishReason, inputHash: hash }
@@ -152,44 +183,71 @@ export class InferProtocol {
       stream.abort(err as Error)
       if (err instanceof InferError) throw err
       if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
-      if (firstToken.signal.aborted && !started)
+      if (total.signal.aborted) throw fail('STREAM_FAILED', `${peer}: no answer in ${opts.timeoutMs} ms`)
+      if (first.signal.aborted && !started)
         throw fail('NO_FIRST_TOKEN', `${peer}: no first token in ${opts.firstTokenTimeoutMs} ms`)
-      if (deadline.aborted) throw fail('STREAM_FAILED', `${peer}: no answer in ${opts.timeoutMs} ms`)
       const name = (err as Error).name
       if (name === 'InvalidDataLengthError' || (err as Error).message.startsWith('infer frame'))
         throw fail('MALFORMED', `${peer}: ${(err as Error).message}`)
       throw fail(started ? 'STREAM_FAILED' : 'NO_FIRST_TOKEN', `${peer}: ${(err as Error).message}`)
     } finally {
-      clearTimeout(firstTimer)
+      first.clear()
+      total.clear()
     }
   }
 
   private async serve(stream: Stream, connection: Connection, handler: InferHandler): Promise<void> {
     const from = connection.remotePeer
-    const ac = new AbortController()
-    const signal = AbortSignal.any([ac.signal, AbortSignal.timeout(this.limits.taskTimeoutMs)])
-    // The gateway went away (reset or closed its side): cancel the generation.
-    stream.addEventListener('close', () => ac.abort(), { once: true })
-    const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
+    const peer = from.toString()
+    const { guard, log } = this.components
+    // SPEC 2: the peer's request rate, then one of its stream slots, before a byte is read.
+    const maxRequest = this.limits.maxRequestBytes ?? maxRequestBytes()
+    // The read buffer is bounded too (beyond it the stream is reset), with room for one muxer
+    // message past a request, so that an oversized request is first seen by its length prefix.
+    const lp = lpStream(stream, { maxDataLength: maxRequest, maxBufferSize: 2 * maxRequest + 1024 })
+    const rate = this.limits.requestsPerSecond ?? DEFAULT_REQUESTS_PER_SECOND
+    if (guard != null && !guard.allow(peer, this.protocol, rate, 2 * rate)) {
+      await refuse(stream, lp, 'RATE_LIMITED', `over ${rate} infer requests per second`, true)
+      return
+    }
+    const slots = this.limits.maxStreamsPerPeer ?? DEFAULT_STREAMS_PER_PEER
+    const release = guard == null ? () => {} : guard.open(peer, this.protocol, slots)
+    if (release === null) {
+      await refuse(stream, lp, 'BUSY', `${slots} infer streams from this peer are open already`, true)
+      return
+    }
+    // The gateway went away (reset or closed its side): cancel whatever this stream is doing.
+    const gone = new AbortController()
+    stream.addEventListener('close', () => gone.abort(), { once: true })
+    const late = deadline(this.limits.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, gone.signal)
     let req: InferRequest
     let bytes: Uint8Array
     try {
-      bytes = (await lp.read({ signal })).subarray()
-      req = decodeRequest(bytes, this.limits.maxFrameBytes)
+      bytes = (await lp.read({ signal: late.signal })).subarray()
+      req = decodeRequest(bytes, maxRequest)
     } catch (err) {
-      this.components.log.debug({ peer: from.toString(), err: (err as Error).message }, 'bad infer request')
-      // A malformed request gets an error frame, if the stream still takes one, then a reset.
-      await lp
-        .write(
-          encodeFrame({ kind: 'error', code: 'BAD_REQUEST', message: (err as Error).message.slice(0, 512) }),
-          {
-            signal: AbortSignal.timeout(1000),
-          },
-        )
-        .catch(() => {})
-      stream.abort(err as Error)
+      release()
+      if (late.signal.aborted) {
+        // Silent, slow or gone: the stream and its buffers go now, not at the task's deadline.
+        log.debug({ peer }, 'infer request late or abandoned')
+        stream.abort(new Error('infer request timeout'))
+        return
+      }
+      late.clear()
+      const name = (err as Error).name
+      if (name === 'UnexpectedEOFError') {
+        stream.abort(err as Error)
+        return
+      }
+      // Over the limit, or not a request: that peer's fault.
+      log.debug({ peer, err: (err as Error).message }, 'bad infer request')
+      guard?.penalize(peer, `${this.protocol}: ${name}`, PENALTY.reject)
+      await refuse(stream, lp, 'BAD_REQUEST', (err as Error).message)
       return
     }
+    late.clear()
+    const task = deadline(this.limits.taskTimeoutMs, gone.signal)
+    const signal = task.signal
     try {
       const done = await handler(req, {
         from,
@@ -207,14 +265,60 @@ export class InferProtocol {
         return
       }
       const code = err instanceof CordexError ? err.code : 'SERVER_ERROR'
-      if (!(err instanceof CordexError))
-        this.components.log.warn({ err, peer: from.toString() }, 'infer failed')
+      if (!(err instanceof CordexError)) log.warn({ err, peer }, 'infer failed')
+      if (err instanceof InferRefusal && err.meta.action !== undefined)
+        guard?.penalize(peer, `${this.protocol}: ${code}`, PENALTY[err.meta.action])
       await lp
         .write(encodeFrame({ kind: 'error', code, message: (err as Error).message.slice(0, 512) }), {
           signal,
         })
         .then(() => stream.close({ signal }))
         .catch((e: unknown) => stream.abort(e as Error))
+    } finally {
+      task.clear()
+      release()
     }
   }
+}
+
+/**
+ * Answer with one error frame, if the stream takes it within a second, then reset the stream:
+ * nothing more is read from a peer that was refused, and no buffer waits for it to hang up. A
+ * stream refused on arrival first waits (as long) for the peer's first bytes: until then the
+ * peer is still negotiating the protocol, and a frame and reset arriving in the middle of that
+ * would reach it as a failed dial instead of the refusal's code.
+ */
+async function refuse(
+  stream: Stream,
+  lp: { write(b: Uint8Array, o: { signal: AbortSignal }): Promise<void> },
+  code: string,
+  message: string,
+  onArrival = false,
+): Promise<void> {
+  try {
+    if (onArrival) await firstBytes(stream, REFUSAL_WRITE_MS)
+    const d = deadline(REFUSAL_WRITE_MS)
+    await lp
+      .write(encodeFrame({ kind: 'error', code, message: message.slice(0, 512) }), { signal: d.signal })
+      .finally(() => d.clear())
+  } catch {
+    // The frame is lost; the reset below still tells the peer.
+  } finally {
+    stream.abort(new Error(`${code}: ${message}`))
+  }
+}
+
+/** Resolves when the peer sends something, the stream ends, or `ms` have passed. */
+function firstBytes(stream: Stream, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      stream.removeEventListener('message', done)
+      stream.removeEventListener('close', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    stream.addEventListener('message', done)
+    stream.addEventListener('close', done)
+  })
 }

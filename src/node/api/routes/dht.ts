@@ -2,6 +2,7 @@ import type { ApiRoute } from '../server.js'
 import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
 import { parsePeerId } from './peers.js'
+import { deadline } from '../../../util/deadline.js'
 
 /**
  * `GET /dht/peers/:id`: look a peer up through the DHT (peerRouting.findPeer, skipping the local
@@ -14,7 +15,7 @@ export function findPeerRoute(ctx: ApiContext): ApiRoute {
     handler: async (req) => {
       const peer = parsePeerId(req.params.id ?? '')
       if (peer.equals(ctx.node.peerId)) throw new HttpError(400, 'SELF', 'that is this peer')
-      const signal = AbortSignal.any([req.signal, AbortSignal.timeout(ctx.config.protocols.streamTimeoutMs)])
+      const { signal, clear } = deadline(ctx.config.protocols.streamTimeoutMs, req.signal)
       try {
         const found = await ctx.node.peerRouting.findPeer(peer, {
           signal,
@@ -23,6 +24,8 @@ export function findPeerRoute(ctx: ApiContext): ApiRoute {
         return { peerId: found.id.toString(), addrs: found.multiaddrs.map((a) => a.toString()) }
       } catch (err) {
         throw new HttpError(404, 'PEER_NOT_FOUND', `${peer} not found in the DHT: ${(err as Error).message}`)
+      } finally {
+        clear()
       }
     },
   }

@@ -166,12 +166,7 @@ function channel<T>(): { push(v: T): void; end(): void; fail(e: Error): void; it
   }
 }
 
-function handle(
-  ctx: ApiContext,
-  raw: unknown,
-  signal: AbortSignal,
-  chat: boolean,
-): Promise<unknown> | EventStream {
+async function handle(ctx: ApiContext, raw: unknown, signal: AbortSignal, chat: boolean): Promise<unknown> {
   const b = body(raw)
   let input: TaskRequest['input']
   if (chat) input = { messages: messages(b.messages) }
@@ -181,14 +176,17 @@ function handle(
     input = { prompt: p }
   }
   const svc = service(ctx)
-  const task = svc.prepare({
-    model: b.model as string,
-    input,
-    maxTokens: maxTokens(b),
-    sampling: sampling(b),
-    stop: stopList(b),
-    maxCost: maxCost(b),
-  })
+  const task = await svc.prepare(
+    {
+      model: b.model as string,
+      input,
+      maxTokens: maxTokens(b),
+      sampling: sampling(b),
+      stop: stopList(b),
+      maxCost: maxCost(b),
+    },
+    signal,
+  )
   const created = Math.floor(ctx.clock.now() / 1000)
   const model = task.model.name
   if (b.stream !== true) {
@@ -240,22 +238,31 @@ function handle(
       : { id, object, created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] }
   if (chat) ch.push(piece('', null))
   let first = true
-  svc
-    .run(
-      task,
-      (text, executor) => {
-        // The first piece of text names its executor, so a client can follow a task as it streams.
-        ch.push(first ? { ...(piece(text, null) as object), cordex: { executor } } : piece(text, null))
-        first = false
-      },
-      signal,
-    )
-    .then((r) => {
-      id = `${chat ? 'chatcmpl' : 'cmpl'}-${r.taskId}`
-      ch.push({ ...(piece('', r.finishReason) as object), usage: usage(r), cordex: cordexField(r) })
-      ch.end()
-    })
-    .catch((err: Error) => ch.fail(err))
+  // The stream's 200 goes out with its first text, not before: a task refused or failed before
+  // then (the gateway is saturated, no executor answered) is a plain HTTP error with its status.
+  await new Promise<void>((started, failedEarly) => {
+    svc
+      .run(
+        task,
+        (text, executor) => {
+          // The first piece of text names its executor, so a client can follow a task as it streams.
+          ch.push(first ? { ...(piece(text, null) as object), cordex: { executor } } : piece(text, null))
+          first = false
+          started()
+        },
+        signal,
+      )
+      .then((r) => {
+        id = `${chat ? 'chatcmpl' : 'cmpl'}-${r.taskId}`
+        ch.push({ ...(piece('', r.finishReason) as object), usage: usage(r), cordex: cordexField(r) })
+        ch.end()
+        started()
+      })
+      .catch((err: Error) => {
+        ch.fail(err)
+        failedEarly(err) // nothing once started
+      })
+  })
   return new EventStream(ch.items)
 }
 

@@ -1,0 +1,234 @@
+import '../../src/polyfill.js'
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { lpStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import { MemoryDatastore } from 'datastore-core'
+import { buildLibp2p, type CordexLibp2p } from '../../src/node/libp2p.js'
+import { loadConfig } from '../../src/node/config/index.js'
+import {
+  InferError,
+  InferProtocol,
+  InferRefusal,
+  PeerGuard,
+  type InferHandler,
+  type InferRequest,
+} from '../../src/protocols/index.js'
+import { decodeFrame, encodeRequest } from '../../src/protocols/infer/codec.js'
+import { GREEDY } from '../../src/engine/index.js'
+import { silentLogger } from '../../src/util/logger.js'
+
+// The infer stream's own bounds (defect: a silent `infer` stream never timed out, and held its
+// buffers for minutes): two real libp2p nodes over TCP on loopback, in one process, the server
+// with a PeerGuard on a clock that does not move (so no rate refills during a test).
+
+const dir = mkdtempSync(join(tmpdir(), 'cx-inf-'))
+const devnet = loadConfig({ dataDir: dir, network: 'devnet' })
+const P = '/cordex/devnet/infer/1.0.0'
+let client: CordexLibp2p
+let server: CordexLibp2p
+
+async function node(): Promise<CordexLibp2p> {
+  const n = await buildLibp2p(
+    { privateKey: await generateKeyPair('Ed25519'), datastore: new MemoryDatastore() },
+    devnet,
+  )
+  await n.start()
+  return n
+}
+
+before(async () => {
+  client = await node()
+  server = await node()
+  await client.dial(server.getMultiaddrs()[0]!)
+})
+
+after(async () => {
+  await Promise.all([client.stop(), server.stop()])
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const request = (prompt = 'And God said,'): InferRequest => ({
+  taskId: new Uint8Array(32).fill(1),
+  model: 'm@0000000000000000',
+  prompt,
+  maxTokens: 4,
+  sampling: GREEDY,
+  stop: [],
+  open: new Uint8Array(0),
+})
+
+/** A handler that answers with one chunk and a done frame (the receipt is not checked here). */
+const echo: InferHandler = async (req, ctx) => {
+  await ctx.send({ tokens: [1], text: 'x' })
+  return {
+    receipt: {
+      taskId: req.taskId,
+      modelId: req.model,
+      inputHash: ctx.inputHash,
+      outputHash: new Uint8Array(32),
+      promptTokens: 1,
+      completionTokens: 1,
+    },
+    sig: new Uint8Array(64),
+    finishReason: 'length',
+  }
+}
+
+/** Serve `handler` with a guard, for the length of `body`. */
+async function serving<T>(
+  handler: InferHandler,
+  limits: { requestsPerSecond?: number; maxStreamsPerPeer?: number },
+  body: (ctx: { guard: PeerGuard; proto: InferProtocol; calls: () => number }) => Promise<T>,
+): Promise<T> {
+  const guard = new PeerGuard({ clock: { now: () => 1_000_000 } })
+  let calls = 0
+  const proto = new InferProtocol({ node: server, log: silentLogger(), guard }, 'devnet', {
+    maxFrameBytes: 1 << 20,
+    // Far beyond the test: only the request deadline can end a silent stream here.
+    taskTimeoutMs: 600_000,
+    maxInboundStreams: 64,
+    maxRequestBytes: 8192,
+    requestTimeoutMs: 300,
+    ...limits,
+  })
+  await proto.register((req, ctx) => {
+    calls++
+    return handler(req, ctx)
+  })
+  try {
+    return await body({ guard, proto, calls: () => calls })
+  } finally {
+    await proto.unregister()
+  }
+}
+
+/** Read frames until the stream ends: the error frame's code, or 'reset' / 'closed'. */
+async function outcome(stream: Stream): Promise<string> {
+  const lp = lpStream(stream)
+  try {
+    for (;;) {
+      const f = decodeFrame((await lp.read()).subarray(), 1 << 20)
+      if (f.kind === 'error') return f.code
+      if (f.kind === 'done') return 'done'
+    }
+  } catch {
+    return 'reset'
+  }
+}
+
+/** The gateway's side, on the client node. */
+const gateway = (): InferProtocol =>
+  new InferProtocol({ node: client, log: silentLogger() }, 'devnet', {
+    maxFrameBytes: 1 << 20,
+    taskTimeoutMs: 600_000,
+    maxInboundStreams: 64,
+  })
+
+const runOnce = (_server?: InferProtocol) =>
+  gateway().run(server.peerId, request(), { onChunk: () => {}, firstTokenTimeoutMs: 5000, timeoutMs: 10_000 })
+
+test(
+  'streams that never send a request, or send part of one, are reset at the request deadline',
+  { timeout: 60_000 },
+  async () => {
+    await serving(echo, { maxStreamsPerPeer: 8 }, async ({ proto, calls }) => {
+      const silent = await Promise.all([0, 1, 2].map(() => client.dialProtocol(server.peerId, P)))
+      // A slow one: a length prefix of 1000 bytes and 10 of them, then nothing.
+      const slow = await client.dialProtocol(server.peerId, P)
+      slow.send(Uint8Array.of(0xe8, 0x07, ...new Uint8Array(10)))
+      const ends = await Promise.all([...silent, slow].map(outcome))
+      assert.deepEqual(ends, ['reset', 'reset', 'reset', 'reset'])
+      assert.equal(calls(), 0, 'no handler ran')
+      // Their slots were given back: a real request is served.
+      assert.equal((await runOnce(proto)).finishReason, 'length')
+    })
+  },
+)
+
+test(
+  'a peer over its share of streams gets BUSY, and over its rate RATE_LIMITED',
+  { timeout: 60_000 },
+  async () => {
+    await serving(echo, { maxStreamsPerPeer: 2, requestsPerSecond: 2 }, async () => {
+      const held = await Promise.all([0, 1].map(() => client.dialProtocol(server.peerId, P)))
+      const third = await client.dialProtocol(server.peerId, P)
+      assert.equal(await outcome(third), 'BUSY')
+      await Promise.all(held.map(outcome)) // reset at the deadline
+      // The burst is four requests (2/s, twice that at once): three are spent, one more gets in
+      // (and, silent, is reset), the next is over the rate. Another peer's streams are not counted.
+      const fourth = await client.dialProtocol(server.peerId, P)
+      const fifth = await client.dialProtocol(server.peerId, P)
+      assert.deepEqual(await Promise.all([outcome(fourth), outcome(fifth)]), ['reset', 'RATE_LIMITED'])
+    })
+  },
+)
+
+test(
+  'an oversized or malformed request is refused with BAD_REQUEST and counts against its sender',
+  { timeout: 60_000 },
+  async () => {
+    await serving(echo, {}, async ({ guard, calls }) => {
+      const peer = client.peerId.toString()
+      const big = lpStream(await client.dialProtocol(server.peerId, P))
+      await big.write(encodeRequest(request('x'.repeat(9000))))
+      assert.equal(await outcome(big.unwrap()), 'BAD_REQUEST')
+      const after = guard.score(peer)
+      assert.ok(after > 0, 'penalized')
+      const junk = lpStream(await client.dialProtocol(server.peerId, P))
+      await junk.write(new TextEncoder().encode('not a request'))
+      assert.equal(await outcome(junk.unwrap()), 'BAD_REQUEST')
+      assert.ok(guard.score(peer) > after)
+      assert.equal(calls(), 0)
+    })
+  },
+)
+
+test(
+  'a refusal that only a hostile gateway earns is penalized; an ordinary one is not',
+  { timeout: 60_000 },
+  async () => {
+    let code = 'TASK_REPLAYED'
+    const refuse: InferHandler = async () => {
+      throw new InferRefusal(code, 'no', code === 'TASK_REPLAYED' ? { action: 'reject' } : {})
+    }
+    await serving(refuse, {}, async ({ guard, proto }) => {
+      const peer = client.peerId.toString()
+      await assert.rejects(
+        runOnce(proto),
+        (e: unknown) => e instanceof InferError && e.meta.remoteCode === 'TASK_REPLAYED',
+      )
+      const score = guard.score(peer)
+      assert.ok(score > 0)
+      code = 'ESCROW_TOO_LOW'
+      await assert.rejects(
+        runOnce(proto),
+        (e: unknown) => e instanceof InferError && e.meta.remoteCode === 'ESCROW_TOO_LOW',
+      )
+      assert.equal(guard.score(peer), score)
+    })
+  },
+)
+
+test(
+  'a gateway gives up on an executor that never answers, at its first-token deadline',
+  { timeout: 60_000 },
+  async () => {
+    const mute: InferHandler = (_req, ctx) =>
+      new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('gone'))))
+    await serving(mute, {}, async () => {
+      await assert.rejects(
+        gateway().run(server.peerId, request(), {
+          onChunk: () => {},
+          firstTokenTimeoutMs: 300,
+          timeoutMs: 600_000,
+        }),
+        (e: unknown) => e instanceof InferError && e.code === 'NO_FIRST_TOKEN' && e.meta.beforeFirstToken,
+      )
+    })
+  },
+)
