@@ -18,7 +18,7 @@ import {
 import { ValidatorSet } from './consensus/validatorSet.js'
 import { HeightMachine, Step, type MachineOutput, type Timeouts } from './consensus/machine.js'
 import type { Proposal } from './consensus/proposal.js'
-import type { Vote } from './consensus/vote.js'
+import { VoteType, type Vote } from './consensus/vote.js'
 import { AheadTracker } from './consensus/ahead.js'
 
 /**
@@ -98,6 +98,8 @@ export class Replica {
   private readonly buffered: ReplicaEvent[] = []
   private readonly pendingEvidence = new Map<string, Evidence>()
   private readonly ahead = new AheadTracker()
+  /** A message for the head's height arrived: someone is still deciding it (see lastCommitVotes). */
+  private peerOnLastHeight = false
   /** The last `behind` reported: its target and the head it was reported from. */
   private behindReported = { target: 0, head: -1 }
   private validatorCache: { height: number; set: ValidatorSet } | undefined
@@ -181,11 +183,34 @@ export class Replica {
         // Resend this round's own messages every propose timeout, for peers that missed them.
         return [
           ...this.run(this.machine?.resend() ?? []),
+          ...this.lastCommitVotes(),
           { kind: 'schedule', ms: this.opts.timeouts.proposeMs, event },
         ]
       case 'synced':
         return this.onSynced(event.block, event.commit)
     }
+  }
+
+  /**
+   * The precommits of the head's commit, as votes, when a peer was seen still deciding that
+   * height (CometBFT sends a lagging peer the last commit): those that decided move on and never
+   * vote at that height again, and a node that missed their precommits could not finish it.
+   */
+  private lastCommitVotes(): ReplicaEffect[] {
+    const c = this.head.commit
+    if (!this.peerOnLastHeight || c === null) return []
+    this.peerOnLastHeight = false
+    return c.sigs.map(([validator, sig]) => ({
+      kind: 'broadcastVote' as const,
+      vote: {
+        type: VoteType.Precommit,
+        height: c.height,
+        round: c.round,
+        blockHash: c.blockHash,
+        validator,
+        sig,
+      },
+    }))
   }
 
   /** How much longer to wait before an empty block: 0 when there is work or the interval is over. */
@@ -217,6 +242,8 @@ export class Replica {
 
   private onMessage(height: number, event: ReplicaEvent & { kind: 'proposal' | 'vote' }): ReplicaEffect[] {
     const machine = this.machine
+    // A peer still deciding our last height: send it that height's commit at the next resend.
+    if (height === this.head.height && this.head.commit !== null) this.peerOnLastHeight = true
     if (height <= this.head.height) return []
     if (machine !== undefined && height === machine.height) {
       return this.run(
@@ -385,8 +412,8 @@ export class Replica {
     const hash = blockHash(block.header)
     const why =
       checkCommit(this.opts.chainId, commit, validators, h, hash) ??
-      (block.header.proposer !== validators.proposer(this.opts.proposerSeed, h, commit.round)
-        ? `proposer ${block.header.proposer} is not the one of round ${commit.round}`
+      (!validators.has(block.header.proposer)
+        ? `proposer ${block.header.proposer} is not a validator`
         : undefined)
     if (why !== undefined) return [{ kind: 'rejected', what: `synced block ${h}`, reason: why }]
     try {

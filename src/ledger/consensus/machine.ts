@@ -111,16 +111,33 @@ export class HeightMachine {
     return this.rounds.size
   }
 
-  /** What to send again for liveness: our proposal and votes of the current round. */
+  /**
+   * What to send again for liveness: our proposal (with the polka behind it, if it is a
+   * re-proposal) and our votes of the current and previous rounds.
+   */
   resend(): MachineOutput[] {
-    const rs = this.rounds.get(this.round)
     const me = this.deps.signer?.peerId
-    if (rs === undefined || me === undefined) return []
+    if (me === undefined) return []
     const out: MachineOutput[] = []
-    if (rs.proposal !== undefined && rs.proposal.proposer === me)
+    const rs = this.rounds.get(this.round)
+    if (rs?.proposal !== undefined && rs.proposal.proposer === me)
       out.push({ kind: 'broadcastProposal', proposal: rs.proposal })
-    for (const set of [rs.prevotes, rs.precommits]) {
-      for (const v of set.all()) if (v.validator === me) out.push({ kind: 'broadcastVote', vote: v })
+    // A re-proposal is only voted for by those who saw the polka of its valid round (lines
+    // 28-33): send that polka again, as CometBFT's reactor gossips a proposal's POL prevotes.
+    const p = rs?.proposal
+    if (p !== undefined && p.validRound >= 0) {
+      const key = toHex(blockHash(p.block.header))
+      const pol = this.rounds.get(p.validRound)?.prevotes
+      if (pol?.quorumKey() === key)
+        for (const v of pol.votesFor(key)) out.push({ kind: 'broadcastVote', vote: v })
+    }
+    // The previous round's votes too: a peer still in it needs our precommit to time out of it.
+    for (const r of [this.round - 1, this.round]) {
+      const st = this.rounds.get(r)
+      if (st === undefined) continue
+      for (const set of [st.prevotes, st.precommits]) {
+        for (const v of set.all()) if (v.validator === me) out.push({ kind: 'broadcastVote', vote: v })
+      }
     }
     return out
   }

@@ -1,6 +1,15 @@
 import { encode, decode, read } from '../codec.js'
-import { signingBytes, verifySignature, type Signer } from '../crypto.js'
-import { blockHash, blockToWire, blockFromWire, type Block, type BlockLimits } from '../block.js'
+import { equalBytes, signingBytes, verifySignature, type Signer } from '../crypto.js'
+import {
+  blockHash,
+  blockToWire,
+  blockFromWire,
+  commitHash,
+  evidenceHash,
+  txRoot,
+  type Block,
+  type BlockLimits,
+} from '../block.js'
 import type { TxRegistry } from '../tx/index.js'
 
 /** A proposer's signed offer of a block for (height, round). `validRound` is -1 when none. */
@@ -31,8 +40,14 @@ export function signProposal(
 export function verifyProposal(chainId: string, p: Proposal): boolean {
   return (
     p.block.header.height === p.height &&
-    p.block.header.proposer === p.proposer &&
-    verifySignature(p.proposer, proposalSigningBytes(chainId, p), p.sig)
+    // A re-proposal (validRound >= 0) carries a block that another round's proposer built.
+    (p.validRound >= 0 || p.block.header.proposer === p.proposer) &&
+    verifySignature(p.proposer, proposalSigningBytes(chainId, p), p.sig) &&
+    // The signature covers the header only: the body must be the one it names, or anyone relaying
+    // it could swap the body and make the genuine block look invalid for the rest of the height.
+    equalBytes(p.block.header.txRoot, txRoot(p.block.txs)) &&
+    equalBytes(p.block.header.evidenceHash, evidenceHash(p.block.evidence)) &&
+    equalBytes(p.block.header.lastCommitHash, commitHash(p.block.lastCommit))
   )
 }
 

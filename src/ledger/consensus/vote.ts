@@ -1,3 +1,4 @@
+import { CodecError } from '../errors.js'
 import { encode, decode, read } from '../codec.js'
 import { signingBytes, verifySignature, toHex, type Signer } from '../crypto.js'
 
@@ -38,7 +39,7 @@ export function voteFromWire(value: unknown): Vote {
   const [type, height, round, hash, validator, sig] = read.array(value, 6, 'vote')
   const t = read.uint(type, 'vote type')
   if (t !== VoteType.Prevote && t !== VoteType.Precommit)
-    throw new Error('vote type: not prevote or precommit')
+    throw new CodecError('BAD_SHAPE', 'vote type: not prevote or precommit', { what: 'vote type' })
   return {
     type: t,
     height: read.uint(height, 'height'),

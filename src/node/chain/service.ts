@@ -346,7 +346,10 @@ export class ChainService {
   /** A consensus message from gossip: queue it for the replica only if it may be relayed. */
   private judge(event: ReplicaEvent & { kind: 'vote' | 'proposal' }): Verdict {
     const verdict = this.replica.admit(event)
-    if (verdict === 'accept') this.enqueue(event)
+    const height = event.kind === 'vote' ? event.vote.height : event.proposal.height
+    // One for the head's height is not relayed, but it tells the replica that a peer is still
+    // deciding that height, so it sends that height's commit again (Replica.lastCommitVotes).
+    if (verdict === 'accept' || height === this.replica.head.height) this.enqueue(event)
     return verdict
   }
 
