@@ -11,21 +11,34 @@ export function encode(value: unknown): Uint8Array {
   return cborEncode(value)
 }
 
-/**
- * Text strings are decoded again from their bytes: exactly (a leading U+FEFF is text, not a
- * byte-order mark to drop, or a string that starts with one could never be decoded to what was
- * signed) and strictly (invalid UTF-8 is refused rather than replaced with U+FFFD).
- */
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+/** Arrays and maps nested deeper than this are refused: no message of ours nests half as deep. */
+export const MAX_DEPTH = 32
 
-class ExactTextTokenizer extends Tokenizer {
+/**
+ * cborg's tokenizer with two changes. Text strings are decoded again from their bytes, exactly (a
+ * leading U+FEFF is text, not a byte-order mark to drop, or a string that starts with one could
+ * never be decoded to what was signed) and strictly (invalid UTF-8 is refused rather than
+ * replaced with U+FFFD). And nesting is bounded, so a few kilobytes of `0x81` cannot exhaust the
+ * stack of the decoder, the re-encoder or whoever prints the value.
+ */
+class StrictTokenizer extends Tokenizer {
+  /** Items still to come in each open array or map, innermost last. */
+  private readonly open: number[] = []
+
   override next(): Token {
     const token = super.next()
-    if (token.type === Type.string && token.byteValue !== undefined)
-      token.value = UTF8.decode(token.byteValue)
+    if (this.open.length > 0) this.open[this.open.length - 1]! -= 1
+    if (token.type === Type.string && token.byteValue !== undefined) token.value = UTF8.decode(token.byteValue)
+    else if ((token.type === Type.array || token.type === Type.map) && token.value > 0) {
+      this.open.push(token.type === Type.map ? 2 * token.value : token.value)
+      if (this.open.length > MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH}`)
+    }
+    while (this.open.length > 0 && this.open[this.open.length - 1] === 0) this.open.pop()
     return token
   }
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 const DECODE_OPTIONS = {
   strict: true,
@@ -33,6 +46,8 @@ const DECODE_OPTIONS = {
   allowUndefined: false,
   allowNaN: false,
   allowInfinity: false,
+  // Amounts up to 2^64 - 1 (cborg's default, which a custom tokenizer does not inherit).
+  allowBigInt: true,
   rejectDuplicateMapKeys: true,
   retainStringBytes: true,
 } as const
@@ -46,7 +61,7 @@ export function decode(bytes: Uint8Array, maxBytes: number, what: string): unkno
   }
   let value: unknown
   try {
-    value = cborDecode(bytes, { ...DECODE_OPTIONS, tokenizer: new ExactTextTokenizer(bytes, DECODE_OPTIONS) })
+    value = cborDecode(bytes, { ...DECODE_OPTIONS, tokenizer: new StrictTokenizer(bytes, DECODE_OPTIONS) })
   } catch (err) {
     throw new CodecError('MALFORMED', `${what}: ${(err as Error).message}`, { what })
   }

@@ -1,3 +1,4 @@
+import { CodecError } from '../errors.js'
 import { read } from '../codec.js'
 
 /** Race parameters from genesis (SPEC 4): phase lengths, windows, proof and sample limits. */
@@ -98,7 +99,8 @@ export const epochCodec = {
   decode: (v: unknown): EpochState => {
     const f = read.array(v, 12, 'epoch')
     const phase = read.string(f[1], 16, 'phase')
-    if (!['commit', 'reveal', 'race', 'validate'].includes(phase)) throw new Error(`phase: unknown ${phase}`)
+    if (!['commit', 'reveal', 'race', 'validate'].includes(phase))
+      throw new CodecError('BAD_SHAPE', `phase: unknown ${phase}`, { what: 'phase' })
     const pair =
       <A, B>(what: string, a: (x: unknown) => A, b: (x: unknown) => B) =>
       (e: unknown): [A, B] => {

@@ -278,19 +278,19 @@ export class ApiServer {
 
   /**
    * Answer a request refused before it reached its route. When its body is still coming (refused
-   * before reading it, or for being too large), what is left is read and dropped for a moment and
-   * then the connection is closed: closing at once would lose the client its answer (see
-   * lingeringClose), and keeping it would let the client hold a connection slot.
+   * before reading it, or for being too large), the rest is read and dropped first, within
+   * LINGER_BYTES and LINGER_MS: a server that answers and closes while the client still writes
+   * resets the connection, and the client loses its answer (with `Connection: close` Node closes
+   * right after the answer). A body beyond those bounds is cut off with the answer sent.
    */
   private refuse(req: IncomingMessage, res: ServerResponse, err: HttpError): void {
-    const unread = bodyPending(req)
-    // Not `Connection: close` with a body still coming: Node would close at once, and a close
-    // with unread data resets the connection, losing the answer; lingeringClose closes it after.
-    send(res, err.status, errorBody(err.status, err.code, err.message), {
-      ...err.headers,
-      ...(!unread && err.status === 503 ? { connection: 'close' } : {}),
-    })
-    if (unread) lingeringClose(req)
+    const answer = (close: boolean): void =>
+      send(res, err.status, errorBody(err.status, err.code, err.message), {
+        ...err.headers,
+        ...(close || err.status === 503 ? { connection: 'close' } : {}),
+      })
+    if (!bodyPending(req)) answer(false)
+    else drainBody(req, answer)
   }
 
   /** The HTTP parser refused the request (malformed, headers too large, or too slow). */
@@ -463,23 +463,28 @@ const LINGER_BYTES = 16 * 1024 * 1024
 const LINGER_MS = 2000
 
 /**
- * After refusing an oversized body, read and discard what the client is still sending for a
- * moment, then close. Closing at once would reset a client that is still writing, and it would
- * lose the 413 it was sent.
+ * Read and discard the rest of a refused request's body, then call `then(false)`; past
+ * LINGER_BYTES or LINGER_MS, call `then(true)` and cut the connection a moment later.
  */
-function lingeringClose(req: IncomingMessage): void {
-  const socket = req.socket as Socket | null
+function drainBody(req: IncomingMessage, then: (cut: boolean) => void): void {
   let discarded = 0
-  const cut = (): void => {
+  let done = false
+  const finish = (cut: boolean): void => {
+    if (done) return
+    done = true
     clearTimeout(timer)
-    socket?.destroy()
+    req.off('data', onData)
+    then(cut)
+    if (cut) setTimeout(() => req.socket?.destroy(), 100).unref()
   }
-  const timer = setTimeout(cut, LINGER_MS)
-  req.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer): void => {
     discarded += chunk.length
-    if (discarded > LINGER_BYTES) cut()
-  })
-  req.on('end', cut)
+    if (discarded > LINGER_BYTES) finish(true)
+  }
+  const timer = setTimeout(() => finish(true), LINGER_MS)
+  req.on('data', onData)
+  req.once('end', () => finish(false))
+  req.once('error', () => finish(true))
   req.resume()
 }
 

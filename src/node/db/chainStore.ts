@@ -1,5 +1,6 @@
 import type { Level } from 'level'
 import {
+  CodecError,
   encode,
   decode,
   read,
@@ -65,6 +66,8 @@ export class ChainStore {
       (b) => {
         const [h, code, message] = read.array(decode(b, 2048, 'tx index'), 3, 'tx index')
         const height = read.uint(h, 'height')
+        if (code === null && message !== null)
+          throw new CodecError('BAD_SHAPE', 'tx index: a message without a code', { what: 'tx index' })
         return code === null
           ? { height }
           : {

@@ -1,3 +1,4 @@
+import { CodecError } from '../../ledger/errors.js'
 import { decode, encode, read } from '../../ledger/codec.js'
 import { taggedHash } from '../../ledger/crypto.js'
 import { decodeReceipt, encodeReceipt, type Receipt } from '../../ledger/task/receipt.js'
@@ -47,7 +48,8 @@ export function maxRequestBytes(promptChars: number = MAX_PROMPT_CHARS): number 
 }
 
 const num = (v: unknown, what: string): number => {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${what}: expected a finite number`)
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new CodecError('BAD_SHAPE', `${what}: expected a finite number`, { what })
   return v
 }
 
@@ -69,7 +71,11 @@ export function encodeRequest(r: InferRequest): Uint8Array {
 export function decodeRequest(bytes: Uint8Array, maxBytes: number): InferRequest {
   const v = decode(bytes, maxBytes, 'infer request')
   if (Array.isArray(v) && v[0] !== REQUEST_VERSION)
-    throw new Error(`infer request: unknown version ${String(v[0])} (this host speaks ${REQUEST_VERSION})`)
+    throw new CodecError(
+      'BAD_SHAPE',
+      `infer request: unknown version ${describe(v[0])} (this host speaks ${REQUEST_VERSION})`,
+      { what: 'infer request' },
+    )
   const [, taskId, model, prompt, maxTokens, sampling, stop, open] = read.array(v, 8, 'infer request')
   const [t, p, k, rep, freq, pres] = read.array(sampling, 6, 'sampling')
   return {
@@ -92,7 +98,8 @@ export function decodeRequest(bytes: Uint8Array, maxBytes: number): InferRequest
 
 function taskOpenBytes(v: unknown): Uint8Array {
   const b = read.bytes(v, 'open')
-  if (b.length > MAX_TASK_OPEN_BYTES) throw new Error(`open: over ${MAX_TASK_OPEN_BYTES} bytes`)
+  if (b.length > MAX_TASK_OPEN_BYTES)
+    throw new CodecError('TOO_LARGE', `open: over ${MAX_TASK_OPEN_BYTES} bytes`, { what: 'open' })
   return b
 }
 
@@ -114,7 +121,8 @@ export function encodeFrame(f: InferFrame): Uint8Array {
 
 export function decodeFrame(bytes: Uint8Array, maxBytes: number): InferFrame {
   const v = decode(bytes, maxBytes, 'infer frame')
-  if (!Array.isArray(v)) throw new Error('infer frame: expected an array')
+  if (!Array.isArray(v))
+    throw new CodecError('BAD_SHAPE', 'infer frame: expected an array', { what: 'infer frame' })
   switch (v[0]) {
     case 0: {
       const [, tokens, text] = read.array(v, 3, 'chunk')
@@ -126,7 +134,8 @@ export function decodeFrame(bytes: Uint8Array, maxBytes: number): InferFrame {
     }
     case 1: {
       const [, receipt, sig, reason] = read.array(v, 4, 'done')
-      if (reason !== 'stop' && reason !== 'length') throw new Error('done: unknown finish reason')
+      if (reason !== 'stop' && reason !== 'length')
+        throw new CodecError('BAD_SHAPE', 'infer frame: unknown finish reason', { what: 'infer frame' })
       return {
         kind: 'done',
         receipt: decodeReceipt(receipt),
@@ -143,6 +152,13 @@ export function decodeFrame(bytes: Uint8Array, maxBytes: number): InferFrame {
       }
     }
     default:
-      throw new Error(`infer frame: unknown kind ${String(v[0])}`)
+      throw new CodecError('BAD_SHAPE', `infer frame: unknown kind ${describe(v[0])}`, {
+        what: 'infer frame',
+      })
   }
+}
+
+/** A decoded value named in an error message: a number as itself, anything else by its type. */
+function describe(v: unknown): string {
+  return typeof v === 'number' ? String(v) : Array.isArray(v) ? 'array' : typeof v
 }

@@ -7,6 +7,7 @@ import { protocolId } from '../ids.js'
 import { PENALTY, type PeerGuard } from '../guard.js'
 import type { PeerAction } from '../errors.js'
 import type { Receipt } from '../../ledger/task/receipt.js'
+import { CodecError } from '../../ledger/errors.js'
 import {
   decodeFrame,
   decodeRequest,
@@ -187,7 +188,7 @@ export class InferProtocol {
       if (first.signal.aborted && !started)
         throw fail('NO_FIRST_TOKEN', `${peer}: no first token in ${opts.firstTokenTimeoutMs} ms`)
       const name = (err as Error).name
-      if (name === 'InvalidDataLengthError' || (err as Error).message.startsWith('infer frame'))
+      if (name === 'InvalidDataLengthError' || err instanceof CodecError)
         throw fail('MALFORMED', `${peer}: ${(err as Error).message}`)
       throw fail(started ? 'STREAM_FAILED' : 'NO_FIRST_TOKEN', `${peer}: ${(err as Error).message}`)
     } finally {

@@ -27,7 +27,10 @@ export function decodeInfo(bytes: Uint8Array, protocol: string): NodeInfo {
   } catch (err) {
     throw bad((err as Error).message)
   }
-  if (typeof value !== 'object' || value === null) throw bad('not a map')
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array)
+    throw bad('not a map')
+  // Exactly the three fields: one message, one encoding.
+  if (Object.keys(value).length !== 3) throw bad('unexpected fields')
   const v = value as Record<string, unknown>
   if (typeof v.network !== 'string' || typeof v.version !== 'string') throw bad('missing network or version')
   if (typeof v.uptimeMs !== 'number' || !Number.isSafeInteger(v.uptimeMs) || v.uptimeMs < 0)

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { decode, encode } from '../../../src/ledger/codec.js'
+import { decode, encode, MAX_DEPTH } from '../../../src/ledger/codec.js'
 import { CodecError } from '../../../src/ledger/errors.js'
 import { baseRegistry, decodeTx, signTx } from '../../../src/ledger/tx/index.js'
 import { decodeRequest, encodeRequest, type InferRequest } from '../../../src/protocols/infer/codec.js'
@@ -61,4 +61,23 @@ test('a HostAnnounce whose fingerprint begins with U+FEFF is decoded by every pe
   const back = decodeTx(registry, tx.bytes, 4096)
   assert.equal(back.hashHex, tx.hashHex)
   assert.equal((back.body as { fingerprint: string }).fingerprint, `${BOM}ort/1.30`)
+})
+
+test('amounts beyond 2^53 decode, up to 2^64 - 1', () => {
+  for (const v of [2n ** 53n, 2n ** 63n, 2n ** 64n - 1n]) assert.equal(decode(encode(v), 16, 'amount'), v)
+})
+
+test('nesting deeper than MAX_DEPTH is refused as malformed, however small the input', () => {
+  let deep: unknown = 0
+  for (let i = 0; i < MAX_DEPTH; i++) deep = [deep]
+  assert.deepEqual(decode(encode(deep), 1024, 'value'), deep)
+  // 3,200 bytes of 0x81 then 0x00: arrays of one, 3,200 deep.
+  const bytes = new Uint8Array(3201).fill(0x81)
+  bytes[3200] = 0
+  assert.throws(
+    () => decode(bytes, 1 << 16, 'value'),
+    (err: unknown) => err instanceof CodecError && err.code === 'MALFORMED',
+  )
+  // Maps count too, and a deep value inside a wide one.
+  assert.throws(() => decode(encode([1, 2, { a: [[[deep]]] }]), 1 << 16, 'value'), CodecError)
 })
