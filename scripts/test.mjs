@@ -1,13 +1,17 @@
 // Runs the compiled tests with Node's built-in runner in one run, so that CI reads one summary
 // (tests / pass / fail). Files run one at a time: the e2e tests start real daemon processes, and
 // two of them at once would compete for the machine's two cores.
-// `node scripts/test.mjs unit|sim|e2e` runs one suite: unit (pure logic), sim (real libp2p nodes
-// in one process), e2e (real daemon processes).
-import { readdirSync, statSync, existsSync } from 'node:fs'
+// `node scripts/test.mjs unit|sim|e2e|fuzz` runs one suite: unit (pure logic), sim (real libp2p nodes
+// in one process), e2e (real daemon processes), fuzz (generated input against every decoder,
+// gossip validator, protocol handler and HTTP route; a short budget unless CORDEX_FUZZ_INPUTS says
+// how many inputs per target, as `npm run fuzz` does). After a run with fuzz targets, a summary of
+// them is printed: inputs, failures, state changes, memory.
+import { readdirSync, statSync, existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { tmpdir } from 'node:os'
 import { spawnSync } from 'node:child_process'
 
-const SUITES = ['unit', 'sim', 'e2e']
+const SUITES = ['unit', 'sim', 'e2e', 'fuzz']
 const only = process.argv[2]
 if (only !== undefined && !SUITES.includes(only)) {
   console.error(`unknown suite ${only}; use one of ${SUITES.join(', ')}`)
@@ -26,9 +30,52 @@ function find(dir) {
 }
 
 const files = (only === undefined ? SUITES : [only]).flatMap((s) => find(join('dist', 'test', s)))
+const reportFile = join(tmpdir(), `cordex-fuzz-report-${process.pid}.jsonl`)
 const r = spawnSync(
   process.execPath,
   ['--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, CORDEX_FUZZ_REPORT: reportFile } },
 )
+fuzzSummary(reportFile)
 process.exit(r.status ?? 1)
+
+/** One line per fuzz target that ran, and the totals. */
+function fuzzSummary(file) {
+  if (!existsSync(file)) return
+  const rows = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l))
+  rmSync(file, { force: true })
+  if (rows.length === 0) return
+  const mib = (n) => (n === null ? '-' : `${(n / 1048576).toFixed(1)} MiB`)
+  console.log(
+    `\nfuzz summary (seed ${rows[0].seed}, CORDEX_FUZZ_INPUTS=${process.env.CORDEX_FUZZ_INPUTS ?? 'short default'})`,
+  )
+  console.log(
+    'target'.padEnd(34),
+    'inputs'.padStart(8),
+    'failures'.padStart(9),
+    'state'.padStart(6),
+    'heap +'.padStart(11),
+    'peak RSS'.padStart(11),
+  )
+  for (const x of rows) {
+    console.log(
+      x.target.padEnd(34),
+      String(x.inputs).padStart(8),
+      String(x.failures).padStart(9),
+      String(x.stateChanges).padStart(6),
+      mib(x.heapGrowth).padStart(11),
+      mib(x.peakRss).padStart(11),
+      x.extra === '' ? '' : ` ${x.extra}`,
+    )
+    for (const k of x.kinds) console.log(`    ${k}`)
+  }
+  const sum = (k) => rows.reduce((n, x) => n + x[k], 0)
+  const heap = Math.max(...rows.map((x) => x.heapGrowth ?? 0))
+  console.log(
+    `fuzz total: ${rows.length} targets, ${sum('inputs')} inputs, ${sum('failures')} failures, ` +
+      `${sum('stateChanges')} state changes, largest heap growth ${mib(heap)}`,
+  )
+}
