@@ -175,7 +175,7 @@ export function decodeCommit(bytes: Uint8Array, maxValidators: number): Commit {
 }
 
 /** The precommit that a commit signature stands for. */
-function precommitOf(c: Commit, validator: string, sig: Uint8Array): Vote {
+export function precommitOf(c: Commit, validator: string, sig: Uint8Array): Vote {
   return {
     type: VoteType.Precommit,
     height: c.height,

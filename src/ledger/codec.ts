@@ -28,7 +28,8 @@ class StrictTokenizer extends Tokenizer {
   override next(): Token {
     const token = super.next()
     if (this.open.length > 0) this.open[this.open.length - 1]! -= 1
-    if (token.type === Type.string && token.byteValue !== undefined) token.value = UTF8.decode(token.byteValue)
+    if (token.type === Type.string && token.byteValue !== undefined)
+      token.value = UTF8.decode(token.byteValue)
     else if ((token.type === Type.array || token.type === Type.map) && token.value > 0) {
       this.open.push(token.type === Type.map ? 2 * token.value : token.value)
       if (this.open.length > MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH}`)

@@ -5,7 +5,7 @@ import { Overlay, type State, type StateChanges } from './state/state.js'
 import { getParams, getValidatorEntries } from './state/access.js'
 import type { SignedTx, TxRegistry } from './tx/index.js'
 import { Mempool, type MempoolOptions } from './mempool.js'
-import { blockHash, checkCommit, type Block, type Commit, type Evidence } from './block.js'
+import { blockHash, checkCommit, precommitOf, type Block, type Commit, type Evidence } from './block.js'
 import {
   chargeTx,
   buildBlock,
@@ -18,7 +18,7 @@ import {
 import { ValidatorSet } from './consensus/validatorSet.js'
 import { HeightMachine, Step, type MachineOutput, type Timeouts } from './consensus/machine.js'
 import type { Proposal } from './consensus/proposal.js'
-import { VoteType, type Vote } from './consensus/vote.js'
+import type { Vote } from './consensus/vote.js'
 import { AheadTracker } from './consensus/ahead.js'
 
 /**
@@ -202,14 +202,7 @@ export class Replica {
     this.peerOnLastHeight = false
     return c.sigs.map(([validator, sig]) => ({
       kind: 'broadcastVote' as const,
-      vote: {
-        type: VoteType.Precommit,
-        height: c.height,
-        round: c.round,
-        blockHash: c.blockHash,
-        validator,
-        sig,
-      },
+      vote: precommitOf(c, validator, sig),
     }))
   }
 

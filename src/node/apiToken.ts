@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { link, open, readFile, stat, unlink } from 'node:fs/promises'
+import { link, open, readFile, unlink } from 'node:fs/promises'
 import { dataDirPaths } from './dataDir.js'
 import { CordexError } from '../util/errors.js'
+import { insecureModeReason } from './secretFile.js'
 
 export type ApiTokenErrorCode =
   'API_TOKEN_MISSING' | 'API_TOKEN_UNREADABLE' | 'API_TOKEN_INSECURE' | 'API_TOKEN_INVALID'
@@ -81,14 +82,8 @@ async function readTokenFile(file: string): Promise<string | undefined> {
       file,
     })
   }
-  const mode = (await stat(file)).mode & 0o777
-  if ((mode & 0o077) !== 0) {
-    throw new ApiTokenError(
-      'API_TOKEN_INSECURE',
-      `${file} has mode 0${mode.toString(8)}; it must be readable by its owner only (chmod 600 ${file})`,
-      { file },
-    )
-  }
+  const insecure = await insecureModeReason(file)
+  if (insecure !== undefined) throw new ApiTokenError('API_TOKEN_INSECURE', insecure, { file })
   // A trailing newline from an editor is not part of the token.
   const token = text.trim()
   if (!TOKEN.test(token)) {

@@ -1,9 +1,10 @@
-import { readFile, rename, stat, open, mkdir } from 'node:fs/promises'
+import { readFile, rename, open, mkdir } from 'node:fs/promises'
 import { join, dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey, PeerId } from '@libp2p/interface'
 import { CordexError } from '../util/errors.js'
+import { insecureModeReason } from './secretFile.js'
 
 export const IDENTITY_FILE = 'identity.key'
 
@@ -38,14 +39,8 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<Identity> {
     await writeSecretFile(file, privateKeyToProtobuf(privateKey))
     return { privateKey, peerId: peerIdFromPrivateKey(privateKey), created: true }
   }
-  const mode = (await stat(file)).mode & 0o777
-  if ((mode & 0o077) !== 0) {
-    throw new IdentityError(
-      'IDENTITY_INSECURE',
-      `${file} has mode 0${mode.toString(8)}; it must be readable by its owner only (chmod 600 ${file})`,
-      { file },
-    )
-  }
+  const insecure = await insecureModeReason(file)
+  if (insecure !== undefined) throw new IdentityError('IDENTITY_INSECURE', insecure, { file })
   let privateKey: PrivateKey
   try {
     privateKey = privateKeyFromProtobuf(bytes)
