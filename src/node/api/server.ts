@@ -304,6 +304,9 @@ export class ApiServer {
             ? 0
             : 400
     this.components.log.debug({ code: err.code, status }, 'client error')
+    // The parser reports again when the rest of a refused request arrives (or ends): the answer
+    // is on its way already, and destroying the socket now would reset it before it is read.
+    if (answeredSockets.has(socket)) return
     if (status === 0 || !socket.writable) {
       socket.destroy()
       return
@@ -456,6 +459,29 @@ function writeRaw(socket: Socket, status: number, body: string, headers: Record<
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${extra}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   )
+  answeredSockets.add(socket)
+  discardRest(socket)
+}
+
+/** Sockets that got their last answer through writeRaw. */
+const answeredSockets = new WeakSet<Socket>()
+
+/**
+ * After the last answer on a socket whose request the parser gave up on (headers too large,
+ * malformed), read and drop what the client still sends, within LINGER_BYTES and LINGER_MS: a
+ * client blocked writing the rest of a large request would otherwise never read its answer, and
+ * closing with unread data resets the connection.
+ */
+function discardRest(socket: Socket): void {
+  let discarded = 0
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
+  socket.on('data', (chunk: Buffer) => {
+    discarded += chunk.length
+    if (discarded > LINGER_BYTES) socket.destroy()
+  })
+  socket.resume()
 }
 
 /**
