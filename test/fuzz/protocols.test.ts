@@ -62,6 +62,9 @@ const INFO = { network: 'devnet', version: '9.9.9', uptimeMs: 42 }
 // Limits as a variable: the infer protocol's optional request deadline is set where it exists.
 const inferLimits = {
   maxFrameBytes: REQ.maxFrameBytes,
+  // The request limit the validity check below uses too (the default is what the longest prompt
+  // of any model needs, 256 Ki characters: far over this suite's frames).
+  maxRequestBytes: REQ.maxFrameBytes,
   taskTimeoutMs: 5000,
   maxInboundStreams: 32,
   requestTimeoutMs: REQ.timeoutMs,
