@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
+import { TestDaemon, type StatusJson, balanceOn, settledBalanceOn } from '../helpers/daemon.js'
 import { tempDir, waitFor } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 
@@ -30,21 +30,8 @@ let devnet: RunningDevnet
 let gateway: TestDaemon
 let peers: StatusJson[]
 
-const balance = async (): Promise<bigint> =>
-  BigInt((await gateway.get<{ balance: string }>(`/accounts/${peers[0]!.peerId}`)).body.balance)
-
-const height = async (): Promise<number> =>
-  (await gateway.get<{ height: number }>('/ledger/head')).body.height
-
-/** The balance once earlier tasks have settled: unchanged over two new blocks. */
-async function settledBalance(): Promise<bigint> {
-  for (;;) {
-    const b = await balance()
-    const h = await height()
-    await waitFor('two blocks', async () => ((await height()) >= h + 2 ? true : undefined))
-    if ((await balance()) === b) return b
-  }
-}
+const balance = (): Promise<bigint> => balanceOn(gateway, peers[0]!.peerId)
+const settledBalance = (): Promise<bigint> => settledBalanceOn(gateway, peers[0]!.peerId)
 
 /** One streamed completion over the Unix socket, on a connection of its own. */
 function streamed(i: number): Promise<Outcome> {

@@ -6,7 +6,7 @@ import OpenAI from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
+import { TestDaemon, type StatusJson, balanceOn, settledBalanceOn } from '../helpers/daemon.js'
 import { tempDir, waitFor, cordex, ROOT } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 import { devnetConfig, startNodes, stopNodes } from '../../bench/lib/nodes.js'
@@ -49,21 +49,8 @@ let openaiUnix: OpenAI
 /** The gateway's API token, which its TCP listener requires. */
 let token: string
 
-const balance = async (): Promise<bigint> =>
-  BigInt((await gateway.get<{ balance: string }>(`/accounts/${peers[0]!.peerId}`)).body.balance)
-
-const height = async (): Promise<number> =>
-  (await gateway.get<{ height: number }>('/ledger/head')).body.height
-
-/** The balance once the earlier tasks have settled: unchanged over two new blocks. */
-async function settledBalance(): Promise<bigint> {
-  for (;;) {
-    const b = await balance()
-    const h = await height()
-    await waitFor('two blocks', async () => ((await height()) >= h + 2 ? true : undefined))
-    if ((await balance()) === b) return b
-  }
-}
+const balance = (): Promise<bigint> => balanceOn(gateway, peers[0]!.peerId)
+const settledBalance = (): Promise<bigint> => settledBalanceOn(gateway, peers[0]!.peerId)
 
 /**
  * A streamed greedy completion of 200 tokens: each of the prompts used with it runs the full length
