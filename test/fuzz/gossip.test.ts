@@ -5,8 +5,6 @@ import type { PeerId } from '@libp2p/interface'
 import { LedgerGossip, type Verdict } from '../../src/protocols/ledgerGossip.js'
 import {
   Replica,
-  genesisState,
-  genesisHash,
   toHex,
   TxRejectedError,
   signVote,
@@ -28,7 +26,7 @@ import {
   VoteType,
 } from '../../src/ledger/index.js'
 import { silentLogger } from '../../src/util/logger.js'
-import { testSigner, testGenesis } from '../helpers/chainSim.js'
+import { genesisReplica, testSigner, testGenesis } from '../helpers/chainSim.js'
 import {
   type Rng,
   randomBytes,
@@ -75,19 +73,9 @@ interface Victim {
 }
 
 function victim(): Victim {
-  const replica = new Replica(
-    {
-      chainId: CHAIN_ID,
-      registry: T.registry,
-      signer: validators[3]!,
-      timeouts: { proposeMs: 300, prevoteMs: 100, precommitMs: 100, deltaMs: 50 },
-      blockIntervalMs: 10,
-      proposerSeed: genesisHash(genesis),
-    },
-    genesisState(genesis),
-    { height: 0, hash: genesisHash(genesis), time: genesis.time, commit: null },
-    { now: () => genesis.time + 5000 },
-  )
+  const replica = genesisReplica(genesis, validators[3]!, () => genesis.time + 5000, {
+    registry: T.registry,
+  })
   replica.start()
   const topicValidators = new Map<string, (p: PeerId, m: Message) => TopicValidatorResult>()
   const pubsub = {

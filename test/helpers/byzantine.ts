@@ -1,6 +1,6 @@
-import { testSigner, TEST_PARAMS } from './chainSim.js'
+import { genesisReplica, testSigner, TEST_PARAMS } from './chainSim.js'
 import { toHex, type Signer } from '../../src/ledger/crypto.js'
-import { genesisHash, genesisState, type Genesis } from '../../src/ledger/genesis.js'
+import { genesisHash, type Genesis } from '../../src/ledger/genesis.js'
 import { baseRegistry, type TxRegistry } from '../../src/ledger/tx/index.js'
 import { Replica, type ReplicaEffect, type ReplicaEvent } from '../../src/ledger/replica.js'
 import { blockHash, type Block, type BlockLimits, type Commit } from '../../src/ledger/block.js'
@@ -343,22 +343,8 @@ export class ByzantineSim {
       maxValidators: 10_000,
     }
     this.proposerSeed = genesisHash(this.genesis)
-    const tip = { height: 0, hash: this.proposerSeed, time: this.genesis.time, commit: null }
-    this.replicas = this.signers.map(
-      (signer) =>
-        new Replica(
-          {
-            chainId: CHAIN_ID,
-            registry: this.registry,
-            signer,
-            timeouts: { proposeMs: 300, prevoteMs: 100, precommitMs: 100, deltaMs: 50 },
-            blockIntervalMs: 10,
-            proposerSeed: this.proposerSeed,
-          },
-          genesisState(this.genesis),
-          { ...tip },
-          { now: () => this.genesis.time + this.now },
-        ),
+    this.replicas = this.signers.map((signer) =>
+      genesisReplica(this.genesis, signer, () => this.genesis.time + this.now, { registry: this.registry }),
     )
     this.stats = {
       told: Object.fromEntries(ALL_LIES.map((l) => [l, 0])) as Record<Lie, number>,

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto'
 import { signerFromSeed, toHex, type Signer } from '../../src/ledger/crypto.js'
 import { genesisState, genesisHash, type Genesis } from '../../src/ledger/genesis.js'
-import { baseRegistry, type SignedTx } from '../../src/ledger/tx/index.js'
-import { Replica, type ReplicaEffect, type ReplicaEvent } from '../../src/ledger/replica.js'
+import { baseRegistry, type SignedTx, type TxRegistry } from '../../src/ledger/tx/index.js'
+import {
+  Replica,
+  type ReplicaEffect,
+  type ReplicaEvent,
+  type ReplicaOptions,
+} from '../../src/ledger/replica.js'
 import { blockHash, type Block, type Commit } from '../../src/ledger/block.js'
 import type { Params } from '../../src/ledger/state/records.js'
 import { signVote, type Vote } from '../../src/ledger/consensus/vote.js'
@@ -32,6 +37,32 @@ export function testGenesis(signers: Signer[], power: number[] = signers.map(() 
     accounts: signers.map((s) => ({ id: s.peerId, balance: 1_000_000n, stake: 10_000n })),
     validators: signers.map((s, i) => ({ id: s.peerId, power: power[i]! })),
   }
+}
+
+/**
+ * A replica of `genesis` at height 0, signing with `signer`, with the simulations' fast timeouts
+ * (`extra` overrides any option), on the clock `now`.
+ */
+export function genesisReplica(
+  genesis: Genesis,
+  signer: Signer,
+  now: () => number,
+  extra: Partial<ReplicaOptions> & { registry?: TxRegistry } = {},
+): Replica {
+  return new Replica(
+    {
+      chainId: genesis.chainId,
+      registry: baseRegistry(),
+      signer,
+      timeouts: { proposeMs: 300, prevoteMs: 100, precommitMs: 100, deltaMs: 50 },
+      blockIntervalMs: 10,
+      proposerSeed: genesisHash(genesis),
+      ...extra,
+    },
+    genesisState(genesis),
+    { height: 0, hash: genesisHash(genesis), time: genesis.time, commit: null },
+    { now },
+  )
 }
 
 interface Queued {
@@ -72,22 +103,8 @@ export class ChainSim {
     const genesis = testGenesis(this.signers, power)
     const registry = baseRegistry()
     this.stored = this.signers.map(() => new Map())
-    this.replicas = this.signers.map(
-      (signer) =>
-        new Replica(
-          {
-            chainId: genesis.chainId,
-            registry,
-            signer,
-            timeouts: { proposeMs: 300, prevoteMs: 100, precommitMs: 100, deltaMs: 50 },
-            blockIntervalMs: 10,
-            emptyBlockIntervalMs,
-            proposerSeed: genesisHash(genesis),
-          },
-          genesisState(genesis),
-          { height: 0, hash: genesisHash(genesis), time: genesis.time, commit: null },
-          { now: () => genesis.time + this.now },
-        ),
+    this.replicas = this.signers.map((signer) =>
+      genesisReplica(genesis, signer, () => genesis.time + this.now, { registry, emptyBlockIntervalMs }),
     )
   }
 

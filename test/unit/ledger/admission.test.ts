@@ -1,8 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { testGenesis, testSigner } from '../../helpers/chainSim.js'
+import { genesisReplica, testGenesis, testSigner } from '../../helpers/chainSim.js'
 import { genesisHash, genesisState } from '../../../src/ledger/genesis.js'
-import { baseRegistry } from '../../../src/ledger/tx/index.js'
 import { Replica, MAX_HEIGHTS_AHEAD, type ReplicaEffect } from '../../../src/ledger/replica.js'
 import { signVote, VoteType, type Vote } from '../../../src/ledger/consensus/vote.js'
 import { HeightMachine, MAX_FUTURE_ROUNDS } from '../../../src/ledger/consensus/machine.js'
@@ -15,19 +14,7 @@ const stranger = testSigner(99)
 const genesis = testGenesis(validators)
 
 function replica(): Replica {
-  return new Replica(
-    {
-      chainId: genesis.chainId,
-      registry: baseRegistry(),
-      signer: validators[0]!,
-      timeouts: { proposeMs: 300, prevoteMs: 100, precommitMs: 100, deltaMs: 50 },
-      blockIntervalMs: 10,
-      proposerSeed: genesisHash(genesis),
-    },
-    genesisState(genesis),
-    { height: 0, hash: genesisHash(genesis), time: genesis.time, commit: null },
-    { now: () => genesis.time },
-  )
+  return genesisReplica(genesis, validators[0]!, () => genesis.time)
 }
 
 function vote(signer: Signer, height: number, round = 0): Vote {
