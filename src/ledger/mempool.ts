@@ -102,9 +102,8 @@ export class Mempool {
    */
   reap(state: StateReader, maxTxs: number): SignedTx[] {
     const lanes: SignedTx[][] = []
-    for (const [sender, queue] of this.bySender) {
-      const lane: SignedTx[] = []
-      for (let n = getAccount(state, sender).nonce; queue.has(n); n++) lane.push(queue.get(n)!)
+    for (const sender of this.bySender.keys()) {
+      const lane = this.lane(sender, state)
       if (lane.length > 0) lanes.push(lane)
     }
     const out: SignedTx[] = []

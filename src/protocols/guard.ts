@@ -19,6 +19,16 @@ export const DEFAULT_GUARD_OPTIONS: PeerGuardOptions = {
   maxPeers: 10_000,
 }
 
+/** Per-peer limits every protocol applies unless configured otherwise (SPEC 2). */
+export const DEFAULT_PEER_LIMITS = {
+  /** Deadline for a request frame to arrive whole, from the stream's opening, ms. */
+  requestTimeoutMs: 5000,
+  /** Concurrent inbound streams per peer and protocol. */
+  maxStreamsPerPeer: 8,
+  /** Requests per second per peer and protocol (bursts of twice as many). */
+  requestsPerSecond: 50,
+} as const
+
 /** Points for each kind of offence (STYLE 7: a validation error says what to do with its sender). */
 export const PENALTY: Record<PeerAction, number> = { ignore: 0, reject: 10, penalize: 25 }
 

@@ -2,7 +2,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, PeerId, Stream, Libp2p } from '@libp2p/interface'
 import type { Logger } from '../util/logger.js'
 import { ProtocolError } from './errors.js'
-import { PENALTY, type PeerGuard } from './guard.js'
+import { DEFAULT_PEER_LIMITS, PENALTY, type PeerGuard } from './guard.js'
 import { deadline } from '../util/deadline.js'
 
 /** Limits shared by every request/response protocol (SPEC 2: bounded frames, timeouts, stream caps). */
@@ -114,7 +114,11 @@ export class ReqResp {
     const release =
       guard === undefined || guard === null
         ? () => {}
-        : guard.open(peer, this.protocol, this.limits.maxStreamsPerPeer ?? 8)
+        : guard.open(
+            peer,
+            this.protocol,
+            this.limits.maxStreamsPerPeer ?? DEFAULT_PEER_LIMITS.maxStreamsPerPeer,
+          )
     if (release === null) {
       stream.abort(new Error('too many streams'))
       return
@@ -122,11 +126,11 @@ export class ReqResp {
     const exchange = deadline(this.limits.timeoutMs)
     const signal = exchange.signal
     // A silent or slow sender is cut off when its request is late, not at the end of the exchange.
-    const request = deadline(this.limits.requestTimeoutMs ?? 5000, signal)
+    const request = deadline(this.limits.requestTimeoutMs ?? DEFAULT_PEER_LIMITS.requestTimeoutMs, signal)
     const requestSignal = request.signal
     try {
       const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
-      const rate = this.limits.requestsPerSecond ?? 50
+      const rate = this.limits.requestsPerSecond ?? DEFAULT_PEER_LIMITS.requestsPerSecond
       if (guard?.allow(peer, this.protocol, rate, 2 * rate) === false) {
         await lp.write(prepend(ResponseCode.BUSY, new TextEncoder().encode('over the request rate')), {
           signal,

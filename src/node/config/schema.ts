@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LOG_LEVELS } from '../../util/logger.js'
+import { DEFAULT_PEER_LIMITS } from '../../protocols/guard.js'
 
 const ms = z.number().int().positive()
 
@@ -147,11 +148,11 @@ export const configSchema = z
         /** Concurrent inbound streams per protocol and connection. */
         maxInboundStreams: z.number().int().min(1).max(1024),
         /** Deadline for a request frame to arrive whole, from the stream's opening (SPEC 2). */
-        requestTimeoutMs: ms.default(5000),
+        requestTimeoutMs: ms.default(DEFAULT_PEER_LIMITS.requestTimeoutMs),
         /** Concurrent inbound streams one peer may hold per protocol, over all its connections. */
-        maxStreamsPerPeer: z.number().int().min(1).max(1024).default(8),
+        maxStreamsPerPeer: z.number().int().min(1).max(1024).default(DEFAULT_PEER_LIMITS.maxStreamsPerPeer),
         /** Requests per second one peer may open per protocol (bursts of twice as many). */
-        requestsPerSecond: z.number().min(0.1).max(100_000).default(50),
+        requestsPerSecond: z.number().min(0.1).max(100_000).default(DEFAULT_PEER_LIMITS.requestsPerSecond),
       })
       .strict(),
     api: z

@@ -4,7 +4,7 @@ import type { Logger } from '../../util/logger.js'
 import { CordexError } from '../../util/errors.js'
 import { deadline } from '../../util/deadline.js'
 import { protocolId } from '../ids.js'
-import { PENALTY, type PeerGuard } from '../guard.js'
+import { DEFAULT_PEER_LIMITS, PENALTY, type PeerGuard } from '../guard.js'
 import type { PeerAction } from '../errors.js'
 import type { Receipt } from '../../ledger/task/receipt.js'
 import { CodecError } from '../../ledger/errors.js'
@@ -70,8 +70,6 @@ export interface InferLimits {
   requestsPerSecond?: number
 }
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 5000
-const DEFAULT_STREAMS_PER_PEER = 8
 const DEFAULT_REQUESTS_PER_SECOND = 5
 /** How long a refusal frame may take to go out before the stream is reset instead. */
 const REFUSAL_WRITE_MS = 1000
@@ -211,7 +209,7 @@ export class InferProtocol {
       await refuse(stream, lp, 'RATE_LIMITED', `over ${rate} infer requests per second`, true)
       return
     }
-    const slots = this.limits.maxStreamsPerPeer ?? DEFAULT_STREAMS_PER_PEER
+    const slots = this.limits.maxStreamsPerPeer ?? DEFAULT_PEER_LIMITS.maxStreamsPerPeer
     const release = guard == null ? () => {} : guard.open(peer, this.protocol, slots)
     if (release === null) {
       await refuse(stream, lp, 'BUSY', `${slots} infer streams from this peer are open already`, true)
@@ -220,7 +218,7 @@ export class InferProtocol {
     // The gateway went away (reset or closed its side): cancel whatever this stream is doing.
     const gone = new AbortController()
     stream.addEventListener('close', () => gone.abort(), { once: true })
-    const late = deadline(this.limits.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, gone.signal)
+    const late = deadline(this.limits.requestTimeoutMs ?? DEFAULT_PEER_LIMITS.requestTimeoutMs, gone.signal)
     let req: InferRequest
     let bytes: Uint8Array
     try {
