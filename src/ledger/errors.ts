@@ -36,6 +36,15 @@ export type TxRejectCode =
   | 'NO_TASK'
   | 'NOT_CLIENT'
   | 'BAD_RECEIPT'
+  | 'NO_VERIFICATION'
+  | 'NOT_VERIFIER'
+  | 'ALREADY_VOTED'
+  | 'TASK_DECIDED'
+  | 'AUDIT_CLOSED'
+  | 'KEY_REVEALED'
+  | 'NOT_SELECTED'
+  | 'BAD_KEY'
+  | 'JAILED'
 
 export class TxRejectedError extends CordexError<TxRejectCode, { txHash?: string }> {}
 

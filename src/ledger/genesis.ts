@@ -4,9 +4,11 @@ import { State, Overlay } from './state/state.js'
 import { Keys, type Params } from './state/records.js'
 import { putAccount, putSupply, putValidatorEntries } from './state/access.js'
 import { raceParamsCodec, freshEpoch, type RaceParams } from './epoch/records.js'
-import { putEpoch } from './epoch/access.js'
 import { genesisRaceSeed } from './epoch/seed.js'
 import { inferenceParamsCodec, TaskKeys, type InferenceParams } from './task/records.js'
+import { verifyParamsCodec, VerifyKeys, type VerifyParams } from './verify/records.js'
+import { epochWeights, openAudit } from './verify/audit.js'
+import { getEpoch, putEpoch } from './epoch/access.js'
 
 /** SPEC 3 genesis: the chain id, first accounts and validators, and every protocol constant. */
 export interface Genesis {
@@ -20,6 +22,8 @@ export interface Genesis {
   race?: RaceParams
   /** Unit price and approved models; without them the chain takes no inference tasks. */
   inference?: InferenceParams
+  /** Verification constants; without them no task is checked and rewards are paid each epoch's end. */
+  verification?: VerifyParams
 }
 
 /** Hash that block 1 names as its parent. */
@@ -34,6 +38,7 @@ export function genesisHash(g: Genesis): Uint8Array {
       g.validators.map((v) => [v.id, v.power]),
       g.race === undefined ? null : raceParamsCodec.encode(g.race),
       g.inference === undefined ? null : inferenceParamsCodec.encode(g.inference),
+      ...(g.verification === undefined ? [] : [verifyParamsCodec.encode(g.verification)]),
     ]),
   )
 }
@@ -86,6 +91,12 @@ export function genesisState(g: Genesis): State {
     )
   }
   if (g.inference !== undefined) o.set(TaskKeys.inference, g.inference)
+  if (g.verification !== undefined) {
+    if (g.race === undefined)
+      throw new Error('genesis: verification needs Races (its audits close at epoch ends)')
+    o.set(VerifyKeys.verifyParams, g.verification)
+    openAudit(o, 0, epochWeights(o, getEpoch(o)))
+  }
   state.commit(o)
   return state
 }

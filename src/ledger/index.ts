@@ -93,3 +93,4 @@ export {
   type Head,
 } from './replica.js'
 export * from './task/index.js'
+export * from './verify/index.js'

@@ -247,7 +247,55 @@ function stateEntries(signers: Signer[]): Array<[string, Uint8Array]> {
     ['epoch', epoch],
     [`proof:${id}`, proof],
     [`task:${'cd'.repeat(32)}`, { client: id, model: 'm', maxCost: 10n, height: 4 }],
-    ['held', [[id, 7n]]],
+    ['held', [[id, 2, 7n]]],
+    [
+      'verifyParams',
+      {
+        minCheckRateBps: 2000,
+        reputationCap: 5,
+        fraudSlashBps: 1000,
+        fraudJailEpochs: 2,
+        dutyToleranceBps: 1000,
+        reportDeposit: 10n,
+        reportRewardBps: 2000,
+        disputeEpochs: 2,
+      },
+    ],
+    [`standing:${id}`, { reputation: 3, jailedUntilEpoch: 4, frauds: [1], falseAccusations: 0 }],
+    [
+      `checked:${'ef'.repeat(32)}`,
+      {
+        epoch: 2,
+        executor: id,
+        client: id,
+        model: 'm',
+        fee: 9n,
+        rateBps: 10_000,
+        others: 5,
+        receipt: b(32),
+        height: 7,
+        status: 'disputed',
+        votes: [
+          {
+            verifier: id,
+            ok: false,
+            reason: 'token',
+            position: 3,
+            expected: 4,
+            actual: -1,
+            escalation: false,
+          },
+        ],
+        reportDeposit: 10n,
+        parked: false,
+        penalty: null,
+      },
+    ],
+    [
+      'audit:000000000002',
+      { epoch: 2, weights: [[id, 5]], tasks: 1, duties: [[id, 1, 1]], skipped: [], closed: false },
+    ],
+    ['auditpage:000000000002:000000000000', [b(32, 2)]],
   ]
   return [...entries, ...extra.map(([k, v]): [string, Uint8Array] => [k, encodeEntry(k, v)])]
 }

@@ -12,8 +12,8 @@ import { getEpoch, getRaceParams, putEpoch, putProof, proofDeadline } from './ac
 import { raceSeed, fallbackSeed } from './seed.js'
 import { proofCommittee } from './committee.js'
 import { freshEpoch, type EpochState, type RaceParams } from './records.js'
-import { getHeld, heldOf, putHeldOf } from '../task/access.js'
-import { TaskKeys } from '../task/records.js'
+import { getVerifyParams, takeHeld } from '../verify/access.js'
+import { closeAudit, epochWeights, openAudit, payHeld } from '../verify/audit.js'
 
 /**
  * SPEC 4 phases, before a block's transactions: commit → reveal after `commitBlocks`; race →
@@ -58,8 +58,7 @@ export function endBlock(s: Overlay, height: number, time: number, parentHash: U
     const acct = getAccount(s, id)
     const fine = acct.balance < p.noRevealPenalty ? acct.balance : p.noRevealPenalty
     putAccount(s, id, { ...acct, balance: acct.balance - fine })
-    const forfeit = heldOf(s, id)
-    putHeldOf(s, id, 0n)
+    const forfeit = takeHeld(s, id)
     const supply = getSupply(s)
     putSupply(s, { ...supply, total: supply.total - fine - forfeit, burned: supply.burned + fine + forfeit })
   }
@@ -102,18 +101,13 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
       })),
     )
   }
-  payHeld(s)
-  putEpoch(s, freshEpoch(e.number + 1, height, e.seed ?? e.prevSeed, weights))
-}
-
-/**
- * SPEC 7: rewards held through the epoch are paid into balances at its end. (Verification will
- * withhold them from peers with confirmed fraud.)
- */
-function payHeld(s: Overlay): void {
-  for (const [peer, amount] of getHeld(s)) {
-    const acct = getAccount(s, peer)
-    putAccount(s, peer, { ...acct, balance: acct.balance + amount })
+  const next = freshEpoch(e.number + 1, height, e.seed ?? e.prevSeed, weights)
+  putEpoch(s, next)
+  // SPEC 7: rewards are paid when their epoch's audit closes, at the end of the next epoch
+  // (docs/verification.md); a chain without verification pays each epoch's at its end.
+  if (getVerifyParams(s) === undefined) payHeld(s, e.number)
+  else {
+    closeAudit(s, e.number - 1)
+    openAudit(s, next.number, epochWeights(s, next))
   }
-  s.delete(TaskKeys.held)
 }

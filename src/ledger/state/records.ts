@@ -1,7 +1,16 @@
 import { encode, decode, read, amount } from '../codec.js'
 import { CodecError } from '../errors.js'
 import { epochCodec, raceParamsCodec, proofCodec } from '../epoch/records.js'
-import { inferenceParamsCodec, taskCodec, heldCodec, TaskKeys } from '../task/records.js'
+import { inferenceParamsCodec, taskCodec, TaskKeys } from '../task/records.js'
+import {
+  VerifyKeys,
+  verifyParamsCodec,
+  standingCodec,
+  checkedTaskCodec,
+  auditCodec,
+  auditPageCodec,
+  heldCodec,
+} from '../verify/records.js'
 
 /** An account: SPEC 3.1. Amounts are integer base units. */
 export interface Account {
@@ -74,6 +83,7 @@ export const Keys = {
   epoch: 'epoch',
   proof: (id: string): string => `proof:${id}`,
   ...TaskKeys,
+  ...VerifyKeys,
 } as const
 
 const MAX_ENTRY_BYTES = 1 << 20
@@ -189,6 +199,11 @@ const CODECS = new Map<string, Codec<unknown>>([
   ['inference', inferenceParamsCodec as Codec<unknown>],
   ['task:', taskCodec as Codec<unknown>],
   ['held', heldCodec as Codec<unknown>],
+  ['verifyParams', verifyParamsCodec as Codec<unknown>],
+  ['standing:', standingCodec as Codec<unknown>],
+  ['checked:', checkedTaskCodec as Codec<unknown>],
+  ['audit:', auditCodec as Codec<unknown>],
+  ['auditpage:', auditPageCodec as Codec<unknown>],
 ])
 
 function codecFor(key: string): Codec<unknown> {

@@ -43,6 +43,11 @@ function receiptMessage(chainId: string, r: Receipt): Uint8Array {
   return signingBytes('receipt', encode([chainId, encodeReceipt(r)]))
 }
 
+/** What a settled task keeps of its receipt: verifiers compare the record they fetch against it. */
+export function receiptDigest(r: Receipt, executor: string, sig: Uint8Array): Uint8Array {
+  return taggedHash('cordex/receipt', encode([encodeReceipt(r), executor, sig]))
+}
+
 export function signReceipt(chainId: string, signer: Signer, r: Receipt): Uint8Array {
   return signer.sign(receiptMessage(chainId, r))
 }

@@ -17,9 +17,6 @@ export interface TaskRecord {
   height: number
 }
 
-/** Rewards earned and not yet paid (SPEC 7): (peer, amount), sorted by peer; paid at epoch end. */
-export type HeldRewards = Array<[string, bigint]>
-
 export const TaskKeys = {
   inference: 'inference',
   task: (idHex: string): string => `task:${idHex}`,
@@ -53,13 +50,4 @@ export const taskCodec = {
       height: read.uint(h, 'height'),
     }
   },
-}
-
-export const heldCodec = {
-  encode: (h: HeldRewards): unknown => h.map(([p, a]) => [p, amount(a)]),
-  decode: (v: unknown): HeldRewards =>
-    read.list(v, 1_000_000, 'held').map((e) => {
-      const [p, a] = read.array(e, 2, 'held')
-      return [id(p, 'peer'), read.amount(a, 'amount')] as [string, bigint]
-    }),
 }

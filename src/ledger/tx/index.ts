@@ -10,6 +10,9 @@ import { proofVerdict } from './types/proofVerdict.js'
 import { taskOpen } from './types/taskOpen.js'
 import { taskReceipt } from './types/taskReceipt.js'
 import { taskCancel } from './types/taskCancel.js'
+import { verifyResult } from './types/verifyResult.js'
+import { verifyKey } from './types/verifyKey.js'
+import { report } from './types/report.js'
 
 export {
   TxRegistry,
@@ -32,6 +35,9 @@ export type { ProofVerdictBody } from './types/proofVerdict.js'
 export type { TaskOpenBody } from './types/taskOpen.js'
 export type { TaskReceiptBody } from './types/taskReceipt.js'
 export type { TaskCancelBody } from './types/taskCancel.js'
+export type { VerifyResultBody } from './types/verifyResult.js'
+export type { VerifyKeyBody } from './types/verifyKey.js'
+export type { ReportBody } from './types/report.js'
 
 /** The registry of the ledger's, the Race's and inference's types. */
 export function baseRegistry(): TxRegistry {
@@ -47,5 +53,8 @@ export function baseRegistry(): TxRegistry {
     taskOpen,
     taskReceipt,
     taskCancel,
+    verifyResult,
+    verifyKey,
+    report,
   ] as never[])
 }

@@ -18,5 +18,8 @@ export function genesisFromConfig(g: GenesisConfig): Genesis {
           },
         }
       : {}),
+    ...(g.verification !== undefined
+      ? { verification: { ...g.verification, reportDeposit: BigInt(g.verification.reportDeposit) } }
+      : {}),
   }
 }

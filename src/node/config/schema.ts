@@ -77,8 +77,29 @@ export const genesisSchema = z
       })
       .strict()
       .optional(),
+    /** Verification (docs/verification.md); without it no task is checked. Needs `race`. */
+    verification: z
+      .object({
+        /** Check rate at full reputation, basis points (devnet 2000, mainnet 100). */
+        minCheckRateBps: z.number().int().min(0).max(10_000),
+        /** Epochs of reputation at which the check rate reaches its floor. */
+        reputationCap: z.number().int().min(0),
+        fraudSlashBps: z.number().int().min(0).max(10_000),
+        fraudJailEpochs: z.number().int().min(0),
+        dutyToleranceBps: z.number().int().min(0).max(10_000),
+        /** What a client escrows to report a task (positive). */
+        reportDeposit: units.refine((s) => BigInt(s) > 0n, 'must be positive'),
+        reportRewardBps: z.number().int().min(0).max(10_000),
+        disputeEpochs: z.number().int().min(1),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
+  .refine((g) => g.verification === undefined || g.race !== undefined, {
+    message: 'genesis.verification needs genesis.race (audits close at epoch ends)',
+    path: ['verification'],
+  })
 
 export type GenesisConfig = z.infer<typeof genesisSchema>
 

@@ -7,7 +7,8 @@ import type { State } from '../../../src/ledger/state/state.js'
 import { getAccount, getSupply } from '../../../src/ledger/state/access.js'
 import { signVote, VoteType } from '../../../src/ledger/consensus/vote.js'
 import type { Account, UnbondingQueue } from '../../../src/ledger/state/records.js'
-import { getHeld, type TaskRecord } from '../../../src/ledger/task/index.js'
+import { type TaskRecord } from '../../../src/ledger/task/index.js'
+import { getHeld, type CheckedTask } from '../../../src/ledger/verify/index.js'
 import { testGenesis, testSigner } from '../../helpers/chainSim.js'
 
 const registry = baseRegistry()
@@ -20,7 +21,12 @@ function holdings(state: State): bigint {
   for (const [, a] of state.withPrefix('acct:')) sum += (a as Account).balance + (a as Account).stake
   for (const [, q] of state.withPrefix('unbond:')) for (const [, amount] of q as UnbondingQueue) sum += amount
   for (const [, t] of state.withPrefix('task:')) sum += (t as TaskRecord).maxCost
-  for (const [, amount] of getHeld(state)) sum += amount
+  for (const [, , amount] of getHeld(state)) sum += amount
+  for (const [, t] of state.withPrefix('checked:')) {
+    const c = t as CheckedTask
+    if (c.parked) sum += c.fee
+    if (c.status === 'open' || c.status === 'disputed') sum += c.reportDeposit
+  }
   return sum
 }
 

@@ -4,7 +4,7 @@ import { baseRegistry, signTx, type SignedTx } from '../../../src/ledger/tx/inde
 import { runBody } from '../../../src/ledger/executor.js'
 import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
 import { Overlay, type State } from '../../../src/ledger/state/state.js'
-import { heldOf, putHeldOf } from '../../../src/ledger/task/index.js'
+import { heldOf, addHeld } from '../../../src/ledger/verify/index.js'
 import { proofCommittee } from '../../../src/ledger/epoch/committee.js'
 import { getAccount, getSupply, getValidatorEntries } from '../../../src/ledger/state/access.js'
 import { getEpoch } from '../../../src/ledger/epoch/access.js'
@@ -110,8 +110,8 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
   assert.equal(getEpoch(chain.state)!.phase, 'reveal')
   // Rewards earned this epoch (as TaskReceipts would leave them): a's are paid at its end, c's forfeited.
   const held = new Overlay(chain.state)
-  putHeldOf(held, a.peerId, 500n)
-  putHeldOf(held, c.peerId, 300n)
+  addHeld(held, a.peerId, 0, 500n)
+  addHeld(held, c.peerId, 0, 300n)
   chain.state.commit(held)
   const cBefore = getAccount(chain.state, c.peerId).balance
   const burnedBefore = getSupply(chain.state).burned

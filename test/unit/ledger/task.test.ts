@@ -10,7 +10,6 @@ import { toHex, type Signer } from '../../../src/ledger/crypto.js'
 import {
   executorOrder,
   getTask,
-  heldOf,
   outputHash,
   routeCandidates,
   signReceipt,
@@ -18,6 +17,7 @@ import {
   taskIdOf,
   type Receipt,
 } from '../../../src/ledger/task/index.js'
+import { heldOf } from '../../../src/ledger/verify/index.js'
 import { testGenesis, testSigner } from '../../helpers/chainSim.js'
 
 const registry = baseRegistry()

@@ -2,8 +2,27 @@ import { read } from '../../codec.js'
 import { toHex } from '../../crypto.js'
 import { TxRejectedError } from '../../errors.js'
 import { getAccount, getHost, putAccount } from '../../state/access.js'
-import { getInferenceParams, getTask, heldOf, putHeldOf, putTask } from '../../task/access.js'
-import { decodeReceipt, encodeReceipt, taskFee, verifyReceipt, type Receipt } from '../../task/receipt.js'
+import { getInferenceParams, getTask, putTask } from '../../task/access.js'
+import {
+  decodeReceipt,
+  encodeReceipt,
+  receiptDigest,
+  taskFee,
+  verifyReceipt,
+  type Receipt,
+} from '../../task/receipt.js'
+import { getEpoch } from '../../epoch/access.js'
+import {
+  addHeld,
+  getAudit,
+  getStanding,
+  getVerifyParams,
+  indexTask,
+  putChecked,
+  totalWeight,
+  weightIn,
+} from '../../verify/access.js'
+import { checkRateBps } from '../../verify/select.js'
 import type { TxType } from '../tx.js'
 
 export interface TaskReceiptBody {
@@ -16,7 +35,8 @@ export interface TaskReceiptBody {
 /**
  * SPEC 5.3 step 5: the client settles its task with the executor's signed receipt. The fee (tokens
  * × unit price × units per token, at most the escrow) goes to the executor's held rewards; the rest
- * of the escrow returns to the client.
+ * of the escrow returns to the client. On a chain with verification the task is then kept for its
+ * checks until its epoch's audit closes; a jailed executor cannot be paid.
  */
 export const taskReceipt: TxType<TaskReceiptBody> = {
   name: 'TaskReceipt',
@@ -66,7 +86,32 @@ export const taskReceipt: TxType<TaskReceiptBody> = {
       params.unitPrice,
       task.maxCost,
     )
-    putHeldOf(s, executor, heldOf(s, executor) + fee)
+    const epoch = getEpoch(s)?.number ?? 0
+    if (getStanding(s, executor).jailedUntilEpoch > epoch)
+      throw new TxRejectedError('JAILED', `${executor} is jailed for fraud`)
+    addHeld(s, executor, epoch, fee)
+    // Under verification the settled task waits for its checks (docs/verification.md).
+    const vp = getVerifyParams(s)
+    const audit = getAudit(s, epoch)
+    if (vp !== undefined && audit !== undefined) {
+      putChecked(s, id, {
+        epoch,
+        executor,
+        client: task.client,
+        model: task.model,
+        fee,
+        rateBps: checkRateBps(getStanding(s, executor).reputation, vp.reputationCap, vp.minCheckRateBps),
+        others: totalWeight(audit) - weightIn(audit, executor),
+        receipt: receiptDigest(receipt, executor, sig),
+        height: ctx.height,
+        status: 'open',
+        votes: [],
+        reportDeposit: 0n,
+        parked: false,
+        penalty: null,
+      })
+      indexTask(s, audit, receipt.taskId)
+    }
     const acct = getAccount(s, tx.from)
     putAccount(s, tx.from, { ...acct, balance: acct.balance + task.maxCost - fee })
     putTask(s, id, null)

@@ -1,0 +1,5 @@
+export * from './records.js'
+export * from './access.js'
+export * from './select.js'
+export { tally, splitFee, type Outcome } from './decide.js'
+export { epochWeights } from './audit.js'
