@@ -85,6 +85,29 @@ export class OrtDecoder {
     cache: DecoderCache,
     tokens: readonly number[],
   ): Promise<{ logits: Float32Array; cache: DecoderCache }> {
+    const { logits, cache: next } = await this.forward(cache, tokens)
+    return { logits: logits.slice(logits.length - this.spec.vocab), cache: next }
+  }
+
+  /**
+   * Teacher forcing: one pass over `tokens` from an empty cache, no decoding loop. Returns the
+   * logits rows of positions `from` to the last, row-major (a view of the pass's output, which
+   * holds every position: keep it in the thread that made it).
+   */
+  async score(tokens: readonly number[], from: number): Promise<Float32Array> {
+    if (!(Number.isInteger(from) && from >= 0 && from < tokens.length))
+      throw new EngineError('BAD_PARAMS', `score: no position ${from} among ${tokens.length}`)
+    const { logits } = await this.forward(this.emptyCache(), tokens)
+    // Some exports return the last position's logits only; replay needs every position's.
+    if (logits.length !== tokens.length * this.spec.vocab)
+      throw new EngineError('MODEL_INVALID', 'the model returns no logits for every position')
+    return logits.subarray(from * this.spec.vocab)
+  }
+
+  private async forward(
+    cache: DecoderCache,
+    tokens: readonly number[],
+  ): Promise<{ logits: Float32Array; cache: DecoderCache }> {
     const n = tokens.length
     const total = cache.length + n
     if (total > this.spec.contextLength) {
@@ -106,16 +129,14 @@ export class OrtDecoder {
     const out = await this.session.run(feeds)
     const logits = out.logits
     if (logits === undefined) throw new EngineError('ENGINE_FAILED', 'the model returned no logits')
-    const V = this.spec.vocab
     const data = logits.data as Float32Array
-    const last = data.slice(data.length - V)
     const past: Record<string, ort.Tensor> = {}
     for (const name of this.pastNames) {
       const t = out[name.replace('past_key_values.', 'present.')]
       if (t === undefined) throw new EngineError('ENGINE_FAILED', `the model returned no ${name} successor`)
       past[name] = t
     }
-    return { logits: last, cache: { past, length: total } }
+    return { logits: data, cache: { past, length: total } }
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,12 @@ import { EngineError, type EngineErrorCode } from './errors.js'
 import { TextModel } from './model.js'
 import type { GenerationChunk, GenerationRequest, GenerationResult } from './generate.js'
 import type { EngineWorkerReply, EngineWorkerRequest } from './worker.js'
+import {
+  DEFAULT_REPLAY_EPSILON,
+  type ReplayEpsilon,
+  type ReplayRequest,
+  type ReplayVerdict,
+} from './replay.js'
 
 export interface EngineOptions {
   /** Model folders to load (each with a manifest). */
@@ -12,18 +18,24 @@ export interface EngineOptions {
   threads?: number
   /** Let onnxruntime's idle threads spin (its default; see DecoderOptions.spinning). */
   spinning?: boolean
-  /** Generations running at once. */
+  /** Jobs (generations and replays) running at once. */
   maxActive: number
-  /** Generations waiting for a slot; one more is refused with BUSY. */
+  /** Jobs waiting for a slot; one more is refused with BUSY. */
   maxQueue: number
 }
+
+/** What a job asks of the worker: a generation, or a replay of one (issue 10). */
+type Work =
+  | { kind: 'generate'; req: GenerationRequest; onChunk: (c: GenerationChunk) => void }
+  | { kind: 'replay'; req: ReplayRequest; eps: ReplayEpsilon }
+
+type Outcome = GenerationResult | ReplayVerdict
 
 interface Job {
   id: number
   model: string
-  req: GenerationRequest
-  onChunk: (c: GenerationChunk) => void
-  resolve: (r: GenerationResult) => void
+  work: Work
+  resolve: (r: Outcome) => void
   reject: (e: Error) => void
   signal?: AbortSignal
   onAbort?: () => void
@@ -122,6 +134,25 @@ export class Engine {
     onChunk: (c: GenerationChunk) => void,
     signal?: AbortSignal,
   ): Promise<GenerationResult> {
+    return this.submit(modelId, { kind: 'generate', req, onChunk }, signal) as Promise<GenerationResult>
+  }
+
+  /**
+   * Replay an executor's answer (`req.tokens`, exactly its GenerationResult.tokens) on `modelId`:
+   * one teacher-forced pass and the replay rule, both in the worker; only the verdict comes back.
+   * A job like a generation: it takes a slot, waits in the same queue, and is refused with BUSY
+   * when the queue is full; `signal` cancels it while it waits.
+   */
+  replay(
+    modelId: string,
+    req: ReplayRequest,
+    eps: ReplayEpsilon = DEFAULT_REPLAY_EPSILON,
+    signal?: AbortSignal,
+  ): Promise<ReplayVerdict> {
+    return this.submit(modelId, { kind: 'replay', req, eps }, signal) as Promise<ReplayVerdict>
+  }
+
+  private submit(modelId: string, work: Work, signal?: AbortSignal): Promise<Outcome> {
     if (this.stopped) return Promise.reject(new EngineError('ENGINE_STOPPED', 'the engine is stopped'))
     if (!this.byId.has(modelId))
       return Promise.reject(new EngineError('MODEL_NOT_FOUND', `no model ${modelId}`))
@@ -132,8 +163,8 @@ export class Engine {
     }
     if (signal?.aborted === true) return Promise.reject(new EngineError('CANCELLED', 'generation cancelled'))
     const wasBusy = this.busy
-    const done = new Promise<GenerationResult>((resolve, reject) => {
-      const job: Job = { id: this.nextJob++, model: modelId, req, onChunk, resolve, reject, signal }
+    const done = new Promise<Outcome>((resolve, reject) => {
+      const job: Job = { id: this.nextJob++, model: modelId, work, resolve, reject, signal }
       job.onAbort = () => this.cancel(job)
       signal?.addEventListener('abort', job.onAbort, { once: true })
       this.waiting.push(job)
@@ -162,12 +193,18 @@ export class Engine {
     while (this.active.size < this.opts.maxActive && this.waiting.length > 0) {
       const job = this.waiting.shift()!
       this.active.set(job.id, job)
-      this.worker.postMessage({
-        kind: 'generate',
-        job: job.id,
-        model: job.model,
-        req: job.req,
-      } satisfies EngineWorkerRequest)
+      const w = job.work
+      this.worker.postMessage(
+        (w.kind === 'generate'
+          ? { kind: 'generate', job: job.id, model: job.model, req: w.req }
+          : {
+              kind: 'replay',
+              job: job.id,
+              model: job.model,
+              req: w.req,
+              eps: w.eps,
+            }) satisfies EngineWorkerRequest,
+      )
     }
   }
 
@@ -182,19 +219,26 @@ export class Engine {
   }
 
   private onReply(m: EngineWorkerReply): void {
-    if (m.kind !== 'chunk' && m.kind !== 'done' && m.kind !== 'failed') return
+    if (m.kind !== 'chunk' && m.kind !== 'done' && m.kind !== 'replayed' && m.kind !== 'failed') return
     const job = this.active.get(m.job)
     if (job === undefined) return
     if (m.kind === 'chunk') {
-      job.onChunk(m.chunk)
+      if (job.work.kind === 'generate') job.work.onChunk(m.chunk)
       return
     }
     this.active.delete(m.job)
-    this.finish(job, m.kind === 'done' ? m.result : new EngineError(m.code as EngineErrorCode, m.message))
+    this.finish(
+      job,
+      m.kind === 'done'
+        ? m.result
+        : m.kind === 'replayed'
+          ? m.verdict
+          : new EngineError(m.code as EngineErrorCode, m.message),
+    )
     this.pump()
   }
 
-  private finish(job: Job, outcome: GenerationResult | Error): void {
+  private finish(job: Job, outcome: Outcome | Error): void {
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort)
     if (outcome instanceof Error) job.reject(outcome)
     else job.resolve(outcome)

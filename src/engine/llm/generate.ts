@@ -1,4 +1,5 @@
 import { EngineError } from './errors.js'
+import { Stream } from '../../race/prng.js'
 import { Sampler, type SamplingParams } from './sampler.js'
 import type { DecoderCache } from './decoder.js'
 
@@ -12,6 +13,11 @@ export interface GenerationRequest {
   maxTokens: number
   /** Strings that end the output (not included in it). */
   stop: string[]
+  /**
+   * Devnet cheat only (docs/verification.md, "Cheating on purpose"): replace this share of the
+   * sampled tokens with other ids, as a host returning garbage would. Absent or 0: never.
+   */
+  wrongTokenRate?: number
 }
 
 export type FinishReason = 'stop' | 'length'
@@ -71,6 +77,9 @@ export async function generate(
       `stop: at most ${MAX_STOP_SEQUENCES} strings of 1 to ${MAX_STOP_LENGTH} characters`,
     )
   const sampler = new Sampler(req.sampling, req.seed, promptIds)
+  const wrongRate = req.wrongTokenRate ?? 0
+  // Its own PRNG stream (2; the sampler draws from 1), so the honest tokens stay the same.
+  const wrong = wrongRate > 0 ? new Stream(req.seed, 2) : null
   const holdBack = stop.reduce((m, s) => Math.max(m, s.length - 1), 0)
 
   const tokens: number[] = []
@@ -90,7 +99,9 @@ export async function generate(
   let { logits, cache } = await model.step(model.emptyCache(), promptIds)
   for (;;) {
     if (signal?.aborted === true) throw new EngineError('CANCELLED', 'generation cancelled')
-    const token = sampler.next(logits)
+    let token = sampler.next(logits)
+    if (wrong !== null && wrong.next() / 4294967296 < wrongRate)
+      token = (token + 1 + (wrong.next() % (logits.length - 1))) % logits.length
     tokens.push(token)
     pending.push(token)
     if (model.eos.includes(token)) {
@@ -124,7 +135,8 @@ export async function generate(
   }
 }
 
-function firstStop(text: string, stop: readonly string[], from: number): number {
+/** Index of the earliest stop string in `text` at or after `from` (-1: none); replay.ts mirrors generate with it. */
+export function firstStop(text: string, stop: readonly string[], from: number): number {
   let best = -1
   for (const s of stop) {
     const i = text.indexOf(s, from)

@@ -14,6 +14,7 @@ export { loadManifest, manifestSchema, sha256Hex, type Manifest, type PinnedMode
 export { OrtDecoder } from './decoder.js'
 export {
   generate,
+  firstStop,
   MAX_STOP_LENGTH,
   MAX_STOP_SEQUENCES,
   type FinishReason,
@@ -22,4 +23,26 @@ export {
   type GenerationResult,
   type LoopModel,
 } from './generate.js'
-export { Sampler, GREEDY, argmax, checkSampling, type SamplingParams } from './sampler.js'
+export {
+  Sampler,
+  GREEDY,
+  argmax,
+  candidates,
+  checkSampling,
+  drawIndex,
+  type Candidates,
+  type SamplingParams,
+} from './sampler.js'
+export {
+  DEFAULT_REPLAY_EPSILON,
+  replayFeed,
+  replayOn,
+  replayRule,
+  type ReplayContext,
+  type ReplayEpsilon,
+  type ReplayFail,
+  type ReplayModel,
+  type ReplayPass,
+  type ReplayRequest,
+  type ReplayVerdict,
+} from './replay.js'

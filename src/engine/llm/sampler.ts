@@ -64,13 +64,22 @@ export class Sampler {
 
   /** Choose the next token from `logits` (one row, the vocabulary wide) and record it. */
   next(logits: Float32Array): number {
-    const token = this.choose(this.penalized(logits))
-    this.seen.add(token)
-    this.counts.set(token, (this.counts.get(token) ?? 0) + 1)
+    const z = this.penalized(logits)
+    const token = this.stream === null ? argmax(z) : this.draw(z)
+    this.record(token)
     return token
   }
 
-  private penalized(logits: Float32Array): Float64Array {
+  // The pieces below are public so that the verifier's replay (replay.ts) runs the very same code
+  // as generation, step for step; `next` is their only composition generation uses.
+
+  /** Sampling turns on the PRNG stream (temperature above 0). */
+  get sampled(): boolean {
+    return this.stream !== null
+  }
+
+  /** Steps 1–2 of docs/inference.md "Sampling": the row in float64 with the penalties applied. */
+  penalized(logits: Float32Array): Float64Array {
     const p = this.params
     const z = Float64Array.from(logits)
     if (p.repetitionPenalty !== 1) {
@@ -84,31 +93,66 @@ export class Sampler {
     return z
   }
 
-  private choose(z: Float64Array): number {
-    const p = this.params
-    if (this.stream === null) return argmax(z)
-    // Candidates by logit, highest first; ties go to the lower id.
-    let order = Array.from(z.keys()).sort((a, b) => z[b]! - z[a]! || a - b)
-    if (p.topK > 0 && p.topK < order.length) order = order.slice(0, p.topK)
-    const max = z[order[0]!]! / p.temperature
-    const w = order.map((t) => Math.exp(z[t]! / p.temperature - max))
-    let total = w.reduce((s, x) => s + x, 0)
-    if (p.topP < 1) {
-      let cum = 0
-      let keep = 0
-      while (keep < w.length && cum < p.topP * total) cum += w[keep++]!
-      order = order.slice(0, Math.max(1, keep))
-      total = w.slice(0, order.length).reduce((s, x) => s + x, 0)
-    }
-    // u in [0, 1) from one 32-bit word; walk the cumulative weights.
-    const u = (this.stream.next() / 4294967296) * total
-    let cum = 0
-    for (let i = 0; i < order.length; i++) {
-      cum += w[i]!
-      if (u < cum) return order[i]!
-    }
-    return order[order.length - 1]!
+  /** The next 32-bit word of the stream: one per sampled token. */
+  nextWord(): number {
+    if (this.stream === null) throw new EngineError('BAD_PARAMS', 'greedy decoding draws no words')
+    return this.stream.next()
   }
+
+  /** Count `token` as chosen, for the penalties of the steps after it. */
+  record(token: number): void {
+    this.seen.add(token)
+    this.counts.set(token, (this.counts.get(token) ?? 0) + 1)
+  }
+
+  private draw(z: Float64Array): number {
+    const c = candidates(this.params, z)
+    return c.order[drawIndex(c, this.nextWord())]!
+  }
+}
+
+/** The kept tokens of one sampled step, most likely first, with their unnormalized weights. */
+export interface Candidates {
+  /** Every token by penalized logit, highest first, lower id first on ties. */
+  sorted: number[]
+  /** The prefix of `sorted` that top-k and top-p keep (at least one token). */
+  order: number[]
+  /** `w[i] = exp(z[order[i]]/T − z_max/T)`. */
+  w: number[]
+  /** Sum of `w`, summed in order. */
+  total: number
+}
+
+/** Step 4 of docs/inference.md "Sampling" (temperature > 0). */
+export function candidates(p: SamplingParams, z: Float64Array): Candidates {
+  const sorted = Array.from(z.keys()).sort((a, b) => z[b]! - z[a]! || a - b)
+  let order = p.topK > 0 && p.topK < sorted.length ? sorted.slice(0, p.topK) : sorted
+  const max = z[order[0]!]! / p.temperature
+  let w = order.map((t) => Math.exp(z[t]! / p.temperature - max))
+  let total = w.reduce((s, x) => s + x, 0)
+  if (p.topP < 1) {
+    let cum = 0
+    let keep = 0
+    while (keep < w.length && cum < p.topP * total) cum += w[keep++]!
+    order = order.slice(0, Math.max(1, keep))
+    w = w.slice(0, order.length)
+    total = w.reduce((s, x) => s + x, 0)
+  }
+  return { sorted, order, w, total }
+}
+
+/**
+ * Step 5: the index into `c.order` that `word` draws: `u = word / 2^32 · total`, then the first
+ * index whose running sum exceeds `u` (the last one if rounding leaves `u` past the end).
+ */
+export function drawIndex(c: Pick<Candidates, 'w' | 'total'>, word: number): number {
+  const u = (word / 4294967296) * c.total
+  let cum = 0
+  for (let i = 0; i < c.w.length; i++) {
+    cum += c.w[i]!
+    if (u < cum) return i
+  }
+  return c.w.length - 1
 }
 
 /** Index of the largest value; the lowest index on ties. */

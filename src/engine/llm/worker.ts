@@ -1,5 +1,5 @@
-// The inference worker thread: holds one onnxruntime session per model and runs generations for
-// the Engine on the main thread, several at a time (interleaved between steps), so the daemon's
+// The inference worker thread: holds one onnxruntime session per model and runs generations and
+// replays for the Engine on the main thread, several at a time (interleaved between steps), so the daemon's
 // event loop stays free. Cancelled jobs stop at their next step.
 import { parentPort } from 'node:worker_threads'
 import { TextModel } from './model.js'
@@ -12,10 +12,18 @@ import {
   type LoopModel,
 } from './generate.js'
 import { EngineError } from './errors.js'
+import {
+  replayOn,
+  type ReplayEpsilon,
+  type ReplayModel,
+  type ReplayRequest,
+  type ReplayVerdict,
+} from './replay.js'
 
 export type EngineWorkerRequest =
   | { kind: 'load'; dirs: string[]; threads: number | undefined; spinning: boolean | undefined }
   | { kind: 'generate'; job: number; model: string; req: GenerationRequest }
+  | { kind: 'replay'; job: number; model: string; req: ReplayRequest; eps: ReplayEpsilon }
   | { kind: 'cancel'; job: number }
   | { kind: 'stop' }
 
@@ -23,6 +31,7 @@ export type EngineWorkerReply =
   | { kind: 'loaded'; ids: string[] }
   | { kind: 'chunk'; job: number; chunk: GenerationChunk }
   | { kind: 'done'; job: number; result: GenerationResult }
+  | { kind: 'replayed'; job: number; verdict: ReplayVerdict }
   | { kind: 'failed'; job: number; code: string; message: string }
   | { kind: 'loadFailed'; code: string; message: string }
   | { kind: 'stopped' }
@@ -31,7 +40,7 @@ const port = parentPort
 if (port === null) throw new Error('engine worker: not in a worker thread')
 const post = (m: EngineWorkerReply): void => port.postMessage(m)
 
-const models = new Map<string, LoopModel & { close(): Promise<void> }>()
+const models = new Map<string, LoopModel & ReplayModel & { close(): Promise<void> }>()
 const jobs = new Map<number, AbortController>()
 const running = new Set<Promise<void>>()
 
@@ -45,6 +54,8 @@ async function load(
     const decoder = await OrtDecoder.open(dir, model.spec, { threads, spinning })
     models.set(model.id, {
       step: (c, t) => decoder.step(c, t),
+      score: (t, from) => decoder.score(t, from),
+      vocab: model.spec.vocab,
       emptyCache: () => decoder.emptyCache(),
       decode: (ids) => model.decode(ids),
       eos: model.spec.eos,
@@ -55,14 +66,23 @@ async function load(
   post({ kind: 'loaded', ids: [...models.keys()] })
 }
 
-async function run(job: number, modelId: string, req: GenerationRequest): Promise<void> {
+async function run(
+  job: number,
+  m: Extract<EngineWorkerRequest, { job: number; model: string }>,
+): Promise<void> {
   const ac = new AbortController()
   jobs.set(job, ac)
   try {
-    const model = models.get(modelId)
-    if (model === undefined) throw new EngineError('MODEL_NOT_FOUND', `model ${modelId} is not loaded`)
-    const result = await generate(model, req, (chunk) => post({ kind: 'chunk', job, chunk }), ac.signal)
-    post({ kind: 'done', job, result })
+    const model = models.get(m.model)
+    if (model === undefined) throw new EngineError('MODEL_NOT_FOUND', `model ${m.model} is not loaded`)
+    if (m.kind === 'generate') {
+      const result = await generate(model, m.req, (chunk) => post({ kind: 'chunk', job, chunk }), ac.signal)
+      post({ kind: 'done', job, result })
+    } else {
+      // One teacher-forced pass and the rule, here: only the verdict crosses to the main thread,
+      // never the logits (a GPT-2 vocabulary over 1,000 positions is 200 MB).
+      post({ kind: 'replayed', job, verdict: await replayOn(model, m.req, m.eps) })
+    }
   } catch (err) {
     const code = err instanceof EngineError ? err.code : 'ENGINE_FAILED'
     post({ kind: 'failed', job, code, message: (err as Error).message })
@@ -82,8 +102,9 @@ port.on('message', (m: EngineWorkerRequest) => {
         }),
       )
       return
-    case 'generate': {
-      const p = run(m.job, m.model, m.req).finally(() => running.delete(p))
+    case 'generate':
+    case 'replay': {
+      const p = run(m.job, m).finally(() => running.delete(p))
       running.add(p)
       return
     }
