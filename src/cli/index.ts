@@ -11,6 +11,9 @@ import { txCommand } from './cmds/tx/index.js'
 import { raceCommand } from './cmds/race/index.js'
 import { promptCommand } from './cmds/prompt/index.js'
 import { chatCommand } from './cmds/chat/index.js'
+import { taskCommand } from './cmds/task/index.js'
+import { reportCommand } from './cmds/report/index.js'
+import { hostCommand } from './cmds/host/index.js'
 import { exitCodeOf } from './errors.js'
 import { ExitCode } from './exitCodes.js'
 import { errorMessage } from '../util/errors.js'
@@ -32,6 +35,9 @@ export async function main(argv: string[]): Promise<void> {
     .command(raceCommand as never)
     .command(promptCommand as never)
     .command(chatCommand as never)
+    .command(taskCommand as never)
+    .command(reportCommand as never)
+    .command(hostCommand as never)
     .demandCommand(1, 'name a command (cordex --help lists them)')
     .strict()
     .epilogue(

@@ -18,12 +18,16 @@ import { ChainService } from './chain/service.js'
 import { RaceService } from './race/service.js'
 import { signerFromSeed } from '../ledger/index.js'
 import { Engine, RUNTIME, TextModel, TokenizerPool } from '../engine/index.js'
-import { InferProtocol } from '../protocols/index.js'
-import { executorHandler } from './infer/executor.js'
+import { InferProtocol, TaskProtocol } from '../protocols/index.js'
+import { executorHandler, type ExecutorCheat } from './infer/executor.js'
 import { TaskAdmission } from './infer/taskAdmission.js'
 import { MAX_PROMPT_CHARS, maxRequestBytes } from '../protocols/infer/index.js'
 import { InferenceService } from './infer/service.js'
 import { TaskStore } from './infer/taskStore.js'
+import { ExecutorRecords } from './infer/executorRecords.js'
+import { TaskRecordSource } from './verify/recordSource.js'
+import { VerifierService } from './verify/service.js'
+import { getEpoch } from '../ledger/epoch/access.js'
 import { HostAnnouncer } from './infer/announcer.js'
 import { PACKAGE_ROOT, VERSION } from '../version.js'
 import path from 'node:path'
@@ -55,6 +59,18 @@ interface Part {
   close: () => Promise<void>
 }
 
+/** The executor's part of a devnet cheat, if the configured one is the executor's. */
+function executorCheat(c: Config['cheat']): ExecutorCheat | null {
+  if (c === null) return null
+  const { mode, rate } = c
+  return mode === 'wrongTokens' ||
+    mode === 'substituteModel' ||
+    mode === 'truncate' ||
+    mode === 'ignoreSampling'
+    ? { mode, rate }
+    : null
+}
+
 /**
  * The composition root (STYLE 4). `start()` builds the daemon in order: config, logger, data
  * directory lock, identity, API token, control socket (answering 503 STARTING), peer store,
@@ -72,6 +88,8 @@ export class Daemon {
   chain: ChainService | undefined
   /** Per-peer scores, limits and bans, shared by every protocol and topic. */
   guard: PeerGuard | undefined
+  /** `task` (SPEC 6.1): serves this daemon's task records; verifiers fetch with `fetchTaskRecord`. */
+  taskRecords: TaskProtocol | undefined
 
   private readonly parts: Part[] = []
   private stopRequested = false
@@ -235,7 +253,13 @@ export class Daemon {
 
     // Inference (SPEC 5): the engine and executor side when this peer hosts models, and the
     // gateway, which also needs the models' tokenizers when it hosts none.
-    const modelDirs = config.engine.models.map((d) => path.resolve(PACKAGE_ROOT, d))
+    if (config.cheat !== null)
+      log.warn({ cheat: config.cheat }, 'devnet cheat on: this peer misbehaves on purpose')
+    // A devnet host told to serve a substitute loads the cheap model besides the approved one.
+    const modelDirs = [
+      ...config.engine.models,
+      ...(config.cheat?.mode === 'substituteModel' ? ['models/kjv-tiny'] : []),
+    ].map((d) => path.resolve(PACKAGE_ROOT, d))
     const engine =
       config.engine.enabled && modelDirs.length > 0
         ? await this.step(
@@ -262,6 +286,10 @@ export class Daemon {
     )
     const tasks = new TaskStore(lock.db, config.inference.maxTaskRecords)
     await tasks.open()
+    // What this peer served as an executor, kept for verifiers as long as the gateway's records.
+    const executorRecords =
+      engine === null ? null : new ExecutorRecords(lock.db, config.inference.maxTaskRecords)
+    await executorRecords?.open()
     // A request holds at most the longest prompt a hosted model can take: far below a response frame.
     const longestPrompt = Math.max(1, ...models.map((m) => Math.min(MAX_PROMPT_CHARS, m.maxPromptChars)))
     const infer = new InferProtocol({ node, guard, log: log.child({ module: 'infer' }) }, config.network, {
@@ -290,6 +318,9 @@ export class Daemon {
               signer,
               chainId,
               log: log.child({ module: 'executor' }),
+              records: executorRecords,
+              epoch: () => getEpoch(chain.replica.state)?.number ?? 0,
+              cheat: executorCheat(config.cheat),
             }),
           }
     if (local !== null) {
@@ -300,6 +331,20 @@ export class Daemon {
         (p) => p.unregister(),
       )
     }
+    // SPEC 6.1: verifiers fetch task records from the executor or the gateway over `task`.
+    const source = new TaskRecordSource(
+      { executor: executorRecords, gateway: tasks },
+      { noRecords: config.cheat?.mode === 'noRecords' },
+    )
+    this.taskRecords = await this.startable(
+      'task protocol',
+      new TaskProtocol({ node, guard, log: log.child({ module: 'task' }) }, config.network, {
+        timeoutMs: config.protocols.streamTimeoutMs,
+        maxInboundStreams: config.protocols.maxInboundStreams,
+        requestTimeoutMs: config.protocols.requestTimeoutMs,
+      }),
+      (p) => p.start(source.lookup),
+    )
     await this.startable(
       'host announcer',
       new HostAnnouncer({ chain, log: log.child({ module: 'host' }), me: signer.peerId }, () => {
@@ -343,6 +388,33 @@ export class Daemon {
             ),
           )
 
+    // SPEC 6: check the tasks this peer's key selects, and disputed ones; reveal the key after.
+    if (engine !== null && this.taskRecords !== undefined) {
+      const taskRecords = this.taskRecords
+      await this.startable(
+        'verifier',
+        new VerifierService(
+          {
+            chain,
+            engine,
+            tokenizer,
+            tasks: taskRecords,
+            signer,
+            chainId,
+            log: log.child({ module: 'verifier' }),
+            local: (id) => source.get(id),
+            records: executorRecords,
+          },
+          {
+            recordTimeoutMs: config.protocols.streamTimeoutMs,
+            cheat:
+              config.cheat?.mode === 'skipChecks' || config.cheat?.mode === 'falseAccuse'
+                ? config.cheat.mode
+                : null,
+          },
+        ),
+      )
+    }
     await this.startable(
       'peer manager',
       new PeerManager(

@@ -12,4 +12,4 @@ export {
   type GenesisConfig,
 } from './config/index.js'
 export { buildLibp2p, routingTableSize, type CordexLibp2p } from './libp2p.js'
-export type { StatusView, PeerView } from './api/index.js'
+export type { StatusView, PeerView, ReportView, HostView, ChainTaskView, Verification } from './api/index.js'

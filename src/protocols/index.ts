@@ -14,3 +14,12 @@ export {
   type InferFrame,
 } from './infer/index.js'
 export { PeerGuard, PENALTY, DEFAULT_GUARD_OPTIONS, type PeerGuardOptions } from './guard.js'
+export {
+  TaskProtocol,
+  TaskFetchError,
+  inferRequestReader,
+  type TaskFetchErrorCode,
+  type TaskLimits,
+  type TaskRecordData,
+  type TaskRecordLookup,
+} from './task/index.js'

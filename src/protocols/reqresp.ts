@@ -19,6 +19,8 @@ export interface ReqRespLimits {
   maxStreamsPerPeer?: number
   /** Requests per second per peer (bursts of twice as many). Default 50. */
   requestsPerSecond?: number
+  /** Server side: largest request frame, bytes, when requests are far smaller than responses. Default `maxFrameBytes`. */
+  maxRequestBytes?: number
 }
 
 /**
@@ -129,7 +131,7 @@ export class ReqResp {
     const request = deadline(this.limits.requestTimeoutMs ?? DEFAULT_PEER_LIMITS.requestTimeoutMs, signal)
     const requestSignal = request.signal
     try {
-      const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
+      const lp = lpStream(stream, { maxDataLength: this.limits.maxRequestBytes ?? this.limits.maxFrameBytes })
       const rate = this.limits.requestsPerSecond ?? DEFAULT_PEER_LIMITS.requestsPerSecond
       if (guard?.allow(peer, this.protocol, rate, 2 * rate) === false) {
         await lp.write(prepend(ResponseCode.BUSY, new TextEncoder().encode('over the request rate')), {

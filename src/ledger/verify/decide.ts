@@ -94,6 +94,13 @@ function convict(s: Overlay, idHex: string, task: CheckedTask, params: VerifyPar
   for (const a of accusers) credit(s, a, bounty)
   burn(s, slashed - bounty * BigInt(accusers.length))
 
+  // A verifier that passed a task the majority convicts vouched for a wrong answer: it loses its
+  // reputation as a false accuser does (it is paid nothing for the check: there is no fee left).
+  for (const v of task.votes) {
+    if (!v.ok) continue
+    const vs = getStanding(s, v.verifier)
+    putStanding(s, v.verifier, { ...vs, reputation: 0 })
+  }
   const st = getStanding(s, task.executor)
   putStanding(s, task.executor, {
     ...st,

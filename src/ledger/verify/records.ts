@@ -45,7 +45,7 @@ export type VerifyReason = 'ok' | 'token' | 'end' | 'record'
 export const VERIFY_REASONS: readonly VerifyReason[] = ['ok', 'token', 'end', 'record']
 
 /** One verifier's verdict on a task, with its evidence. */
-export interface Vote {
+export interface CheckVote {
   verifier: string
   ok: boolean
   reason: VerifyReason
@@ -105,7 +105,7 @@ export interface CheckedTask {
   receipt: Uint8Array
   height: number
   status: CheckStatus
-  votes: Vote[]
+  votes: CheckVote[]
   /** The client's report deposit, 0 when it did not report. */
   reportDeposit: bigint
   /** The fee waits in this record (its audit closed while it was disputed). */
@@ -191,7 +191,7 @@ export const standingCodec = {
 }
 
 const voteCodec = {
-  encode: (x: Vote): unknown => [
+  encode: (x: CheckVote): unknown => [
     x.verifier,
     x.ok,
     x.reason,
@@ -200,7 +200,7 @@ const voteCodec = {
     x.actual + 1,
     x.escalation,
   ],
-  decode: (v: unknown): Vote => {
+  decode: (v: unknown): CheckVote => {
     const [who, ok, reason, pos, exp, act, esc] = read.array(v, 7, 'vote')
     return {
       verifier: id(who, 'verifier'),

@@ -12,13 +12,18 @@ import {
   submitTxRoute,
   finalityRoute,
 } from './routes/ledger.js'
-import { modelsRoute, completionsRoute, chatCompletionsRoute, taskRoute } from './routes/openai.js'
+import { modelsRoute, completionsRoute, chatCompletionsRoute } from './routes/openai.js'
+import { taskRoute, reportRoute } from './routes/tasks.js'
+import { hostRoute } from './routes/hosts.js'
 
 export { ApiServer, EventStream, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
 export type { ApiContext } from './context.js'
 export type { StatusView } from './routes/status.js'
 export type { PeerView } from './routes/peers.js'
+export type { ReportView } from './routes/tasks.js'
+export type { HostView } from './views/hostView.js'
+export type { Verification, ChainTaskView } from './views/taskView.js'
 
 /** Every route of the control socket. */
 export function apiRoutes(ctx: ApiContext): ApiRoute[] {
@@ -39,5 +44,7 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     completionsRoute(ctx),
     chatCompletionsRoute(ctx),
     taskRoute(ctx),
+    reportRoute(ctx),
+    hostRoute(ctx),
   ]
 }

@@ -24,6 +24,18 @@ const peerAddr = addr.refine((s) => /\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s), {
 const units = z.string().regex(/^\d{1,20}$/, 'a whole number of base units, as a decimal string')
 const peerId = z.string().regex(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/, 'an Ed25519 peer id')
 
+/** The ways a devnet peer can be told to cheat (docs/verification.md). */
+export const CHEAT_MODES = [
+  'wrongTokens',
+  'substituteModel',
+  'truncate',
+  'ignoreSampling',
+  'noRecords',
+  'skipChecks',
+  'falseAccuse',
+] as const
+export type CheatMode = (typeof CHEAT_MODES)[number]
+
 /** SPEC 3 genesis: amounts are decimal strings of base units (JSON numbers cannot hold them all). */
 export const genesisSchema = z
   .object({
@@ -276,8 +288,22 @@ export const configSchema = z
       })
       .strict(),
     log: z.object({ level: z.enum(LOG_LEVELS as [string, ...string[]]) }).strict(),
+    /**
+     * Devnet only: make this peer misbehave in one named way, so that tests and demos can watch
+     * verification catch it (docs/verification.md, "Cheating on purpose"). `rate`: the share of
+     * tokens `wrongTokens` replaces.
+     */
+    cheat: z
+      .object({ mode: z.enum(CHEAT_MODES), rate: z.number().gt(0).max(1).default(0.2) })
+      .strict()
+      .nullable()
+      .default(null),
   })
   .strict()
+  .refine((c) => c.cheat === null || c.network === 'devnet', {
+    message: 'cheating on purpose is for devnet only: remove "cheat" from the config',
+    path: ['cheat'],
+  })
 
 export type Config = z.infer<typeof configSchema>
 

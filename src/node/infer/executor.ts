@@ -1,10 +1,18 @@
 import type { Logger } from '../../util/logger.js'
-import { EngineError, type Engine, type TokenizerPool } from '../../engine/index.js'
+import { EngineError, GREEDY, type Engine, type TokenizerPool } from '../../engine/index.js'
 import { outputHash, signReceipt, type Receipt, type Signer } from '../../ledger/index.js'
 import { InferRefusal, type InferHandler } from '../../protocols/index.js'
 import { MAX_PROMPT_CHARS } from '../../protocols/infer/index.js'
 import { samplingSeed } from './seed.js'
 import type { TaskAdmission } from './taskAdmission.js'
+import type { ExecutorRecords } from './executorRecords.js'
+
+/** How a devnet host told to cheat serves its tasks (config `cheat`; docs/verification.md). */
+export interface ExecutorCheat {
+  mode: 'wrongTokens' | 'substituteModel' | 'truncate' | 'ignoreSampling'
+  /** Share of tokens `wrongTokens` replaces. */
+  rate: number
+}
 
 /**
  * The executor's side of a task (SPEC 5.3 step 4): admit it (open, paid, this gateway's, never
@@ -15,6 +23,8 @@ import type { TaskAdmission } from './taskAdmission.js'
  * Cheapest checks first: a prompt that cannot fit the context by its length alone, or a task that
  * is not paid for, is refused before any tokenizing; tokenizing is charged to the peer's budget in
  * the TokenizerPool.
+ *
+ * Each task served is kept in `records` (when given) for verifiers, stamped with the epoch.
  */
 export function executorHandler(components: {
   engine: Engine
@@ -23,8 +33,15 @@ export function executorHandler(components: {
   signer: Signer
   chainId: string
   log: Logger
+  /** Where served tasks are kept for verifiers; null keeps nothing. */
+  records?: ExecutorRecords | null
+  /** The current epoch number, stamped on each record. */
+  epoch?: () => number
+  /** Devnet only: serve answers wrong in one named way (docs/verification.md). */
+  cheat?: ExecutorCheat | null
 }): InferHandler {
-  const { engine, tokenizer, admission, signer, chainId, log } = components
+  const { engine, tokenizer, admission, signer, chainId, log, records = null, epoch = () => 0 } = components
+  const cheat = components.cheat ?? null
   return async (req, ctx) => {
     const model = engine.model(req.model)
     if (model === undefined || model.id !== req.model) {
@@ -67,14 +84,18 @@ export function executorHandler(components: {
     }
     // Chunks go out in order, one write at a time; the receipt goes after the last.
     let sending = Promise.resolve()
+    // The cheats (devnet only) each change one thing of what runs; the receipt claims the request.
+    const runModel =
+      cheat?.mode === 'substituteModel' ? (engine.models().find((m) => m.id !== model.id) ?? model) : model
     const result = await engine.generate(
-      model.id,
+      runModel.id,
       {
         promptIds,
-        sampling: req.sampling,
+        sampling: cheat?.mode === 'ignoreSampling' ? GREEDY : req.sampling,
         seed: samplingSeed(req.taskId),
-        maxTokens: req.maxTokens,
+        maxTokens: cheat?.mode === 'truncate' ? Math.max(1, Math.floor(req.maxTokens / 2)) : req.maxTokens,
         stop: req.stop,
+        ...(cheat?.mode === 'wrongTokens' ? { wrongTokenRate: cheat.rate } : {}),
       },
       (chunk) => {
         sending = sending.then(() => ctx.send(chunk))
@@ -91,7 +112,16 @@ export function executorHandler(components: {
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
     }
+    const sig = signReceipt(chainId, signer, receipt)
     log.debug({ peer, tokens: result.completionTokens }, 'task executed')
-    return { receipt, sig: signReceipt(chainId, signer, receipt), finishReason: result.finishReason }
+    // SPEC 6.1: the record verifiers fetch from the executor. A failed write is logged, and the
+    // task still answered: the gateway keeps its own record of it.
+    await records
+      ?.put(
+        { request: ctx.requestBytes, tokens: result.tokens, receipt, sig, executor: signer.peerId },
+        epoch(),
+      )
+      .catch((err: unknown) => log.error({ err, peer }, 'cannot keep the task record'))
+    return { receipt, sig, finishReason: result.finishReason }
   }
 }

@@ -34,10 +34,12 @@ import {
 import {
   InferError,
   type InferHandler,
+  type InferOutcome,
   type InferProtocol,
   type InferRequest,
 } from '../../protocols/index.js'
 import { encodeRequest, inputHash, MAX_PROMPT_CHARS } from '../../protocols/infer/codec.js'
+import { getEpoch } from '../../ledger/epoch/access.js'
 import type { ChainService } from '../chain/service.js'
 import { OwnTxError } from '../chain/ownTxs.js'
 import { InferenceError } from './errors.js'
@@ -405,18 +407,21 @@ export class InferenceService {
     request: InferRequest,
     onChunk: (c: { tokens: number[]; text: string }) => void,
     signal?: AbortSignal,
-  ): Promise<{ receipt: Receipt; sig: Uint8Array; finishReason: 'stop' | 'length'; inputHash: Uint8Array }> {
+  ): Promise<InferOutcome> {
     const { local, infer, signer } = this.components
     if (executor === signer.peerId) {
       if (local === null) throw new Error('this peer is drawn but hosts no engine')
-      const hash = inputHash(encodeRequest(request))
+      // The frame a remote executor would have received: its record and receipt hash this.
+      const requestBytes = encodeRequest(request)
+      const hash = inputHash(requestBytes)
       const done = await local.handler(request, {
         from: peerIdFromString(signer.peerId),
         inputHash: hash,
+        requestBytes,
         signal: signal ?? new AbortController().signal,
         send: async (c) => onChunk(c),
       })
-      return { ...done, inputHash: hash }
+      return { ...done, inputHash: hash, requestBytes }
     }
     return infer.run(peerIdFromString(executor), request, {
       onChunk,
@@ -459,13 +464,13 @@ export class InferenceService {
       seed: Uint8Array
       order: string[]
     },
-    outcome: { receipt: Receipt; sig: Uint8Array; finishReason: 'stop' | 'length' },
+    outcome: InferOutcome,
     text: string,
     tokens: number[],
   ): Promise<TaskResult> {
     const { chain, store, clock, log } = this.components
     const { idHex, executor, attempts } = route
-    const { receipt, sig, finishReason } = outcome
+    const { receipt, sig, finishReason, requestBytes } = outcome
     this.settlements.receipt(idHex, route.openNonce, { receipt, executor, sig })
     const params = getInferenceParams(chain.replica.state)!
     const units = params.models.find(([id]) => id === task.model.id)?.[1] ?? 0
@@ -485,28 +490,35 @@ export class InferenceService {
       executor,
       sig: toHex(sig),
     }
+    // SPEC 5.3 step 5: kept for verifiers, stamped with the epoch whose rewards it backs.
+    const epoch = getEpoch(chain.replica.state)?.number ?? 0
+    const verifiable = { request: requestBytes, tokens, receipt, sig, executor }
     await store
-      .put({
-        taskId: idHex,
-        time: clock.now(),
-        model: task.model.id,
-        executor,
-        request: {
-          model: task.req.model,
-          input: task.req.input,
-          sampling: task.req.sampling,
-          stop: task.req.stop,
-          maxTokens: task.maxTokens,
-          maxCost: task.maxCost.toString(),
+      .put(
+        {
+          taskId: idHex,
+          time: clock.now(),
+          epoch,
+          model: task.model.id,
+          executor,
+          request: {
+            model: task.req.model,
+            input: task.req.input,
+            sampling: task.req.sampling,
+            stop: task.req.stop,
+            maxTokens: task.maxTokens,
+            maxCost: task.maxCost.toString(),
+          },
+          route: { seed: toHex(route.seed), candidates: task.candidates, order: route.order, attempts },
+          prompt: task.prompt,
+          output: text,
+          tokens,
+          receipt: receiptJson,
+          receiptSig: toHex(sig),
+          cost: cost.toString(),
         },
-        route: { seed: toHex(route.seed), candidates: task.candidates, order: route.order, attempts },
-        prompt: task.prompt,
-        output: text,
-        tokens,
-        receipt: receiptJson,
-        receiptSig: toHex(sig),
-        cost: cost.toString(),
-      })
+        verifiable,
+      )
       .catch((err: unknown) => log.error({ err, taskId: idHex }, 'cannot store the task record'))
     return {
       taskId: idHex,

@@ -80,6 +80,8 @@ export type InferHandler = (
   ctx: {
     from: PeerId
     inputHash: Uint8Array
+    /** The request frame exactly as it arrived: what `inputHash` hashes, kept for verifiers. */
+    requestBytes: Uint8Array
     signal: AbortSignal
     send: (chunk: { tokens: number[]; text: string }) => Promise<void>
   },
@@ -91,6 +93,8 @@ export interface InferOutcome {
   finishReason: 'stop' | 'length'
   /** The input hash the gateway computed over the bytes it sent. */
   inputHash: Uint8Array
+  /** The request frame exactly as sent, kept for verifiers (SPEC 5.3 step 5). */
+  requestBytes: Uint8Array
 }
 
 type Node = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
@@ -175,7 +179,13 @@ export class InferProtocol {
           throw fail('REMOTE_ERROR', `${peer}: ${frame.code}: ${frame.message}`, frame.code)
         } else {
           await stream.close({ signal }).catch(() => {})
-          return { receipt: frame.receipt, sig: frame.sig, finishReason: frame.finishReason, inputHash: hash }
+          return {
+            receipt: frame.receipt,
+            sig: frame.sig,
+            finishReason: frame.finishReason,
+            inputHash: hash,
+            requestBytes: bytes,
+          }
         }
       }
     } catch (err) {
@@ -251,6 +261,7 @@ export class InferProtocol {
       const done = await handler(req, {
         from,
         inputHash: inputHash(bytes),
+        requestBytes: bytes,
         signal,
         send: async (chunk) => {
           await lp.write(encodeFrame({ kind: 'chunk', ...chunk }), { signal })

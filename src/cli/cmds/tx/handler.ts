@@ -10,7 +10,7 @@ export interface SendArgs extends GlobalArgs {
   timeout: number
 }
 
-interface TxStatus {
+export interface TxStatus {
   hash: string
   status: 'committed' | 'pending'
   height?: number
@@ -27,7 +27,22 @@ export async function sendTx(args: SendArgs, type: string, body: unknown): Promi
     method: 'POST',
     body: { type, body, ...(args.fee !== undefined ? { fee: args.fee } : {}) },
   })
-  let status: TxStatus = { hash: sent.hash, status: 'pending' }
+  const status = await waitFinal(args, sent.hash)
+  if (args.json) return printJson({ ...sent, ...status })
+  console.log(
+    `transaction ${sent.hash} ${status.status}${status.height !== undefined ? ` in block ${status.height}` : ''}`,
+  )
+}
+
+/**
+ * Unless --no-wait, poll the daemon until transaction `hash` is final (past the timeout: exit code
+ * 1, it may still land); a final one that failed its own rules exits 6. Returns its last status.
+ */
+export async function waitFinal(
+  args: { dataDir: string; wait: boolean; timeout: number },
+  hash: string,
+): Promise<TxStatus> {
+  let status: TxStatus = { hash, status: 'pending' }
   if (args.wait) {
     const deadline = Date.now() + args.timeout * 1000
     while (status.status !== 'committed') {
@@ -35,24 +50,21 @@ export async function sendTx(args: SendArgs, type: string, body: unknown): Promi
         throw new CliError(
           ExitCode.ERROR,
           'NOT_FINAL',
-          `transaction ${sent.hash} not final after ${args.timeout} s`,
+          `transaction ${hash} not final after ${args.timeout} s`,
         )
       }
       await new Promise((r) => setTimeout(r, 100))
-      status = await callDaemon<TxStatus>(args.dataDir, `/ledger/tx/${sent.hash}`)
+      status = await callDaemon<TxStatus>(args.dataDir, `/ledger/tx/${hash}`)
     }
   }
   if (status.ok === false) {
     throw new CliError(
       ExitCode.DAEMON_ERROR,
       status.error?.code ?? 'TX_FAILED',
-      `transaction ${sent.hash} landed in block ${status.height} but failed (it paid its fee): ${status.error?.message ?? ''}`,
+      `transaction ${hash} landed in block ${status.height} but failed (it paid its fee): ${status.error?.message ?? ''}`,
     )
   }
-  if (args.json) return printJson({ ...sent, ...status })
-  console.log(
-    `transaction ${sent.hash} ${status.status}${status.height !== undefined ? ` in block ${status.height}` : ''}`,
-  )
+  return status
 }
 
 export function checkUnits(v: string, what: string): string {

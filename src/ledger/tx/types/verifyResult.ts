@@ -3,7 +3,7 @@ import { fromHex, toHex } from '../../crypto.js'
 import { TxRejectedError } from '../../errors.js'
 import { getAudit, getChecked, getVerifyParams, putChecked, weightIn } from '../../verify/access.js'
 import { settleDispute } from '../../verify/decide.js'
-import { readReason, type VerifyReason, type Vote } from '../../verify/records.js'
+import { readReason, type VerifyReason, type CheckVote } from '../../verify/records.js'
 import type { TxType } from '../tx.js'
 
 export interface VerifyResultBody {
@@ -89,7 +89,7 @@ export const verifyResult: TxType<VerifyResultBody> = {
           'this verifier revealed its key; it checks disputes only now',
         )
     }
-    const vote: Vote = {
+    const vote: CheckVote = {
       verifier: tx.from,
       ok: tx.body.ok,
       reason: tx.body.reason,

@@ -10,6 +10,7 @@ import {
   type SamplingParams,
 } from '../../../engine/index.js'
 import type { InferenceService, TaskRequest, TaskResult } from '../../infer/service.js'
+import { getVerifyParams } from '../../../ledger/index.js'
 
 // The OpenAI-compatible API (SPEC 5.2): /v1/models, /v1/completions, /v1/chat/completions, with
 // `stream: true` as server-sent events. Extensions: `max_cost` in (base units), `cordex` out.
@@ -112,7 +113,11 @@ function service(ctx: ApiContext): InferenceService {
   return ctx.inference
 }
 
-function cordexField(r: TaskResult): Record<string, unknown> {
+/**
+ * The `cordex` object of an answer. Its `verification` is `pending` (the task has just settled or
+ * is settling: `GET /tasks/:id` follows it), or `unchecked` on a chain that checks no tasks.
+ */
+function cordexField(r: TaskResult, verification: 'pending' | 'unchecked'): Record<string, unknown> {
   return {
     task_id: r.taskId,
     executor: r.executor,
@@ -121,7 +126,7 @@ function cordexField(r: TaskResult): Record<string, unknown> {
     max_cost: r.maxCost.toString(),
     receipt: r.receipt,
     attempts: r.attempts,
-    verification: 'unverified',
+    verification,
   }
 }
 
@@ -188,6 +193,7 @@ async function handle(ctx: ApiContext, raw: unknown, signal: AbortSignal, chat: 
     signal,
   )
   const created = Math.floor(ctx.clock.now() / 1000)
+  const verification = getVerifyParams(ctx.chain.replica.state) === undefined ? 'unchecked' : 'pending'
   const model = task.model.name
   if (b.stream !== true) {
     return svc
@@ -208,7 +214,7 @@ async function handle(ctx: ApiContext, raw: unknown, signal: AbortSignal, chat: 
             : { index: 0, text: r.text, finish_reason: r.finishReason, logprobs: null },
         ],
         usage: usage(r),
-        cordex: cordexField(r),
+        cordex: cordexField(r, verification),
       }))
   }
   const ch = channel<unknown>()
@@ -254,7 +260,11 @@ async function handle(ctx: ApiContext, raw: unknown, signal: AbortSignal, chat: 
       )
       .then((r) => {
         id = `${chat ? 'chatcmpl' : 'cmpl'}-${r.taskId}`
-        ch.push({ ...(piece('', r.finishReason) as object), usage: usage(r), cordex: cordexField(r) })
+        ch.push({
+          ...(piece('', r.finishReason) as object),
+          usage: usage(r),
+          cordex: cordexField(r, verification),
+        })
         ch.end()
         started()
       })
@@ -302,20 +312,5 @@ export function chatCompletionsRoute(ctx: ApiContext): ApiRoute {
     method: 'POST',
     path: '/v1/chat/completions',
     handler: async (req) => handle(ctx, req.body, req.signal, true),
-  }
-}
-
-/** `GET /tasks/:id`: the record this gateway keeps of one of its tasks (request, output, receipt). */
-export function taskRoute(ctx: ApiContext): ApiRoute {
-  return {
-    method: 'GET',
-    path: '/tasks/:id',
-    handler: async (req) => {
-      const id = req.params.id ?? ''
-      if (!/^[0-9a-f]{64}$/.test(id)) throw bad('a task id is 64 hex digits')
-      const rec = await ctx.tasks?.get(id)
-      if (rec === undefined) throw new HttpError(404, 'not_found', `no task ${id} here`)
-      return rec
-    },
   }
 }

@@ -1,0 +1,295 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from '../../util/logger.js'
+import { deadline } from '../../util/deadline.js'
+import { getEpoch } from '../../ledger/epoch/access.js'
+import {
+  auditTaskIds,
+  getAudit,
+  getChecked,
+  getVerifyParams,
+  selectionKey,
+  toHex,
+  type Signer,
+  type VerifyResultBody,
+} from '../../ledger/index.js'
+import { EngineError, type Engine, type TokenizerPool } from '../../engine/index.js'
+import { DEFAULT_REPLAY_EPSILON } from '../../engine/llm/replay.js'
+import { decodeRequest, maxRequestBytes } from '../../protocols/infer/index.js'
+import { inferRequestReader, type TaskProtocol, type TaskRecordData } from '../../protocols/task/index.js'
+import { checkDue, checkTaskRecord, revealDue, type CheckDuty } from '../../verify/index.js'
+import type { ChainService } from '../chain/service.js'
+import { samplingSeed } from '../infer/seed.js'
+
+/** Devnet-only verifier misbehaviour (docs/verification.md, "Cheating on purpose"). */
+export type VerifierCheat = 'skipChecks' | 'falseAccuse' | null
+
+export interface VerifierOptions {
+  /** Deadline for fetching a task record from one peer, ms. */
+  recordTimeoutMs: number
+  /** Checks waiting here at most; more are dropped (and count as skipped duty). */
+  maxQueued: number
+  cheat: VerifierCheat
+}
+
+export const DEFAULT_VERIFIER: VerifierOptions = { recordTimeoutMs: 10_000, maxQueued: 4096, cheat: null }
+
+interface Job {
+  taskId: Uint8Array
+  idHex: string
+  epoch: number
+  duty: CheckDuty
+}
+
+/** A record that could not be had, or did not hold together: a failed check (SPEC 6.1). */
+class NoRecord extends Error {}
+
+/**
+ * The verifier (SPEC 6): after each block, the tasks this peer's key selects and the disputed tasks
+ * it may vote on are queued; one at a time, it fetches each record over `task` (from the executor,
+ * else from the gateway), checks it against the settled receipt, replays it on the local engine
+ * (in the engine's worker) and posts a VerifyResult. Once an epoch is over and its checks are done,
+ * it reveals its selection key for that epoch. Heavy work never runs on the event loop: records are
+ * checked by hashing, prompts are tokenized in the tokenizer pool, replays run in the engine.
+ */
+export class VerifierService {
+  private readonly opts: VerifierOptions
+  private readonly queue: Job[] = []
+  private readonly queued = new Set<string>()
+  private readonly keys = new Map<number, Uint8Array>()
+  private readonly revealed = new Set<number>()
+  private scannedHeight = 0
+  private prunedFor = -1
+  private running = false
+  private working: Promise<void> = Promise.resolve()
+  private readonly abort = new AbortController()
+  private readonly onCommit = (): void => this.scan()
+
+  constructor(
+    private readonly components: {
+      chain: ChainService
+      engine: Engine
+      tokenizer: TokenizerPool
+      tasks: TaskProtocol
+      signer: Signer
+      chainId: string
+      log: Logger
+      /** This daemon's own records (TaskRecordSource.get). */
+      local: (taskId: Uint8Array) => Promise<TaskRecordData | undefined>
+      /** The executor's records, pruned once no audit can still ask for them. */
+      records?: { prune(beforeEpoch: number): Promise<number> } | null
+    },
+    opts: Partial<VerifierOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_VERIFIER, ...opts }
+  }
+
+  start(): void {
+    if (getVerifyParams(this.components.chain.replica.state) === undefined) return
+    this.running = true
+    this.components.chain.onCommit(this.onCommit)
+    this.scan()
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    this.components.chain.offCommit(this.onCommit)
+    this.abort.abort()
+    await this.working
+  }
+
+  /** Checks waiting or running, for status and tests. */
+  get pending(): number {
+    return this.queue.length
+  }
+
+  private keyFor = (epoch: number): Uint8Array => {
+    let k = this.keys.get(epoch)
+    if (k === undefined) {
+      k = selectionKey(this.components.signer, this.components.chainId, epoch)
+      this.keys.set(epoch, k)
+      for (const e of this.keys.keys()) if (e < epoch - 8) this.keys.delete(e)
+    }
+    return k
+  }
+
+  /**
+   * Look at the tasks of the open audits (this epoch's and the last): queue what is due, then
+   * reveal the last epoch's key when nothing of it is left to check. A full pass over at most two
+   * epochs' task ids, after each block: cheap next to a block at devnet and test scale (a chain
+   * with many more tasks would follow the blocks' transactions instead).
+   */
+  private scan(): void {
+    if (!this.running) return
+    const { chain, signer } = this.components
+    const state = chain.replica.state
+    const height = chain.replica.head.height
+    if (height === this.scannedHeight) return
+    this.scannedHeight = height
+    const current = getEpoch(state)?.number ?? 0
+    const me = signer.peerId
+    for (const epoch of [current - 1, current]) {
+      const audit = epoch < 0 ? undefined : getAudit(state, epoch)
+      if (audit === undefined) continue
+      for (const id of auditTaskIds(state, audit)) {
+        const idHex = toHex(id)
+        if (this.queued.has(idHex)) continue
+        const duty = checkDue(state, me, id, idHex, this.keyFor)
+        if (duty === null) continue
+        if (this.queue.length >= this.opts.maxQueued) {
+          this.components.log.warn({ task: idHex }, 'verifier queue full: check skipped')
+          continue
+        }
+        this.queued.add(idHex)
+        this.queue.push({ taskId: id, idHex, epoch, duty })
+      }
+    }
+    const prev = current - 1
+    const busy = this.queue.some((j) => j.epoch === prev && j.duty === 'sample')
+    if (!this.revealed.has(prev) && revealDue(state, me, prev, current, busy)) {
+      this.revealed.add(prev)
+      chain
+        .queueTx('VerifyKey', { epoch: prev, key: this.keyFor(prev) }, { lane: 'settle' })
+        .done.catch((err: Error) => {
+          this.revealed.delete(prev)
+          this.components.log.warn({ epoch: prev, err: err.message }, 'key reveal failed')
+        })
+      this.components.log.info({ epoch: prev }, 'selection key revealed')
+    }
+    this.prune(current)
+    if (this.queue.length > 0) this.work()
+  }
+
+  /**
+   * Records of an epoch are asked for until its audit is dropped, `disputeEpochs` audits after
+   * it closes (at the end of the next epoch); older ones go, once per epoch.
+   */
+  private prune(current: number): void {
+    const { records, chain, log } = this.components
+    const params = getVerifyParams(chain.replica.state)
+    if (records == null || params === undefined || current === this.prunedFor) return
+    this.prunedFor = current
+    const before = current - 2 - params.disputeEpochs
+    if (before <= 0) return
+    this.working = this.working.then(() =>
+      records.prune(before).then(
+        (n) => {
+          if (n > 0) log.debug({ before, records: n }, 'task records pruned')
+        },
+        (err: Error) => log.warn({ err: err.message }, 'cannot prune task records'),
+      ),
+    )
+  }
+
+  /** One check at a time: each holds an engine slot, which inference also needs. */
+  private work(): void {
+    this.working = this.working.then(async () => {
+      while (this.running && this.queue.length > 0) {
+        const job = this.queue[0]!
+        try {
+          await this.check(job)
+        } catch (err) {
+          if (!this.running) return
+          // The engine is busy serving: try again after the next block.
+          if (err instanceof EngineError && err.code === 'BUSY') return
+          this.components.log.warn({ task: job.idHex, err: (err as Error).message }, 'check failed to run')
+        }
+        this.queue.shift()
+        this.queued.delete(job.idHex)
+      }
+    })
+  }
+
+  private async check(job: Job): Promise<void> {
+    const { chain, log } = this.components
+    const task = getChecked(chain.replica.state, job.idHex)
+    // Decided (or pruned) while it waited: nothing to add.
+    if (task === undefined || (task.status !== 'open' && task.status !== 'disputed')) return
+    if (this.opts.cheat === 'skipChecks') return
+    let verdict: Omit<VerifyResultBody, 'taskId'>
+    if (this.opts.cheat === 'falseAccuse') {
+      verdict = { ok: false, reason: 'token', position: 0, expected: 0, actual: 0 }
+    } else {
+      verdict = await this.replay(job, task.executor, task.client, task.receipt)
+    }
+    const body: VerifyResultBody = { taskId: job.taskId, ...verdict }
+    log.info({ task: job.idHex, duty: job.duty, ok: verdict.ok, reason: verdict.reason }, 'task checked')
+    await chain.queueTx('VerifyResult', body, { lane: 'settle' }).done
+  }
+
+  /** Fetch the record, check it against the settled receipt, replay it. */
+  private async replay(
+    job: Job,
+    executor: string,
+    gateway: string,
+    digest: Uint8Array,
+  ): Promise<Omit<VerifyResultBody, 'taskId'>> {
+    let record: TaskRecordData
+    try {
+      record = await this.fetch(job, [executor, gateway], digest)
+    } catch (err) {
+      if (!(err instanceof NoRecord)) throw err
+      return { ok: false, reason: 'record', position: 0, expected: 0, actual: -1 }
+    }
+    const { engine, tokenizer } = this.components
+    const req = decodeRequest(record.request, maxRequestBytes())
+    const model = engine.model(req.model)
+    if (model === undefined || model.id !== req.model)
+      throw new Error(`model ${req.model} is not loaded here: cannot check`)
+    const promptIds = await tokenizer.encode(model.id, req.prompt, 'verifier', { signal: this.abort.signal })
+    // The receipt's prompt count is what the client paid for: it must be the prompt's.
+    if (promptIds.length !== record.receipt.promptTokens)
+      return {
+        ok: false,
+        reason: 'record',
+        position: 0,
+        expected: promptIds.length,
+        actual: record.receipt.promptTokens,
+      }
+    const verdict = await engine.replay(
+      model.id,
+      {
+        promptIds,
+        tokens: record.tokens,
+        sampling: req.sampling,
+        seed: samplingSeed(req.taskId),
+        maxTokens: req.maxTokens,
+        stop: req.stop,
+      },
+      DEFAULT_REPLAY_EPSILON,
+      this.abort.signal,
+    )
+    if (verdict.ok) return { ok: true, reason: 'ok', position: 0, expected: 0, actual: 0 }
+    return {
+      ok: false,
+      reason: verdict.reason,
+      position: verdict.position,
+      expected: Math.max(0, verdict.expected),
+      actual: verdict.actual,
+    }
+  }
+
+  /** The first record from `peers` that is the settled one and holds together. */
+  private async fetch(job: Job, peers: string[], digest: Uint8Array): Promise<TaskRecordData> {
+    const { tasks, chainId, log, local } = this.components
+    for (const peer of new Set(peers)) {
+      const time = deadline(this.opts.recordTimeoutMs, this.abort.signal)
+      try {
+        // This peer's own records (it was the task's gateway) need no network.
+        const record =
+          peer === this.components.signer.peerId
+            ? await local(job.taskId)
+            : await tasks.fetchTaskRecord(peerIdFromString(peer), job.taskId, time.signal)
+        if (record === undefined) continue
+        const checked = checkTaskRecord(record, { digest }, chainId, inferRequestReader)
+        if (checked.ok) return record
+        log.warn({ task: job.idHex, peer, failure: checked.failure }, 'task record does not hold')
+      } catch (err) {
+        if (this.abort.signal.aborted) throw err
+        log.info({ task: job.idHex, peer, err: (err as Error).message }, 'task record not fetched')
+      } finally {
+        time.clear()
+      }
+    }
+    throw new NoRecord()
+  }
+}
