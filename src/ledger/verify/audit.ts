@@ -2,6 +2,7 @@ import type { Overlay, StateReader } from '../state/state.js'
 import { getAccount, putAccount, getSupply, putSupply, getValidatorEntries } from '../state/access.js'
 import { toHex } from '../crypto.js'
 import type { EpochState } from '../epoch/records.js'
+import { getEpoch } from '../epoch/access.js'
 import {
   addHeld,
   auditTaskIds,
@@ -99,7 +100,8 @@ function burn(s: Overlay, amount: bigint): void {
  *    their key are void;
  * 2. duty: a peer of the epoch that skipped more than `dutyToleranceBps` of its assigned checks
  *    (or revealed no key while there were others' tasks to check) forfeits the epoch's rewards;
- * 3. reputation grows by one for each peer of the epoch not convicted in it, up to the cap;
+ * 3. reputation grows by one for each peer of the epoch not convicted in it and not jailed now, up to
+ *    the cap;
  * 4. the epoch's held rewards are paid;
  * 5. audits `disputeEpochs` older are dropped: their undecided disputes close unproven (the
  *    executor is paid, a reporter gets its deposit back) and their records are pruned.
@@ -143,7 +145,8 @@ export function closeAudit(s: Overlay, epoch: number): void {
       burn(s, takeHeld(s, peer, epoch))
     }
     const st = getStanding(s, peer)
-    if (!st.frauds.includes(epoch) && st.reputation < params.reputationCap)
+    const jailed = st.jailedUntilEpoch > (getEpoch(s)?.number ?? 0)
+    if (!jailed && !st.frauds.includes(epoch) && st.reputation < params.reputationCap)
       putStanding(s, peer, { ...st, reputation: st.reputation + 1 })
   }
   for (const [peer, amount] of takeEpochHeld(s, epoch)) credit(s, peer, amount)

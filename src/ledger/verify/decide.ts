@@ -1,16 +1,7 @@
 import type { Overlay } from '../state/state.js'
 import { getAccount, putAccount, getSupply, putSupply } from '../state/access.js'
 import { getEpoch } from '../epoch/access.js'
-import {
-  addHeld,
-  getAudit,
-  getStanding,
-  heldIn,
-  putChecked,
-  putStanding,
-  takeHeld,
-  weightIn,
-} from './access.js'
+import { getAudit, getStanding, putChecked, putStanding, takeHeld, weightIn } from './access.js'
 import { BPS } from './select.js'
 import type { Audit, CheckedTask, Penalty, VerifyParams } from './records.js'
 
@@ -68,22 +59,23 @@ function burn(s: Overlay, amount: bigint): void {
  */
 function convict(s: Overlay, idHex: string, task: CheckedTask, params: VerifyParams): void {
   const epoch = getEpoch(s)?.number ?? task.epoch
-  // The fee is in the executor's held rewards of the task's epoch, or parked in the record. (A
-  // second conviction in one epoch refunds what the first left of them.)
-  let refunded = task.fee
-  if (!task.parked) {
-    const held = heldIn(s, task.executor, task.epoch)
-    refunded = held < task.fee ? held : task.fee
-    addHeld(s, task.executor, task.epoch, -refunded)
-  }
+  // The fee is parked in the record, or among the executor's held rewards, which are all forfeited:
+  // the client is refunded first from them, and from the executor's stake when an earlier
+  // conviction took them already.
+  const pool = takeHeld(s, task.executor)
+  const fromHeld = task.parked ? 0n : pool < task.fee ? pool : task.fee
+  const forfeited = pool - fromHeld
+  let acct = getAccount(s, task.executor)
+  const owed = task.fee - (task.parked ? task.fee : fromHeld)
+  const fromStake = owed < acct.stake ? owed : acct.stake
+  const refunded = task.fee - owed + fromStake
+  acct = { ...acct, stake: acct.stake - fromStake }
   credit(s, task.client, refunded)
-  const forfeited = takeHeld(s, task.executor)
   const reporterReward =
     task.reportDeposit > 0n ? (forfeited * BigInt(params.reportRewardBps)) / BigInt(BPS) : 0n
   credit(s, task.client, task.reportDeposit + reporterReward)
   burn(s, forfeited - reporterReward)
 
-  const acct = getAccount(s, task.executor)
   const slashed = (acct.stake * BigInt(params.fraudSlashBps)) / BigInt(BPS)
   putAccount(s, task.executor, { ...acct, stake: acct.stake - slashed })
   const accusers = task.votes.filter((v) => !v.ok).map((v) => v.verifier)
@@ -149,9 +141,4 @@ export function splitFee(
   const out: Array<[string, bigint]> = checkers.map((c) => [c, each])
   out.push([executor, fee - each * BigInt(checkers.length)])
   return out
-}
-
-/** Credit a fee split to held rewards of `epoch` (paid when the epoch's audit closes). */
-export function holdSplit(s: Overlay, epoch: number, split: Array<[string, bigint]>): void {
-  for (const [peer, amount] of split) if (amount > 0n) addHeld(s, peer, epoch, amount)
 }

@@ -397,3 +397,25 @@ test('a peer that skips its assigned checks forfeits the epoch’s rewards; one 
   assert.ok(getSupply(chain.state).burned - burned >= bHeld)
   assert.equal(getSupply(chain.state).total, holdings(chain.state))
 })
+
+test('a second conviction in an epoch refunds its client from the executor’s stake, the held rewards being gone', () => {
+  const chain = started()
+  const one = chain.settle(a)
+  const two = chain.settle(a, 60)
+  chain.vote(b, one.id, false)
+  chain.vote(c, one.id, false)
+  assert.equal(chain.checked(one.hex).status, 'fraud')
+  const slash1 = (STAKE * 1000n) / 10_000n
+  assert.equal(chain.checked(one.hex).penalty?.forfeited, two.fee, 'the first took every held reward')
+  const clientBefore = getAccount(chain.state, client.peerId).balance
+  chain.vote(b, two.id, false)
+  chain.vote(c, two.id, false)
+  const t = chain.checked(two.hex)
+  assert.equal(t.status, 'fraud')
+  assert.equal(t.penalty?.refunded, two.fee)
+  assert.equal(getAccount(chain.state, client.peerId).balance, clientBefore + two.fee)
+  const stakeLeft = STAKE - slash1 - two.fee
+  assert.equal(t.penalty?.slashed, (stakeLeft * 1000n) / 10_000n)
+  assert.equal(getAccount(chain.state, a.peerId).stake, stakeLeft - t.penalty!.slashed)
+  assert.equal(getSupply(chain.state).total, holdings(chain.state))
+})
