@@ -45,6 +45,15 @@ import {
   hex,
 } from './harness.js'
 import { templates, LIMITS, CHAIN_ID } from './templates.js'
+import {
+  decodeTaskRequest,
+  decodeTaskResponse,
+  encodeTaskRequest,
+  encodeTaskResponse,
+  type TaskResponse,
+} from '../../src/protocols/task/codec.js'
+import { testRecord, testRequest } from '../helpers/taskRecord.js'
+import { testSigner } from '../helpers/chainSim.js'
 import { generate } from './inputs.js'
 
 // Every decoder of bytes from the network or the disk, fed generated input. Property: it either
@@ -140,6 +149,26 @@ const targets: Target[] = [
     maxBytes: FRAME_MAX,
     decode: (b) => decodeFrame(b, FRAME_MAX),
     reencode: (v) => encodeFrame(v as InferFrame),
+  },
+  {
+    name: 'task decodeTaskRequest',
+    seeds: [encodeTaskRequest(new Uint8Array(32).fill(3))],
+    maxBytes: 64,
+    decode: (b) => decodeTaskRequest(b),
+    reencode: (v) => encodeTaskRequest(v as Uint8Array),
+  },
+  {
+    name: 'task decodeTaskResponse',
+    seeds: [
+      encodeTaskResponse({ found: false }),
+      encodeTaskResponse({
+        found: true,
+        record: testRecord(testSigner(1), testRequest(testSigner(2).peerId, 4)),
+      }),
+    ],
+    maxBytes: 64 * 1024,
+    decode: (b) => decodeTaskResponse(b),
+    reencode: (v) => encodeTaskResponse(v as TaskResponse),
   },
   {
     name: 'info decodeInfo',

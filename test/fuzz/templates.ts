@@ -107,6 +107,14 @@ export function sampleTxs(registry: TxRegistry, signer: Signer, other: Signer): 
     ['TaskOpen', { model: 'kjv-small@395ffd6090691bd5', maxCost: 1000n }, 1n],
     ['TaskReceipt', { receipt: RECEIPT, executor: other.peerId, sig: b(64) }, 1n],
     ['TaskCancel', { taskId: b(32) }, 1n],
+    ['VerifyResult', { taskId: b(32), ok: true, reason: 'ok', position: 0, expected: 0, actual: 0 }, 1n],
+    [
+      'VerifyResult',
+      { taskId: b(32), ok: false, reason: 'end', position: 17, expected: 2047, actual: -1 },
+      1n,
+    ],
+    ['VerifyKey', { epoch: 3, key: b(64) }, 1n],
+    ['Report', { taskId: b(32) }, 1n],
   ]
   return bodies.map(([type, body, fee], nonce) =>
     signTx(registry, CHAIN_ID, signer, { type, nonce, fee, body }),

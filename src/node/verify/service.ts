@@ -55,6 +55,8 @@ export class VerifierService {
   private readonly opts: VerifierOptions
   private readonly queue: Job[] = []
   private readonly queued = new Set<string>()
+  /** Tasks checked (or skipped) here, by epoch: never queued again, whatever their vote's fate. */
+  private readonly handled = new Map<string, number>()
   private readonly keys = new Map<number, Uint8Array>()
   private readonly revealed = new Set<number>()
   private scannedHeight = 0
@@ -132,7 +134,7 @@ export class VerifierService {
       if (audit === undefined) continue
       for (const id of auditTaskIds(state, audit)) {
         const idHex = toHex(id)
-        if (this.queued.has(idHex)) continue
+        if (this.queued.has(idHex) || this.handled.has(idHex)) continue
         const duty = checkDue(state, me, id, idHex, this.keyFor)
         if (duty === null) continue
         if (this.queue.length >= this.opts.maxQueued) {
@@ -143,6 +145,7 @@ export class VerifierService {
         this.queue.push({ taskId: id, idHex, epoch, duty })
       }
     }
+    for (const [id, e] of this.handled) if (e < current - 1) this.handled.delete(id)
     const prev = current - 1
     const busy = this.queue.some((j) => j.epoch === prev && j.duty === 'sample')
     if (!this.revealed.has(prev) && revealDue(state, me, prev, current, busy)) {
@@ -195,6 +198,7 @@ export class VerifierService {
         }
         this.queue.shift()
         this.queued.delete(job.idHex)
+        this.handled.set(job.idHex, job.epoch)
       }
     })
   }
