@@ -1,9 +1,10 @@
 import { read, json } from '../../codec.js'
-import { fromHex, toHex } from '../../crypto.js'
+import { toHex } from '../../crypto.js'
 import { TxRejectedError } from '../../errors.js'
 import { getAccount, putAccount } from '../../state/access.js'
 import { getAudit, getChecked, getVerifyParams, putChecked } from '../../verify/access.js'
 import type { TxType } from '../tx.js'
+import { taskIdJson } from './taskCancel.js'
 
 export interface ReportBody {
   taskId: Uint8Array
@@ -22,12 +23,7 @@ export const report: TxType<ReportBody> = {
     const [t] = read.array(v, 1, 'Report')
     return { taskId: read.bytes(t, 'taskId', 32) }
   },
-  fromJson: (v) => {
-    const o = json.object(v, 'body')
-    const hex = read.string(o.taskId, 64, 'taskId')
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new TxRejectedError('BAD_BODY', 'taskId: 64 hex digits')
-    return { taskId: fromHex(hex) }
-  },
+  fromJson: (v) => ({ taskId: taskIdJson(json.object(v, 'body').taskId) }),
   toJson: (b) => ({ taskId: toHex(b.taskId) }),
   apply: (s, tx) => {
     const params = getVerifyParams(s)

@@ -9,6 +9,13 @@ export interface TaskCancelBody {
   taskId: Uint8Array
 }
 
+/** A task id as a client posts it: 64 lowercase hex digits. */
+export function taskIdJson(v: unknown): Uint8Array {
+  const hex = read.string(v, 64, 'taskId')
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new TxRejectedError('BAD_BODY', 'taskId: 64 hex digits')
+  return fromHex(hex)
+}
+
 /** A client takes back the whole escrow of a task that no executor answered with a receipt. */
 export const taskCancel: TxType<TaskCancelBody> = {
   name: 'TaskCancel',
@@ -17,12 +24,7 @@ export const taskCancel: TxType<TaskCancelBody> = {
     const [t] = read.array(v, 1, 'TaskCancel')
     return { taskId: read.bytes(t, 'taskId', 32) }
   },
-  fromJson: (v) => {
-    const o = json.object(v, 'body')
-    const hex = read.string(o.taskId, 64, 'taskId')
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new TxRejectedError('BAD_BODY', 'taskId: 64 hex digits')
-    return { taskId: fromHex(hex) }
-  },
+  fromJson: (v) => ({ taskId: taskIdJson(json.object(v, 'body').taskId) }),
   toJson: (b) => ({ taskId: toHex(b.taskId) }),
   apply: (s, tx) => {
     const id = toHex(tx.body.taskId)

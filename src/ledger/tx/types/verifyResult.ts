@@ -1,10 +1,11 @@
 import { read, json } from '../../codec.js'
-import { fromHex, toHex } from '../../crypto.js'
+import { toHex } from '../../crypto.js'
 import { TxRejectedError } from '../../errors.js'
 import { getAudit, getChecked, getVerifyParams, putChecked, weightIn } from '../../verify/access.js'
 import { settleDispute } from '../../verify/decide.js'
 import { readReason, type VerifyReason, type CheckVote } from '../../verify/records.js'
 import type { TxType } from '../tx.js'
+import { taskIdJson } from './taskCancel.js'
 
 export interface VerifyResultBody {
   taskId: Uint8Array
@@ -43,11 +44,9 @@ export const verifyResult: TxType<VerifyResultBody> = {
   },
   fromJson: (v) => {
     const o = json.object(v, 'body')
-    const hex = read.string(o.taskId, 64, 'taskId')
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new TxRejectedError('BAD_BODY', 'taskId: 64 hex digits')
     const ok = read.bool(o.ok, 'ok')
     return {
-      taskId: fromHex(hex),
+      taskId: taskIdJson(o.taskId),
       ok,
       reason: ok ? 'ok' : readReason(o.reason ?? 'token'),
       position: read.uint(o.position ?? 0, 'position'),
