@@ -1,0 +1,331 @@
+import { after, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import OpenAI from 'openai'
+import { Agent, fetch as undiciFetch } from 'undici'
+import { TestDaemon, type StatusJson } from './daemon.js'
+import { cordex, tempDir, waitFor } from './cli.js'
+import { startDevnet, type RunningDevnet } from './devnet.js'
+import { taskFee } from '../../src/ledger/index.js'
+
+// The devnet of the verification e2e tests (test/e2e/verify*.test.ts), 5 daemons: peers 0-2 are
+// honest; peer 3 is told to cheat as an executor (devnet only), one way per round, restarted with the next way after each conviction; peer 4 cheats as a verifier
+// (false accusations, skipped checks) in the later rounds. Every peer hosts the model, races and
+// verifies. Genesis here: no transaction fees (so balances move only by the rules under
+// test) and no jail beyond the epoch of a conviction (so a convicted cheater serves again in the
+// next round). Expected ledger effects are recomputed from the rules and the genesis parameters.
+
+export interface Vote {
+  verifier: string
+  ok: boolean
+  reason: string
+  position: number
+  expected: number
+  actual: number
+  escalation: boolean
+}
+export interface TaskView {
+  verification: 'unchecked' | 'pending' | 'verified' | 'fraud' | 'unknown'
+  chain: {
+    status: string
+    epoch: number
+    executor: string
+    client: string
+    fee: string
+    votes: Vote[]
+    penalty: {
+      refunded: string
+      forfeited: string
+      slashed: string
+      bounty: string
+      reporterReward: string
+    } | null
+    reported: boolean
+  } | null
+}
+export interface HostView {
+  reputation: number
+  held: string
+  jailedUntilEpoch: number
+  frauds: number[]
+  falseAccusations: number
+  audits: Array<{
+    epoch: number
+    closed: boolean
+    skipped: boolean | null
+    assigned: number | null
+    done: number | null
+  }>
+}
+export interface Completion {
+  choices: Array<{ text: string }>
+  usage: { prompt_tokens: number; completion_tokens: number }
+  cordex: { task_id: string; executor: string; verification: string }
+}
+export interface Genesis {
+  inference: { unitPrice: string; models: Array<{ id: string; unitsPerToken: number }> }
+  verification: {
+    fraudSlashBps: number
+    reportDeposit: string
+    reportRewardBps: number
+    fraudJailEpochs: number
+  }
+}
+
+const N = 5
+export const STAKE = 10_000_000_000n
+const dir = tempDir()
+const base = join(dir.path, 'net')
+export const dataDir = (i: number): string => join(base, `peer-${i}`)
+let devnet: RunningDevnet
+export let peers: StatusJson[]
+export let genesis: Genesis
+const daemons: TestDaemon[] = []
+/** Cheaters restarted by the test (outside the devnet supervisor). */
+const restarted = new Map<number, TestDaemon>()
+const clients = new Map<number, OpenAI>()
+
+export const idOf = (i: number): string => peers[i]!.peerId
+export const api = (i: number): TestDaemon => restarted.get(i) ?? daemons[i]!
+
+export function writeConfig(i: number, extra: Record<string, unknown>): void {
+  mkdirSync(dataDir(i), { recursive: true })
+  const file = join(dataDir(i), 'config.json')
+  let current: Record<string, unknown> = { network: 'devnet' }
+  try {
+    current = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+  } catch {
+    // not written yet
+  }
+  writeFileSync(file, JSON.stringify({ ...current, ...extra }))
+}
+
+export function openai(i: number): OpenAI {
+  let c = clients.get(i)
+  if (c === undefined) {
+    const agent = new Agent({ connect: { socketPath: join(dataDir(i), 'cordex.sock') } })
+    c = new OpenAI({
+      baseURL: 'http://localhost/v1',
+      apiKey: 'none',
+      maxRetries: 0,
+      fetch: ((url: string, init: Record<string, unknown>) =>
+        undiciFetch(url, { ...init, dispatcher: agent } as never)) as never,
+    })
+    clients.set(i, c)
+  }
+  return c
+}
+
+export const task = async (gateway: number, id: string): Promise<TaskView> =>
+  (await api(gateway).get<TaskView>(`/tasks/${id}`)).body
+export const host = async (i: number): Promise<HostView> =>
+  (await api(0).get<HostView>(`/hosts/${idOf(i)}`)).body
+export const epoch = async (): Promise<number> => (await api(0).get<{ epoch: number }>('/epoch')).body.epoch
+export const account = async (i: number): Promise<{ balance: bigint; stake: bigint }> => {
+  const a = (await api(0).get<{ balance: string; stake: string }>(`/accounts/${idOf(i)}`)).body
+  return { balance: BigInt(a.balance), stake: BigInt(a.stake) }
+}
+
+/** The fee of a task, from the rules: tokens × units per token × unit price. */
+export function feeOf(c: Completion): bigint {
+  const model = genesis.inference.models[0]!
+  return taskFee(
+    c.usage.prompt_tokens + c.usage.completion_tokens,
+    model.unitsPerToken,
+    BigInt(genesis.inference.unitPrice),
+    1n << 62n,
+  )
+}
+
+const PROMPTS = [
+  'And it came to pass,',
+  'In the beginning',
+  'And the LORD spake unto Moses, saying,',
+  'Blessed is the man',
+  'And God said,',
+  'Now the serpent was',
+]
+
+/** Whether `peer` can be drawn now: it has weight in the epoch (or no Race weights exist yet). */
+export async function routable(peer: number): Promise<boolean> {
+  const weights = (await api(0).get<{ weights: Record<string, number> }>('/epoch')).body.weights
+  const h = await host(peer)
+  return (
+    (Object.keys(weights).length === 0 || (weights[idOf(peer)] ?? 0) > 0) &&
+    h.jailedUntilEpoch <= (await epoch())
+  )
+}
+
+/**
+ * Send prompts through `gateway` until one is executed by `executor` (waiting while it cannot be
+ * drawn: a restarted host that missed a Race has no weight for an epoch); every other answer is an
+ * honest host's, and is noted, so the test can check that no honest task is convicted.
+ */
+export async function taskOn(
+  executor: number,
+  gateway: number,
+  req: { temperature: number; max_tokens: number },
+  honest: string[],
+): Promise<Completion> {
+  let i = 0
+  return waitFor(
+    `a task drawn for peer ${executor}`,
+    async () => {
+      if (!(await routable(executor))) return undefined
+      const c = (await openai(gateway).completions.create({
+        model: 'kjv-small',
+        prompt: PROMPTS[i++ % PROMPTS.length]!,
+        ...req,
+      } as never)) as unknown as Completion
+      if (c.cordex.executor === idOf(executor)) return c
+      if (c.cordex.executor !== idOf(3)) honest.push(c.cordex.task_id)
+      return undefined
+    },
+    180_000,
+  )
+}
+
+const final = (s: string | undefined): boolean =>
+  s === 'fraud' || s === 'cleared' || s === 'verified' || s === 'unchecked'
+
+export async function decided(gateway: number, id: string): Promise<TaskView> {
+  return waitFor(
+    `task ${id.slice(0, 8)} decided`,
+    async () => {
+      const t = await task(gateway, id)
+      return final(t.chain?.status) ? t : undefined
+    },
+    120_000,
+  )
+}
+
+/** Restart peer `i` with another cheat (a new config, a new process outside the supervisor). */
+export async function recheat(i: number, cheat: Record<string, unknown> | null): Promise<void> {
+  const running = restarted.get(i)
+  if (running !== undefined) await running.stop()
+  else {
+    process.kill(peers[i]!.pid, 'SIGTERM')
+    await waitFor(`peer ${i} stopped`, async () => {
+      try {
+        process.kill(peers[i]!.pid, 0)
+        return undefined
+      } catch {
+        return true
+      }
+    })
+  }
+  writeConfig(i, { cheat })
+  const d = new TestDaemon(dataDir(i))
+  await d.start()
+  restarted.set(i, d)
+}
+
+/**
+ * Peer 3 cheats in the way its config says until one of its tasks is convicted, which is then
+ * checked against the rules. A task with no verifier drawn (about e^-1 of them at check rate 1)
+ * closes unchecked; a cheat is never passed.
+ */
+export async function convictOne(
+  req: { temperature: number; max_tokens: number },
+  gateway = 0,
+): Promise<{ c: Completion; t: TaskView }> {
+  const stake = (await account(3)).stake
+  for (let i = 0; i < 8; i++) {
+    const c = await taskOn(3, gateway, req, honest)
+    const t = await decided(gateway, c.cordex.task_id)
+    if (t.chain!.status === 'fraud') {
+      await assertConvicted(t, c, 3, stake)
+      return { c, t }
+    }
+    assert.equal(t.chain!.status, 'unchecked', 'a cheated task is never passed')
+  }
+  throw new Error('eight cheated tasks and none convicted')
+}
+
+/** One round: peer 3 restarted to cheat in another way. */
+export async function round(
+  cheat: Record<string, unknown>,
+  req: { temperature: number; max_tokens: number },
+  gateway = 0,
+): Promise<{ c: Completion; t: TaskView }> {
+  await recheat(3, cheat)
+  return convictOne(req, gateway)
+}
+
+/**
+ * The rules of docs/verification.md "Penalties", recomputed: the client is refunded the fee, the
+ * executor's stake is slashed by fraudSlashBps of what it held, each accuser's bounty is
+ * min(slash / n, fee / 2 / n), and the cheater's reputation is 0, its fraud recorded and its jail
+ * set.
+ */
+export async function assertConvicted(
+  t: TaskView,
+  c: Completion,
+  cheater: number,
+  stakeBefore: bigint,
+): Promise<void> {
+  assert.equal(t.verification, 'fraud')
+  const chain = t.chain!
+  assert.equal(chain.status, 'fraud')
+  assert.equal(chain.executor, idOf(cheater))
+  const fee = feeOf(c)
+  assert.equal(BigInt(chain.fee), fee)
+  const p = chain.penalty!
+  assert.equal(BigInt(p.refunded), fee, 'the client gets its fee back')
+  const slashed = (stakeBefore * BigInt(genesis.verification.fraudSlashBps)) / 10_000n
+  assert.equal(BigInt(p.slashed), slashed)
+  const accusers = chain.votes.filter((v) => !v.ok)
+  assert.ok(accusers.length > 0)
+  const n = BigInt(accusers.length)
+  const cap = slashed / n < fee / 2n / n ? slashed / n : fee / 2n / n
+  assert.equal(BigInt(p.bounty), cap)
+  assert.ok(accusers.every((v) => v.verifier !== idOf(cheater)))
+  const h = await host(cheater)
+  assert.equal(h.reputation, 0)
+  assert.ok(h.frauds.length > 0)
+  const convictedIn = h.frauds[h.frauds.length - 1]!
+  assert.ok(convictedIn >= chain.epoch)
+  assert.equal(h.jailedUntilEpoch, convictedIn + 1 + genesis.verification.fraudJailEpochs)
+  assert.equal((await account(cheater)).stake, stakeBefore - slashed, 'the slash left the stake')
+}
+
+/**
+ * Start the devnet before the file's tests (peer 3 first cheats with `firstCheat`) and stop it
+ * after them. Each test file gets its own devnet: the rounds of all of them together would not
+ * fit one file's time limit.
+ */
+export function useVerifyDevnet(firstCheat: Record<string, unknown>): void {
+  before(async () => {
+    writeConfig(0, {
+      genesis: { params: { minTxFee: '0' }, verification: { fraudJailEpochs: 0 } },
+    })
+    writeConfig(3, { cheat: firstCheat })
+    devnet = await startDevnet(base, N)
+    peers = devnet.peers
+    for (let i = 0; i < N; i++) daemons.push(new TestDaemon(dataDir(i)))
+    genesis = (JSON.parse(readFileSync(join(dataDir(0), 'config.json'), 'utf8')) as { genesis: Genesis })
+      .genesis
+    // The cheater puts up stake, so that slashing shows.
+    const r = await cordex(['tx', 'stake', '--amount', String(STAKE), '--data-dir', dataDir(3), '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    await waitFor(
+      'five hosts of the model',
+      async () => {
+        const m = (await api(0).get<{ data: Array<{ cordex: { hosts: number } }> }>('/v1/models')).body
+        return m.data[0]?.cordex.hosts === N ? true : undefined
+      },
+      60_000,
+    )
+  })
+
+  after(async () => {
+    for (const d of restarted.values()) await d.stop()
+    await devnet?.stop()
+    // CORDEX_KEEP_TEST_DIR=1 keeps the daemons' data and logs for a look after a failure.
+    if (process.env.CORDEX_KEEP_TEST_DIR === undefined) dir.cleanup()
+    else process.stderr.write(`kept ${dir.path}\n`)
+  })
+}
+
+export const honest: string[] = []
