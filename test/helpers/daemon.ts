@@ -104,14 +104,17 @@ export async function balanceOn(daemon: TestDaemon, id: string): Promise<bigint>
   return BigInt((await daemon.get<{ balance: string }>(`/accounts/${id}`)).body.balance)
 }
 
-/** `id`'s balance once earlier tasks have settled: unchanged over two new blocks on `daemon`. */
+/**
+ * `id`'s balance once earlier tasks have settled: unchanged over six new blocks on `daemon` (a
+ * receipt can trail its answer by a few blocks when verifiers' replays load the machine).
+ */
 export async function settledBalanceOn(daemon: TestDaemon, id: string): Promise<bigint> {
   const height = async (): Promise<number> =>
     (await daemon.get<{ height: number }>('/ledger/head')).body.height
   for (;;) {
     const b = await balanceOn(daemon, id)
     const h = await height()
-    await waitFor('two blocks', async () => ((await height()) >= h + 2 ? true : undefined))
+    await waitFor('six blocks', async () => ((await height()) >= h + 6 ? true : undefined))
     if ((await balanceOn(daemon, id)) === b) return b
   }
 }
