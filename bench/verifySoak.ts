@@ -18,6 +18,7 @@
 //    SOAK_CHEAT_TASKS (default 30) tasks per mode; catch rate = cheated tasks convicted.
 //  - SOAK_TIMEOUT_MIN (default 60): the whole run's bound; SOAK_KEEP=1 keeps the devnet directories.
 import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChainTaskView, HostView, Verification } from '../src/node/index.js'
 import http from 'node:http'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -104,43 +105,9 @@ async function getOk<T>(socket: string, path: string, timeoutMs = 30_000): Promi
 
 // ---------- what the API answers ----------
 
-interface Vote {
-  verifier: string
-  ok: boolean
-  reason: string
-  position: number
-  expected: number
-  actual: number
-  escalation: boolean
-}
-interface ChainTask {
-  status: 'open' | 'disputed' | 'verified' | 'unchecked' | 'cleared' | 'fraud' | 'unproven'
-  epoch: number
-  executor: string
-  rateBps: number
-  votes: Vote[]
-  auditClosed: boolean
-  reported: boolean
-}
 interface TaskView {
-  verification: string
-  chain: ChainTask | null
-}
-interface HostView {
-  reputation: number
-  checkRate: { bps: number } | null
-  jailedUntilEpoch: number
-  frauds: number[]
-  falseAccusations: number
-  audits: Array<{
-    epoch: number
-    closed: boolean
-    weight: number
-    revealed: boolean
-    assigned: number | null
-    done: number | null
-    skipped: boolean | null
-  }>
+  verification: Verification
+  chain: ChainTaskView | null
 }
 interface Completion {
   usage: { prompt_tokens: number; completion_tokens: number }
@@ -379,8 +346,8 @@ interface Task {
   req: Request
   tokens: number
   /** The last view read, and the final one (status final, audit closed). */
-  view?: ChainTask
-  final?: ChainTask
+  view?: ChainTaskView
+  final?: ChainTaskView
   /** Status fraud seen while the audit was still open. */
   fraudBeforeClose: boolean
   lost?: string
@@ -579,7 +546,7 @@ interface Expectation {
   anyCheck: number
 }
 
-function expectation(t: ChainTask, weights: Map<string, number> | undefined): Expectation | undefined {
+function expectation(t: ChainTaskView, weights: Map<string, number> | undefined): Expectation | undefined {
   if (weights === undefined) return undefined
   const others = [...weights].filter(([id, w]) => id !== t.executor && w > 0)
   const total = others.reduce((s, [, w]) => s + w, 0)
@@ -603,7 +570,7 @@ interface Failure {
   verifier: string
   verifierThreads: number
   request: Request
-  vote: Vote
+  vote: ChainTaskView['votes'][number]
   status: string
   log: string[]
 }
@@ -984,7 +951,7 @@ interface CheatFigures {
     status: string
     epoch: number
     rateBps: number
-    votes: Vote[]
+    votes: ChainTaskView['votes'][number][]
     pChecked: number | null
   }>
   honestTasks: number

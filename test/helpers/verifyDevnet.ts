@@ -8,6 +8,7 @@ import { TestDaemon, type StatusJson } from './daemon.js'
 import { cordex, tempDir, waitFor } from './cli.js'
 import { startDevnet, type RunningDevnet } from './devnet.js'
 import { taskFee } from '../../src/ledger/index.js'
+import type { ChainTaskView, HostView, Verification } from '../../src/node/index.js'
 
 // The devnet of the verification e2e tests (test/e2e/verify*.test.ts), 5 daemons: peers 0-2 are
 // honest; peer 3 is told to cheat as an executor (devnet only), one way per round, restarted with the next way after each conviction; peer 4 cheats as a verifier
@@ -16,47 +17,10 @@ import { taskFee } from '../../src/ledger/index.js'
 // test) and no jail beyond the epoch of a conviction (so a convicted cheater serves again in the
 // next round). Expected ledger effects are recomputed from the rules and the genesis parameters.
 
-export interface Vote {
-  verifier: string
-  ok: boolean
-  reason: string
-  position: number
-  expected: number
-  actual: number
-  escalation: boolean
-}
+/** `GET /tasks/:id`: the chain's record, and what it means for the client. */
 export interface TaskView {
-  verification: 'unchecked' | 'pending' | 'verified' | 'fraud' | 'unknown'
-  chain: {
-    status: string
-    epoch: number
-    executor: string
-    client: string
-    fee: string
-    votes: Vote[]
-    penalty: {
-      refunded: string
-      forfeited: string
-      slashed: string
-      bounty: string
-      reporterReward: string
-    } | null
-    reported: boolean
-  } | null
-}
-export interface HostView {
-  reputation: number
-  held: string
-  jailedUntilEpoch: number
-  frauds: number[]
-  falseAccusations: number
-  audits: Array<{
-    epoch: number
-    closed: boolean
-    skipped: boolean | null
-    assigned: number | null
-    done: number | null
-  }>
+  verification: Verification
+  chain: ChainTaskView | null
 }
 export interface Completion {
   choices: Array<{ text: string }>
