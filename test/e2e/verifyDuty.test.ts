@@ -1,8 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cordex, cordexJson, waitFor } from '../helpers/cli.js'
+import { cordexJson, waitFor } from '../helpers/cli.js'
 import {
   account,
+  api,
   dataDir,
   decided,
   epoch,
@@ -68,13 +69,22 @@ test('a client report is upheld against a cheat and rejected against an honest h
     assert.ok((await account(i)).balance >= before[i]!.balance + deposit / BigInt(passers.length))
   }
 
-  // Upheld: a cheat's task. Its checkers may decide it before the report lands; then try another.
+  // Upheld: a cheat's task, reported through the API the moment its gateway has queued the
+  // receipt (404 until then; 503 while its queue is full): the Report then follows the receipt in the gateway's queue of own
+  // transactions, so the checkers, who start when the receipt is in a block, rarely decide first.
   for (let i = 0; i < 6; i++) {
     const cheat = await taskOn(3, 0, { temperature: 0, max_tokens: 12 }, honest)
-    await settled(cheat.cordex.task_id)
-    const r = await cordex(['report', cheat.cordex.task_id, '--data-dir', dataDir(0), '--json'])
-    const t = await decided(0, cheat.cordex.task_id)
-    if (r.code !== 0) continue // decided before the report landed: no deposit was taken
+    const id = cheat.cordex.task_id
+    const r = await waitFor('the receipt queued', async () => {
+      const res = await api(0).post<{ deposit?: string; error?: { code: string } }>(`/tasks/${id}/report`)
+      return res.status === 404 || res.status === 503 ? undefined : res
+    })
+    const t = await decided(0, id)
+    if (r.status !== 200) {
+      assert.equal(r.status, 409, JSON.stringify(r.body)) // decided before the report: no deposit taken
+      continue
+    }
+    assert.equal(BigInt(r.body.deposit!), deposit)
     assert.equal(t.chain!.status, 'fraud')
     assert.equal(t.chain!.reported, true)
     const p = t.chain!.penalty!

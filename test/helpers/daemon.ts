@@ -87,14 +87,25 @@ export class TestDaemon {
 
   /** GET a path on the control socket; returns status and parsed body. */
   get<T = unknown>(path: string): Promise<{ status: number; body: T }> {
+    return this.request<T>('GET', path)
+  }
+
+  /** POST a JSON body (or none) to a path on the control socket; returns status and parsed body. */
+  post<T = unknown>(path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    return this.request<T>('POST', path, body)
+  }
+
+  private request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
       http
-        .get({ socketPath: this.socket, path, timeout: 30_000 }, (res) => {
+        .request({ socketPath: this.socket, path, method, headers, timeout: 30_000 }, (res) => {
           let data = ''
           res.on('data', (d: Buffer) => (data += d.toString()))
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as T }))
         })
         .on('error', reject)
+        .end(body === undefined ? undefined : JSON.stringify(body))
     })
   }
 }
