@@ -1,5 +1,5 @@
 // The engine: everything that runs on onnxruntime: the Race backends and LLM inference.
-export { OrtRaceBackend, type OrtRaceOptions } from './race/ortBackend.js'
+export { OrtRaceBackend, OrtRaceSession, type OrtRaceOptions } from './race/ortBackend.js'
 export { buildRaceGraph, weightInputNames } from './race/graph.js'
 export * from './llm/index.js'
 export { WebGpuRaceBackend, type WebGpuRaceOptions } from './race/webgpuBackend.js'

@@ -9,7 +9,14 @@ import { startDevnet } from '../helpers/devnet.js'
 interface Epoch {
   epoch: number
   phase: string
+  phaseStart: number
+  raceStart: number
+  nextRace: { height: number; inBlocks: number; etaMs: number | null }
   weights: Record<string, number>
+}
+interface Race {
+  phase: string
+  me: { racing: boolean; done: number; epoch: number }
 }
 
 test('daemons race every epoch: a half-speed peer gets about half the weight; a latecomer syncs, races and validates', async () => {
@@ -88,6 +95,44 @@ test('daemons race every epoch: a half-speed peer gets about half the weight; a 
       .slice(-15)
       .join('\n')}`,
   )
+
+  // Between Races the chain serves inference only: the Race workers do nothing, and `cordex race`
+  // tells when the next Race begins; it begins there.
+  const serving = await waitFor(
+    'a serve phase',
+    async () => {
+      const e = await epoch()
+      return e.phase === 'serve' && e.nextRace.inBlocks >= 2 ? e : undefined
+    },
+    120_000,
+  )
+  const idle = (await peer0.get<Race>('/race')).body.me
+  assert.equal(idle.racing, false)
+  const text = await cordex(['race', '--data-dir', peer0.dataDir])
+  assert.match(text.stdout, new RegExp(`next Race: block ${serving.raceStart}, in \\d+ blocks`))
+  await waitFor('a block later, still serving', async () => {
+    const e = await epoch()
+    return e.phase === 'serve' &&
+      (await peer0.get<{ height: number }>('/ledger/head')).body.height > serving.phaseStart
+      ? true
+      : undefined
+  })
+  const still = (await peer0.get<Race>('/race')).body.me
+  assert.deepEqual(
+    [still.racing, still.done, still.epoch],
+    [false, idle.done, idle.epoch],
+    'no nonce outside a Race',
+  )
+  const started = await waitFor(
+    'the next Race',
+    async () => {
+      const e = await epoch()
+      return e.phase !== 'serve' && e.epoch === serving.epoch ? e : undefined
+    },
+    60_000,
+  )
+  assert.equal(started.raceStart, serving.raceStart)
+  assert.ok(started.phase !== 'commit' || started.phaseStart === serving.raceStart)
 
   // It is a validator now and votes: its precommits appear in commits of new blocks.
   const race = await cordexJson<{ validators: Array<{ id: string; power: number }> }>([

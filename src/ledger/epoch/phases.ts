@@ -6,6 +6,7 @@ import {
   putSupply,
   getValidatorEntries,
   putValidatorEntries,
+  getParams,
 } from '../state/access.js'
 import { ValidatorSet } from '../consensus/validatorSet.js'
 import { getEpoch, getRaceParams, putEpoch, putProof, proofDeadline } from './access.js'
@@ -16,7 +17,8 @@ import { getVerifyParams, takeHeld } from '../verify/access.js'
 import { closeAudit, epochWeights, openAudit, payHeld } from '../verify/audit.js'
 
 /**
- * SPEC 4 phases, before a block's transactions: commit → reveal after `commitBlocks`; race →
+ * SPEC 4 phases, before a block's transactions: serve → commit at the epoch's `raceStart`;
+ * commit → reveal after `commitBlocks`; race →
  * validate once the block's time is past the proof deadline; validate → activation and a new
  * epoch once the verdict window is over.
  */
@@ -24,7 +26,9 @@ export function beginBlock(s: Overlay, height: number, time: number): void {
   const p = getRaceParams(s)
   const e = getEpoch(s)
   if (p === undefined || e === undefined) return
-  if (e.phase === 'commit' && height >= e.phaseStart + p.commitBlocks) {
+  if (e.phase === 'serve' && height >= e.raceStart) {
+    putEpoch(s, { ...e, phase: 'commit', phaseStart: height })
+  } else if (e.phase === 'commit' && height >= e.phaseStart + p.commitBlocks) {
     putEpoch(s, { ...e, phase: 'reveal', phaseStart: height })
   } else if (e.phase === 'race' && time > proofDeadline(e, p)) {
     putEpoch(s, { ...e, phase: 'validate', phaseStart: height })
@@ -101,7 +105,14 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
       })),
     )
   }
-  const next = freshEpoch(e.number + 1, height, e.seed ?? e.prevSeed, weights)
+  // The next Race begins `epochBlocks` after this one began; the blocks between serve inference only.
+  const next = freshEpoch(
+    e.number + 1,
+    height,
+    e.seed ?? e.prevSeed,
+    weights,
+    e.raceStart + getParams(s).epochBlocks,
+  )
   putEpoch(s, next)
   // SPEC 7: rewards are paid when their epoch's audit closes, at the end of the next epoch
   // (docs/verification.md); a chain without verification pays each epoch's at its end.

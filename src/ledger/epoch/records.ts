@@ -31,7 +31,12 @@ export interface RaceParams {
   committeeSize: number
 }
 
-export type Phase = 'commit' | 'reveal' | 'race' | 'validate'
+/**
+ * `serve`: inference only, until the epoch's Race begins at `raceStart`; then the Race's phases.
+ * The Race's activation ends the epoch.
+ */
+export type Phase = 'serve' | 'commit' | 'reveal' | 'race' | 'validate'
+const PHASES: readonly string[] = ['serve', 'commit', 'reveal', 'race', 'validate']
 
 /** The current epoch's Race state (SPEC 4): one record, bounded by the validator and prover counts. */
 export interface EpochState {
@@ -39,6 +44,11 @@ export interface EpochState {
   phase: Phase
   /** Height at which the current phase began. */
   phaseStart: number
+  /**
+   * Height at which this epoch's Race begins (its commit phase): `epochBlocks` after the previous
+   * Race began, or at once when that Race ran past it. Races thus recur every `epochBlocks`.
+   */
+  raceStart: number
   /** The previous epoch's seed; this epoch's seed once the reveals close. */
   prevSeed: Uint8Array
   seed: Uint8Array | null
@@ -56,17 +66,23 @@ export interface EpochState {
   weights: Array<[string, number]>
 }
 
-/** The record of an epoch at the start of its commit phase. */
+/**
+ * The record of an epoch that begins at height `start`: serving until `raceStart`, or in its
+ * commit phase at once when the Race is due.
+ */
 export function freshEpoch(
   number: number,
-  phaseStart: number,
+  start: number,
   prevSeed: Uint8Array,
   weights: Array<[string, number]>,
+  raceStart = start,
 ): EpochState {
+  const due = raceStart <= start
   return {
     number,
-    phase: 'commit',
-    phaseStart,
+    phase: due ? 'commit' : 'serve',
+    phaseStart: start,
+    raceStart: due ? start : raceStart,
     prevSeed,
     seed: null,
     gunTime: 0,
@@ -86,6 +102,7 @@ export const epochCodec = {
     e.number,
     e.phase,
     e.phaseStart,
+    e.raceStart,
     e.prevSeed,
     e.seed,
     e.gunTime,
@@ -97,9 +114,9 @@ export const epochCodec = {
     e.weights,
   ],
   decode: (v: unknown): EpochState => {
-    const f = read.array(v, 12, 'epoch')
+    const f = read.array(v, 13, 'epoch')
     const phase = read.string(f[1], 16, 'phase')
-    if (!['commit', 'reveal', 'race', 'validate'].includes(phase))
+    if (!PHASES.includes(phase))
       throw new CodecError('BAD_SHAPE', `phase: unknown ${phase}`, { what: 'phase' })
     const pair =
       <A, B>(what: string, a: (x: unknown) => A, b: (x: unknown) => B) =>
@@ -113,21 +130,22 @@ export const epochCodec = {
       number: read.uint(f[0], 'number'),
       phase: phase as Phase,
       phaseStart: read.uint(f[2], 'phaseStart'),
-      prevSeed: b32(f[3]),
-      seed: f[4] === null ? null : b32(f[4]),
-      gunTime: read.uint(f[5], 'gunTime'),
-      fallback: read.bool(f[6], 'fallback'),
-      commits: list(f[7], 'commits').map(pair('commit', id, b32)),
-      reveals: list(f[8], 'reveals').map(pair('reveal', id, b32)),
-      proofs: list(f[9], 'proofs').map((e) => {
+      raceStart: read.uint(f[3], 'raceStart'),
+      prevSeed: b32(f[4]),
+      seed: f[5] === null ? null : b32(f[5]),
+      gunTime: read.uint(f[6], 'gunTime'),
+      fallback: read.bool(f[7], 'fallback'),
+      commits: list(f[8], 'commits').map(pair('commit', id, b32)),
+      reveals: list(f[9], 'reveals').map(pair('reveal', id, b32)),
+      proofs: list(f[10], 'proofs').map((e) => {
         const [p, n, h] = read.array(e, 3, 'proof')
         return [id(p), read.uint(n, 'count'), b32(h)] as [string, number, Uint8Array]
       }),
-      verdicts: list(f[10], 'verdicts').map((e) => {
+      verdicts: list(f[11], 'verdicts').map((e) => {
         const [p, val, ok] = read.array(e, 3, 'verdict')
         return [id(p), id(val), read.bool(ok, 'accepted')] as [string, string, boolean]
       }),
-      weights: list(f[11], 'weights').map(pair('weight', id, (x) => read.uint(x, 'weight'))),
+      weights: list(f[12], 'weights').map(pair('weight', id, (x) => read.uint(x, 'weight'))),
     }
   },
 }

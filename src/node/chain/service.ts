@@ -82,6 +82,8 @@ export class ChainService {
   private readonly proposedAt = new Map<string, number>()
   /** Proposal-to-finality times of the last blocks this node proposed, ms (at most 1000). */
   readonly finalityMs: number[] = []
+  /** (height, block time) of the last committed heads, for the pace of blocks. */
+  private readonly recentHeads: Array<[number, number]> = []
   /** This node's transactions waiting for room in the mempools' window (see OwnTxQueue). */
   private readonly ownTxs: OwnTxQueue
   private readonly ownWindow: number
@@ -243,6 +245,14 @@ export class ChainService {
   }
 
   /** Call `listener` after every committed block (after it is on disk). */
+  /** The mean time between the last committed blocks, ms (null until two were seen). */
+  blockIntervalMs(): number | null {
+    const first = this.recentHeads[0]
+    const last = this.recentHeads[this.recentHeads.length - 1]
+    if (first === undefined || last === undefined || last[0] === first[0]) return null
+    return (last[1] - first[1]) / (last[0] - first[0])
+  }
+
   onCommit(listener: () => void): void {
     this.commitListeners.add(listener)
   }
@@ -407,6 +417,8 @@ export class ChainService {
           )
           // The block took pending own transactions: send queued ones before anyone else looks.
           this.ownTxs.pump()
+          this.recentHeads.push([this.head.height, this.head.time])
+          if (this.recentHeads.length > 64) this.recentHeads.shift()
           for (const l of [...this.commitListeners]) l()
           break
         case 'behind':

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LOG_LEVELS } from '../../util/logger.js'
 import { DEFAULT_PEER_LIMITS } from '../../protocols/guard.js'
+import { raceFitProblem } from './raceFit.js'
 
 const ms = z.number().int().positive()
 
@@ -303,6 +304,16 @@ export const configSchema = z
   .refine((c) => c.cheat === null || c.network === 'devnet', {
     message: 'cheating on purpose is for devnet only: remove "cheat" from the config',
     path: ['cheat'],
+  })
+  .superRefine((c, ctx) => {
+    if (c.genesis.race === undefined) return
+    const problem = raceFitProblem({
+      epochBlocks: c.genesis.params.epochBlocks,
+      race: c.genesis.race,
+      emptyBlockIntervalMs: c.consensus.emptyBlockIntervalMs,
+    })
+    if (problem !== null)
+      ctx.addIssue({ code: 'custom', message: problem, path: ['genesis', 'params', 'epochBlocks'] })
   })
 
 export type Config = z.infer<typeof configSchema>

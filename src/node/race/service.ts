@@ -73,6 +73,13 @@ export class RaceService {
   async start(): Promise<void> {
     this.worker = new Worker(new URL('./worker.js', import.meta.url))
     this.worker.unref()
+    // The session does not depend on the seed: build it now, not after the starting gun.
+    void this.call({ kind: 'prepare', profile: this.opts.profile, batch: this.opts.batch }).then(
+      (r) => {
+        if (r.kind === 'error') this.components.log.warn({ err: r.message }, 'race backend not prepared')
+      },
+      () => {},
+    )
     this.components.chain.onCommit(this.onCommit)
     this.onCommit()
   }
@@ -235,6 +242,7 @@ export class RaceService {
       seed: e.seed,
       node: nodeSeed(key),
       nonces: sample,
+      batch: this.opts.batch,
     })
     if (reply.kind !== 'distances')
       throw new Error(reply.kind === 'error' ? reply.message : 'unexpected worker reply')

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { OrtRaceBackend } from '../../../src/engine/index.js'
+import { OrtRaceBackend, OrtRaceSession } from '../../../src/engine/index.js'
 import { ReferenceBackend, H } from '../../../src/race/index.js'
 import { raceVectors, assertMatchesVectors } from '../../helpers/raceVectors.js'
 
@@ -34,5 +34,28 @@ test('onnxruntime and the reference agree on 1,000 nonces of another seed and no
     } finally {
       await ort.close()
     }
+  }
+})
+
+test('one session serves seed after seed (it is built before the gun and kept across epochs)', async () => {
+  const session = await OrtRaceSession.create(fx.profile, { batch: 64 })
+  try {
+    const first = session.forSeed(fx.seed)
+    assertMatchesVectors(
+      fx,
+      await first.distances(
+        fx.nodeSeed,
+        fx.vectors.map((v) => v.nonce),
+      ),
+    )
+    await first.close() // a backend over a shared session leaves the session open
+    const seed = H('cordex/test/next-epoch')
+    const node = H('cordex/test/ort-node')
+    const nonces = [5, 50, 500]
+    const ref = await new ReferenceBackend(fx.profile, seed).distances(node, nonces)
+    const d = await session.forSeed(seed).distances(node, nonces)
+    for (let i = 0; i < nonces.length; i++) assert.ok(Math.abs(d[i]! - ref[i]!) <= fx.profile.tolerance)
+  } finally {
+    await session.release()
   }
 })

@@ -203,7 +203,8 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
   assert.equal(heldOf(chain.state, a.peerId), 0n)
   const next = getEpoch(chain.state)!
   assert.equal(next.number, 1)
-  assert.equal(next.phase, 'commit')
+  assert.equal(next.phase, 'serve', 'inference only until the next Race')
+  assert.equal(next.raceStart, 1 + TEST_PARAMS.epochBlocks, 'epochBlocks after this Race began')
   assert.deepEqual(next.weights, [
     [a.peerId, 3],
     [newcomer.peerId, 2],
@@ -306,4 +307,45 @@ test('with a committee of one, only the drawn validator judges a proof, and its 
   ])
   chain.block(2100)
   assert.deepEqual(getEpoch(chain.state)!.weights, [[newcomer.peerId, 3]])
+})
+
+test('Races recur every epochBlocks: inference only between them, and a Race that runs long is followed at once', () => {
+  const epochBlocks = 12
+  const chain = new Chain({ ...genesis, params: { ...genesis.params, epochBlocks } })
+  // Time moves 100 ms a block: commit (2 blocks) and reveal (2) take 4 blocks, then the Race's
+  // 2,500 ms (race 1,000 + submit 500 + validate 1,000) about 25 more, past the 12-block place.
+  const phases: string[] = []
+  const starts: number[] = []
+  let time = 0
+  while (getEpoch(chain.state)!.number < 3) {
+    chain.block((time += 100))
+    const e = getEpoch(chain.state)!
+    if (e.phase === 'commit' && e.phaseStart === chain.height) starts.push(chain.height)
+    phases.push(e.phase)
+  }
+  assert.equal(starts[0], 1)
+  // The first Race overran its 12 blocks: the next one begins as it activates, with no serving.
+  assert.ok(starts[1]! > 1 + epochBlocks)
+  assert.ok(!phases.includes('serve'))
+
+  // With blocks 1 s apart the Race spans 7 blocks: the rest of the 12 serve inference only.
+  const slow = new Chain({ ...genesis, params: { ...genesis.params, epochBlocks } })
+  const seen: Array<[number, string, number]> = []
+  time = 0
+  while (getEpoch(slow.state)!.number < 4) {
+    slow.block((time += 1000))
+    const e = getEpoch(slow.state)!
+    seen.push([slow.height, e.phase, e.number])
+  }
+  const raceStarts = seen
+    .filter(([, p], i) => p === 'commit' && seen[i - 1]?.[1] !== 'commit')
+    .map(([h]) => h)
+  assert.deepEqual(raceStarts, [1, 13, 25, 37], 'a Race every 12 blocks')
+  const serving = seen.filter(([, p]) => p === 'serve')
+  assert.ok(serving.length >= 3 * 4, `blocks between Races serve only: ${serving.length}`)
+  // An epoch's serve blocks lie between the previous Race and its own; its number moved at activation.
+  for (const [h, , n] of serving) {
+    const start = 1 + n * epochBlocks
+    assert.ok(h > start - epochBlocks && h < start, `block ${h} of epoch ${n} is before its Race at ${start}`)
+  }
 })

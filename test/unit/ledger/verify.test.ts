@@ -117,7 +117,7 @@ class Chain {
   /** Run empty blocks until the next epoch begins (no proofs: the validators stay). */
   nextEpoch(): void {
     const e = this.epoch
-    for (let i = 0; i < 20 && this.epoch === e; i++) this.block([], 400)
+    for (let i = 0; i < 200 && this.epoch === e; i++) this.block([], 400)
     assert.equal(this.epoch, e + 1)
   }
 

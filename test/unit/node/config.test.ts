@@ -69,6 +69,19 @@ test('a wrong field is refused with a message naming it', () => {
       () => loadConfig({ dataDir: dir }),
       /p2p\.maxConnections: maxConnections must be at least targetPeers/,
     )
+    // A Race that cannot fit in an epoch: 3 + 3 blocks, then 11 s at one block a second at least.
+    write({ genesis: { params: { epochBlocks: 17 } } })
+    const fit = expectConfigError(() => loadConfig({ dataDir: dir }), /genesis\.params\.epochBlocks/)
+    for (const field of ['commitBlocks', 'revealBlocks', 'raceMs', 'emptyBlockIntervalMs'])
+      assert.match(fit.message, new RegExp(field))
+    assert.match(fit.message, /= 17 blocks/)
+    write({ genesis: { params: { epochBlocks: 18 } } })
+    assert.equal(loadConfig({ dataDir: dir }).genesis.params.epochBlocks, 18)
+    write({ genesis: { params: { epochBlocks: 18 } }, consensus: { emptyBlockIntervalMs: 500 } })
+    expectConfigError(
+      () => loadConfig({ dataDir: dir }),
+      /at least 22 at consensus\.emptyBlockIntervalMs 500/,
+    )
     writeFileSync(join(dir, 'config.json'), '{ not json')
     expectConfigError(() => loadConfig({ dataDir: dir }), /config\.json: not valid JSON/)
   })

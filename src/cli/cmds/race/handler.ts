@@ -1,4 +1,5 @@
 import type { RaceProgress } from '../../../node/race/service.js'
+import type { NextRaceView } from '../../../node/api/routes/race.js'
 import { callDaemon } from '../../client.js'
 import { printJson, table, shortId, duration } from '../../output.js'
 import type { GlobalArgs } from '../../options.js'
@@ -7,6 +8,7 @@ interface RaceView {
   epoch: number
   phase: string
   timeLeftMs: number | null
+  nextRace: NextRaceView
   weights: Record<string, number>
   validators: Array<{ id: string; power: number }>
   me: (RaceProgress & { peerId: string }) | null
@@ -25,6 +27,9 @@ export async function raceHandler(args: GlobalArgs & { watch: boolean }): Promis
 function print(r: RaceView): void {
   const left = r.timeLeftMs === null ? '' : `, ${duration(r.timeLeftMs)} left`
   console.log(`epoch ${r.epoch}: ${r.phase} phase${left}`)
+  const n = r.nextRace
+  const eta = n.etaMs === null ? '' : ` (about ${duration(n.etaMs)})`
+  console.log(`next Race: block ${n.height}, in ${n.inBlocks} blocks${eta}`)
   if (r.me !== null) {
     const m = r.me
     console.log(
