@@ -15,10 +15,10 @@ import { ApiServer, apiRoutes } from './api/index.js'
 import { InfoProtocol, PeerGuard } from '../protocols/index.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ChainService } from './chain/service.js'
-import { RaceService } from './race/service.js'
+import { RaceService, type ProverCheat } from './race/service.js'
 import { signerFromSeed } from '../ledger/index.js'
 import { Engine, RUNTIME, TextModel, TokenizerPool } from '../engine/index.js'
-import { InferProtocol, TaskProtocol } from '../protocols/index.js'
+import { InferProtocol, ProofProtocol, TaskProtocol } from '../protocols/index.js'
 import { executorHandler, type ExecutorCheat } from './infer/executor.js'
 import { TaskAdmission } from './infer/taskAdmission.js'
 import { MAX_PROMPT_CHARS, maxRequestBytes } from '../protocols/infer/index.js'
@@ -69,6 +69,13 @@ function executorCheat(c: Config['cheat']): ExecutorCheat | null {
     mode === 'ignoreSampling'
     ? { mode, rate }
     : null
+}
+
+/** The prover's part of a devnet cheat, if the configured one is the prover's. */
+function proverCheat(c: Config['cheat']): ProverCheat {
+  if (c?.mode === 'withholdProof') return { mode: c.mode }
+  if (c?.mode === 'padProof') return { mode: c.mode, rate: c.rate }
+  return null
 }
 
 /**
@@ -241,12 +248,29 @@ export class Daemon {
       ),
     )
     this.chain = chain
-    const race = config.raceWorker.enabled
+    // SPEC 4.5: a prover serves the nonces of its committed list to the validators that judge it.
+    let race: RaceService | null = null
+    const proofs = await this.startable(
+      'proof protocol',
+      new ProofProtocol({ node, guard, log: log.child({ module: 'proof' }) }, config.network, {
+        timeoutMs: config.protocols.streamTimeoutMs,
+        maxInboundStreams: config.protocols.maxInboundStreams,
+        requestTimeoutMs: config.protocols.requestTimeoutMs,
+      }),
+      (p) => p.start((epoch) => race?.treeFor(epoch)),
+    )
+    race = config.raceWorker.enabled
       ? await this.startable(
           'race',
           new RaceService(
-            { chain, db: lock.db, signer, log: log.child({ module: 'race' }), clock: this.clock },
-            { profile: config.race, throttle: config.raceWorker.throttle, batch: config.raceWorker.batch },
+            { chain, db: lock.db, proofs, signer, log: log.child({ module: 'race' }), clock: this.clock },
+            {
+              profile: config.race,
+              cheat: proverCheat(config.cheat),
+              fetchTimeoutMs: config.protocols.streamTimeoutMs,
+              throttle: config.raceWorker.throttle,
+              batch: config.raceWorker.batch,
+            },
           ),
         )
       : null

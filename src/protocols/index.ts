@@ -23,3 +23,11 @@ export {
   type TaskRecordData,
   type TaskRecordLookup,
 } from './task/index.js'
+export {
+  ProofProtocol,
+  ProofFetchError,
+  checkSamples,
+  type ProofFetchErrorCode,
+  type ProofLimits,
+  type NonceTreeProvider,
+} from './proof/index.js'

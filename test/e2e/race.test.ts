@@ -13,20 +13,25 @@ interface Epoch {
   raceStart: number
   nextRace: { height: number; inBlocks: number; etaMs: number | null }
   weights: Record<string, number>
+  proofs: Array<{ prover: string; nonces: number }>
+  verdicts: Array<{ prover: string; validator: string; accepted: boolean }>
 }
 interface Race {
   phase: string
+  epoch: number
+  nextRace: { inBlocks: number }
   me: { racing: boolean; done: number; epoch: number }
 }
 
-test('daemons race every epoch: a half-speed peer gets about half the weight; a latecomer syncs, races and validates', async () => {
+test('daemons race every epoch: a half-speed peer gets about half the weight; a latecomer syncs, races and validates; a prover that withholds its list gets none', async () => {
   const dir = tempDir()
   const base = join(dir.path, 'net')
   const slow = new TestDaemon(join(base, 'peer-3'))
   const late = new TestDaemon(join(base, 'peer-4'))
+  const withholder = new TestDaemon(join(base, 'peer-5'))
   const devnet = await startDevnet(base, 4)
   after(async () => {
-    await Promise.all([slow.stop(), late.stop()])
+    await Promise.all([slow.stop(), late.stop(), withholder.stop()])
     await devnet.stop()
     dir.cleanup()
   })
@@ -46,7 +51,9 @@ test('daemons race every epoch: a half-speed peer gets about half the weight; a 
   await slow.start()
 
   // A fifth peer, not in genesis, joins from peer 0's address with the same genesis.
-  const c0 = JSON.parse(readFileSync(join(base, 'peer-0', 'config.json'), 'utf8')) as { genesis: unknown }
+  const c0 = JSON.parse(readFileSync(join(base, 'peer-0', 'config.json'), 'utf8')) as {
+    genesis: { params: { epochBlocks: number } }
+  }
   const { peerId: lateId } = await TestDaemon.init(late.dataDir)
   const cfg4 = join(late.dataDir, 'config.json')
   writeFileSync(
@@ -58,6 +65,20 @@ test('daemons race every epoch: a half-speed peer gets about half the weight; a 
     }),
   )
   await late.start()
+  // A sixth commits to its nonce list (devnet cheat) but serves no opening of it; it races at a
+  // tenth of full speed, enough for a proof without crowding the others.
+  const { peerId: withholderId } = await TestDaemon.init(withholder.dataDir)
+  writeFileSync(
+    join(withholder.dataDir, 'config.json'),
+    JSON.stringify({
+      network: 'devnet',
+      genesis: c0.genesis,
+      p2p: { bootstrap: [ready.peers[0]!.addrs[0]!] },
+      raceWorker: { throttle: 0.9 },
+      cheat: { mode: 'withholdProof' },
+    }),
+  )
+  await withholder.start()
   const joinedAt = (await epoch()).epoch
 
   // Two full epochs later, the weights in force come from a Race everybody ran under these settings.
@@ -106,22 +127,12 @@ test('daemons race every epoch: a half-speed peer gets about half the weight; a 
     },
     120_000,
   )
-  const idle = (await peer0.get<Race>('/race')).body.me
-  assert.equal(idle.racing, false)
+  // The serve phase may end while the CLI starts: then it shows the Race after.
   const text = await cordex(['race', '--data-dir', peer0.dataDir])
-  assert.match(text.stdout, new RegExp(`next Race: block ${serving.raceStart}, in \\d+ blocks`))
-  await waitFor('a block later, still serving', async () => {
-    const e = await epoch()
-    return e.phase === 'serve' &&
-      (await peer0.get<{ height: number }>('/ledger/head')).body.height > serving.phaseStart
-      ? true
-      : undefined
-  })
-  const still = (await peer0.get<Race>('/race')).body.me
-  assert.deepEqual(
-    [still.racing, still.done, still.epoch],
-    [false, idle.done, idle.epoch],
-    'no nonce outside a Race',
+  const shown = Number(/next Race: block (\d+), in \d+ blocks/.exec(text.stdout)?.[1])
+  assert.ok(
+    [serving.raceStart, serving.raceStart + c0.genesis.params.epochBlocks].includes(shown),
+    text.stdout,
   )
   const started = await waitFor(
     'the next Race',
@@ -133,6 +144,44 @@ test('daemons race every epoch: a half-speed peer gets about half the weight; a 
   )
   assert.equal(started.raceStart, serving.raceStart)
   assert.ok(started.phase !== 'commit' || started.phaseStart === serving.raceStart)
+
+  // Two looks at the worker within one serve phase, blocks apart (one `/race` answer holds the
+  // phase and the worker's counters together): it evaluated nothing between them.
+  const quiet = await waitFor(
+    'two looks within one serve phase',
+    async () => {
+      const first = (await peer0.get<Race>('/race')).body
+      if (first.phase !== 'serve') return undefined
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 300))
+        const next = (await peer0.get<Race>('/race')).body
+        if (next.phase !== 'serve' || next.epoch !== first.epoch) return undefined
+        if (next.nextRace.inBlocks < first.nextRace.inBlocks) return [first, next] as const
+      }
+    },
+    120_000,
+  )
+  assert.deepEqual(
+    quiet.map((r) => [r.me.racing, r.me.done, r.me.epoch]),
+    [0, 1].map(() => [false, quiet[0].me.done, quiet[0].me.epoch]),
+    'no nonce outside a Race',
+  )
+
+  // The withholding prover's proof went in (its root and count) and every judge rejected it.
+  const judged = await waitFor(
+    'verdicts on the withholding prover',
+    async () => {
+      const e = await epoch()
+      const v = e.verdicts.filter((x) => x.prover === withholderId)
+      return e.proofs.some((p) => p.prover === withholderId) && v.length >= 2 ? v : undefined
+    },
+    120_000,
+  )
+  assert.ok(
+    judged.every((v) => !v.accepted),
+    'no judge accepts a list it cannot open',
+  )
+  assert.equal(weights[withholderId], undefined, 'it never had weight')
 
   // It is a validator now and votes: its precommits appear in commits of new blocks.
   const race = await cordexJson<{ validators: Array<{ id: string; power: number }> }>([

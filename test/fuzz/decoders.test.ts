@@ -55,6 +55,7 @@ import {
 import { testRecord, testRequest } from '../helpers/taskRecord.js'
 import { testSigner } from '../helpers/chainSim.js'
 import { generate } from './inputs.js'
+import { proofTargets } from './proofTargets.js'
 
 // Every decoder of bytes from the network or the disk, fed generated input. Property: it either
 // throws a typed error (a CordexError with a code) or returns a value whose canonical encoding is
@@ -170,6 +171,7 @@ const targets: Target[] = [
     decode: (b) => decodeTaskResponse(b),
     reencode: (v) => encodeTaskResponse(v as TaskResponse),
   },
+  ...proofTargets,
   {
     name: 'info decodeInfo',
     seeds: T.info,

@@ -20,7 +20,7 @@ import {
   encodeEntry,
   type Signer,
 } from '../../src/ledger/index.js'
-import { freshEpoch, type ProofRecord } from '../../src/ledger/epoch/records.js'
+import { freshEpoch } from '../../src/ledger/epoch/records.js'
 import { encodeRequest, encodeFrame, type InferRequest } from '../../src/protocols/infer/codec.js'
 import { encodeInfo } from '../../src/protocols/info/codec.js'
 import type { Receipt } from '../../src/ledger/task/receipt.js'
@@ -102,7 +102,7 @@ export function sampleTxs(registry: TxRegistry, signer: Signer, other: Signer): 
     ],
     ['RandCommit', { epoch: 1, hash: b(32) }, 1n],
     ['RandReveal', { epoch: 1, secret: b(32) }, 1n],
-    ['RaceProof', { epoch: 1, nonces: [1, 2, 3, 2 ** 32] }, 0n],
+    ['RaceProof', { epoch: 1, root: b(32, 3), count: 2 ** 32 }, 0n],
     ['ProofVerdict', { epoch: 1, prover: other.peerId, accepted: true, failures: 0, vrfSig: b(64) }, 1n],
     ['TaskOpen', { model: 'kjv-small@395ffd6090691bd5', maxCost: 1000n }, 1n],
     ['TaskReceipt', { receipt: RECEIPT, executor: other.peerId, sig: b(64) }, 1n],
@@ -244,7 +244,6 @@ function stateEntries(signers: Signer[]): Array<[string, Uint8Array]> {
     proofs: [[id, 3, b(32)]] as Array<[string, number, Uint8Array]>,
     verdicts: [[id, id, true]] as Array<[string, string, boolean]>,
   }
-  const proof: ProofRecord = { epoch: 2, nonces: [1, 5, 2 ** 40] }
   const extra: Array<[string, unknown]> = [
     [
       `host:${id}`,
@@ -253,7 +252,6 @@ function stateEntries(signers: Signer[]): Array<[string, Uint8Array]> {
     ['unbond:000000000007', [[id, 2n ** 64n - 1n]]],
     [`evid:${'ab'.repeat(32)}`, 12],
     ['epoch', epoch],
-    [`proof:${id}`, proof],
     [`task:${'cd'.repeat(32)}`, { client: id, model: 'm', maxCost: 10n, height: 4 }],
     ['held', [[id, 2, 7n]]],
     [

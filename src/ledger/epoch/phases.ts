@@ -9,7 +9,7 @@ import {
   getParams,
 } from '../state/access.js'
 import { ValidatorSet } from '../consensus/validatorSet.js'
-import { getEpoch, getRaceParams, putEpoch, putProof, proofDeadline } from './access.js'
+import { getEpoch, getRaceParams, putEpoch, proofDeadline } from './access.js'
 import { raceSeed, fallbackSeed } from './seed.js'
 import { proofCommittee } from './committee.js'
 import { freshEpoch, type EpochState, type RaceParams } from './records.js'
@@ -93,7 +93,6 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
       .reduce((sum, [, v]) => sum + validators.powerOf(v), 0)
     if (2 * accepting > judges)
       weights.push([prover, p.maxWeightPerPeer > 0 ? Math.min(count, p.maxWeightPerPeer) : count])
-    putProof(s, prover, null)
   }
   if (weights.length > 0) {
     putValidatorEntries(

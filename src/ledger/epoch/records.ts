@@ -58,7 +58,7 @@ export interface EpochState {
   fallback: boolean
   commits: Array<[string, Uint8Array]>
   reveals: Array<[string, Uint8Array]>
-  /** (prover, nonce count, hash of the nonce list). */
+  /** (prover, nonce count, Merkle root of the nonce list). */
   proofs: Array<[string, number, Uint8Array]>
   /** (prover, validator, accepted). */
   verdicts: Array<[string, string, boolean]>
@@ -181,23 +181,6 @@ export const raceParamsCodec = {
       maxWeightPerPeer: u(9, 'maxWeightPerPeer'),
       minRevealBps: u(10, 'minRevealBps'),
       committeeSize: u(11, 'committeeSize'),
-    }
-  },
-}
-
-/** A prover's nonces for the current epoch. */
-export interface ProofRecord {
-  epoch: number
-  nonces: number[]
-}
-
-export const proofCodec = {
-  encode: (p: ProofRecord): unknown => [p.epoch, p.nonces],
-  decode: (v: unknown): ProofRecord => {
-    const [e, n] = read.array(v, 2, 'proof')
-    return {
-      epoch: read.uint(e, 'epoch'),
-      nonces: read.uints(n, 1_000_000, 'nonces'),
     }
   },
 }

@@ -26,19 +26,17 @@ export function genesisRaceSeed(chainId: string): Uint8Array {
   return taggedHash('cordex/race/genesis', Buffer.from(chainId, 'utf8'))
 }
 
-/** What a validator signs to draw its sample of a proof (its VRF input, SPEC 1 and 4.5). */
-export function sampleMessage(epoch: number, prover: string, proofHash: Uint8Array): Uint8Array {
-  return taggedHash('cordex/race/sample', encode([epoch, prover, proofHash]))
+/**
+ * What a validator signs to draw its sample of a proof (its VRF input, SPEC 1 and 4.5): bound to
+ * the proof's Merkle root, so the prover learns the sample only after committing to its list.
+ */
+export function sampleMessage(epoch: number, prover: string, root: Uint8Array): Uint8Array {
+  return taggedHash('cordex/race/sample', encode([epoch, prover, root]))
 }
 
 /** `vrf = H("cordex/vrf", signature)`. */
 export function vrfOutput(sig: Uint8Array): Uint8Array {
   return taggedHash('cordex/vrf', sig)
-}
-
-/** Hash of a nonce list, as it is bound into the epoch record and the verdicts. */
-export function proofHash(nonces: readonly number[]): Uint8Array {
-  return taggedHash('cordex/race/proof', encode(nonces))
 }
 
 /**

@@ -1,6 +1,6 @@
 import { encode, decode, read, amount } from '../codec.js'
 import { CodecError } from '../errors.js'
-import { epochCodec, raceParamsCodec, proofCodec } from '../epoch/records.js'
+import { epochCodec, raceParamsCodec } from '../epoch/records.js'
 import { inferenceParamsCodec, taskCodec, TaskKeys } from '../task/records.js'
 import {
   VerifyKeys,
@@ -81,7 +81,6 @@ export const Keys = {
   params: 'params',
   raceParams: 'raceParams',
   epoch: 'epoch',
-  proof: (id: string): string => `proof:${id}`,
   ...TaskKeys,
   ...VerifyKeys,
 } as const
@@ -195,7 +194,6 @@ const CODECS = new Map<string, Codec<unknown>>([
   ['params', params as Codec<unknown>],
   ['raceParams', raceParamsCodec as Codec<unknown>],
   ['epoch', epochCodec as Codec<unknown>],
-  ['proof:', proofCodec as Codec<unknown>],
   ['inference', inferenceParamsCodec as Codec<unknown>],
   ['task:', taskCodec as Codec<unknown>],
   ['held', heldCodec as Codec<unknown>],

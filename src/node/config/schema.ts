@@ -34,6 +34,8 @@ export const CHEAT_MODES = [
   'noRecords',
   'skipChecks',
   'falseAccuse',
+  'withholdProof',
+  'padProof',
 ] as const
 export type CheatMode = (typeof CHEAT_MODES)[number]
 

@@ -1,19 +1,44 @@
 import { Worker } from 'node:worker_threads'
 import { randomBytes } from 'node:crypto'
 import type { Level } from 'level'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
 import type { Logger } from '../../util/logger.js'
 import type { Clock } from '../../util/clock.js'
 import { getValidatorEntries, publicKeyOfPeerId, type Signer } from '../../ledger/index.js'
-import { getEpoch, getProof, getRaceParams, proofDeadline } from '../../ledger/epoch/access.js'
-import { commitment, sampleIndices, sampleMessage, vrfOutput, proofHash } from '../../ledger/epoch/seed.js'
-import type { EpochState } from '../../ledger/epoch/records.js'
+import { decode, encode, read } from '../../ledger/codec.js'
+import { getEpoch, getRaceParams, proofDeadline } from '../../ledger/epoch/access.js'
+import { commitment, sampleIndices, sampleMessage, vrfOutput } from '../../ledger/epoch/seed.js'
+import type { EpochState, RaceParams } from '../../ledger/epoch/records.js'
 import { proofCommittee } from '../../ledger/epoch/committee.js'
-import { nodeSeed, judgeSample, type RaceProfile } from '../../race/index.js'
+import { nodeSeed, judgeSample, NonceTree, type RaceProfile } from '../../race/index.js'
+import { deadline } from '../../util/deadline.js'
 import type { ChainService } from '../chain/service.js'
 import type { WorkerReply, WorkerRequest } from './worker.js'
 
+/** Fetches sampled nonces of a prover's committed list, each checked against the root (`proof` protocol). */
+export interface ProofFetcher {
+  fetchSamples(
+    peer: PeerId,
+    epoch: number,
+    indices: number[],
+    root: Uint8Array,
+    count: number,
+    signal: AbortSignal,
+  ): Promise<number[]>
+}
+
+/**
+ * Devnet only: a prover that misbehaves on purpose. `withholdProof` commits to its list but does
+ * not serve it; `padProof` adds unevaluated nonces, `rate` of the list.
+ */
+export type ProverCheat = { mode: 'withholdProof' } | { mode: 'padProof'; rate: number } | null
+
 export interface RaceServiceOptions {
   profile: RaceProfile
+  cheat: ProverCheat
+  /** How long a prover has to serve a validator its sampled nonces, ms. */
+  fetchTimeoutMs: number
   /** Share of time the worker idles, 0 ≤ throttle < 1 (0: full speed). */
   throttle: number
   /** Nonces per worker batch. */
@@ -34,9 +59,11 @@ export interface RaceProgress {
 /**
  * The Race in the daemon (SPEC 4): on each committed block it looks at the epoch and does this
  * peer's part: commit to a secret and reveal it (validators), race in a worker thread from the
- * starting gun until the Race ends and submit the valid nonces (any peer), and judge the proofs
- * whose committee it sits on by recomputing the nonces its VRF picks (validators). Secrets are
- * kept in the database so that a restart between commit and reveal does not cost the no-reveal fine.
+ * starting gun until the Race ends and submit the Merkle root and count of its valid nonces (any
+ * peer), serve that list's openings over the `proof` protocol, and judge the proofs whose
+ * committee it sits on by fetching the nonces its VRF picks from the prover and recomputing them
+ * (validators). Secrets and nonce lists are kept in the database so that a restart between commit
+ * and reveal does not cost the no-reveal fine, nor one between submission and judging the proof.
  */
 export class RaceService {
   private worker: Worker | undefined
@@ -54,6 +81,10 @@ export class RaceService {
     submitted: null,
   }
   private readonly secrets
+  private readonly lists
+  /** This peer's committed nonce lists of the last two epochs, served to the judges. */
+  private readonly trees = new Map<number, NonceTree>()
+  private readonly abort = new AbortController()
   private readonly onCommit = (): void =>
     void this.step().catch((err: unknown) => this.components.log.warn({ err }, 'race step failed'))
 
@@ -61,6 +92,7 @@ export class RaceService {
     private readonly components: {
       chain: ChainService
       db: Level<string, Uint8Array>
+      proofs: ProofFetcher
       signer: Signer
       log: Logger
       clock: Clock
@@ -68,9 +100,18 @@ export class RaceService {
     private readonly opts: RaceServiceOptions,
   ) {
     this.secrets = components.db.sublevel<string, Uint8Array>('race-secrets', { valueEncoding: 'view' })
+    this.lists = components.db.sublevel<string, Uint8Array>('race-proofs', { valueEncoding: 'view' })
   }
 
+  /** This peer's committed nonce list of `epoch`, for the `proof` protocol (undefined: none). */
+  readonly treeFor = (epoch: number): NonceTree | undefined =>
+    this.opts.cheat?.mode === 'withholdProof' ? undefined : this.trees.get(epoch)
+
   async start(): Promise<void> {
+    for await (const [key, bytes] of this.lists.iterator()) {
+      const nonces = read.uints(decode(bytes, 64 * 1024 * 1024, 'nonce list'), Infinity, 'nonces')
+      this.trees.set(Number(key), new NonceTree(nonces))
+    }
     this.worker = new Worker(new URL('./worker.js', import.meta.url))
     this.worker.unref()
     // The session does not depend on the seed: build it now, not after the starting gun.
@@ -86,6 +127,7 @@ export class RaceService {
 
   async stop(): Promise<void> {
     this.components.chain.offCommit(this.onCommit)
+    this.abort.abort()
     const w = this.worker
     this.worker = undefined
     if (w === undefined) return
@@ -146,13 +188,15 @@ export class RaceService {
         (err: unknown) => this.components.log.warn({ err }, 'race failed'),
       )
     } else if (e.phase === 'validate' && isValidator) {
-      for (const [prover] of e.proofs) {
-        if (e.verdicts.some(([pr, v]) => pr === prover && v === this.me)) continue
-        if (!proofCommittee(state, e, p, prover).includes(this.me)) continue
-        await this.once(`judge/${e.number}/${prover}`, () =>
-          this.judge(e, prover, p.sampleSize, p.maxSampleFailures),
+      // The fetches run side by side (a silent prover must not hold up the others' verdicts); the
+      // recomputations queue on the worker.
+      const judging = e.proofs
+        .filter(([prover]) => !e.verdicts.some(([pr, v]) => pr === prover && v === this.me))
+        .filter(([prover]) => proofCommittee(state, e, p, prover).includes(this.me))
+        .map(([prover, count, root]) =>
+          this.once(`judge/${e.number}/${prover}`, () => this.judge(e, p, prover, count, root)),
         )
-      }
+      await Promise.all(judging)
     }
   }
 
@@ -222,37 +266,88 @@ export class RaceService {
       'race finished',
     )
     if (reply.nonces.length === 0 || this.components.clock.now() > deadline) return
-    const nonces = reply.nonces.slice(0, maxNonces)
+    const nonces = padded(reply.nonces, reply.done, this.opts.cheat).slice(0, maxNonces)
+    const tree = new NonceTree(nonces)
+    await this.keepList(e.number, nonces, tree)
     this.progress.submitted = nonces.length
-    this.send('RaceProof', { epoch: e.number, nonces })
+    this.send('RaceProof', { epoch: e.number, root: tree.root, count: tree.count })
   }
 
-  /** SPEC 4.5: recompute the nonces this validator's VRF picks from the proof, and post the verdict. */
-  private async judge(e: EpochState, prover: string, sampleSize: number, maxFailures: number): Promise<void> {
-    const proof = getProof(this.components.chain.replica.state, prover)
+  /** Keep the list served for `epoch` (and the one before, still being judged); drop older ones. */
+  private async keepList(epoch: number, nonces: number[], tree: NonceTree): Promise<void> {
+    this.trees.set(epoch, tree)
+    await this.lists.put(String(epoch).padStart(12, '0'), encode(nonces))
+    for (const old of [...this.trees.keys()].filter((k) => k < epoch - 1)) {
+      this.trees.delete(old)
+      await this.lists.del(String(old).padStart(12, '0'))
+    }
+  }
+
+  /**
+   * SPEC 4.5: fetch the nonces this validator's VRF picks from the prover's committed list, each
+   * with its opening against the root, recompute them, and post the verdict. A prover that does
+   * not serve them in time, or serves openings that do not hold, is rejected.
+   */
+  private async judge(e: EpochState, p: RaceParams, prover: string, count: number, root: Uint8Array): Promise<void> {
     const key = publicKeyOfPeerId(prover)
-    if (proof === undefined || key === undefined || e.seed === null) return
-    const vrfSig = this.components.signer.sign(sampleMessage(e.number, prover, proofHash(proof.nonces)))
-    const sample = sampleIndices(vrfOutput(vrfSig), proof.nonces.length, sampleSize).map(
-      (i) => proof.nonces[i]!,
-    )
+    if (key === undefined || e.seed === null) return
+    const vrfSig = this.components.signer.sign(sampleMessage(e.number, prover, root))
+    const indices = sampleIndices(vrfOutput(vrfSig), count, p.sampleSize)
+    let nonces: number[]
+    try {
+      nonces = await this.fetchSample(e.number, prover, indices, root, count, p.validateMs)
+    } catch (err) {
+      const reason = `the prover did not serve its sample: ${(err as Error).message}`
+      this.components.log.info({ epoch: e.number, prover, accepted: false, reason }, 'proof judged')
+      this.send('ProofVerdict', { epoch: e.number, prover, accepted: false, failures: indices.length, vrfSig })
+      return
+    }
     const reply = await this.call({
       kind: 'distances',
       profile: this.opts.profile,
       seed: e.seed,
       node: nodeSeed(key),
-      nonces: sample,
+      nonces,
       batch: this.opts.batch,
     })
     if (reply.kind !== 'distances')
       throw new Error(reply.kind === 'error' ? reply.message : 'unexpected worker reply')
     // SPEC 4.5: a nonce fails only beyond the tolerance; a proof fails only past the allowed failures.
-    const { accepted, failures, reason } = judgeSample(this.opts.profile, reply.distances, maxFailures)
+    const { accepted, failures, reason } = judgeSample(this.opts.profile, reply.distances, p.maxSampleFailures)
     this.components.log.info(
-      { epoch: e.number, prover, sampled: sample.length, failures, accepted, reason },
+      { epoch: e.number, prover, sampled: nonces.length, failures, accepted, reason },
       'proof judged',
     )
     this.send('ProofVerdict', { epoch: e.number, prover, accepted, failures, vrfSig })
+  }
+
+  /** The sampled nonces: from this peer's own list, or fetched from the prover within half the window. */
+  private async fetchSample(
+    epoch: number,
+    prover: string,
+    indices: number[],
+    root: Uint8Array,
+    count: number,
+    validateMs: number,
+  ): Promise<number[]> {
+    if (prover === this.me) {
+      const tree = this.trees.get(epoch)
+      if (tree === undefined || tree.count !== count) throw new Error('this peer no longer holds its list')
+      return indices.map((i) => tree.sample(i).nonce)
+    }
+    const time = deadline(Math.min(this.opts.fetchTimeoutMs, validateMs / 2), this.abort.signal)
+    try {
+      return await this.components.proofs.fetchSamples(
+        peerIdFromString(prover),
+        epoch,
+        indices,
+        root,
+        count,
+        time.signal,
+      )
+    } finally {
+      time.clear()
+    }
   }
 
   /** One job on the worker at a time; `onProgress` sees its progress messages. */
@@ -279,4 +374,12 @@ export class RaceService {
     this.queue = result.catch(() => {})
     return result
   }
+}
+
+/** A `padProof` cheat's list: the valid nonces and `rate` of the whole as nonces never evaluated. */
+function padded(valid: number[], done: number, cheat: ProverCheat): number[] {
+  if (cheat?.mode !== 'padProof') return valid
+  const rate = Math.min(cheat.rate, 0.99)
+  const extra = Math.round((valid.length * rate) / (1 - rate))
+  return [...valid, ...Array.from({ length: extra }, (_, i) => done + i)]
 }

@@ -8,7 +8,7 @@ import { heldOf, addHeld } from '../../../src/ledger/verify/index.js'
 import { proofCommittee } from '../../../src/ledger/epoch/committee.js'
 import { getAccount, getSupply, getValidatorEntries } from '../../../src/ledger/state/access.js'
 import { getEpoch } from '../../../src/ledger/epoch/access.js'
-import { commitment, raceSeed, sampleMessage, proofHash } from '../../../src/ledger/epoch/seed.js'
+import { commitment, raceSeed, sampleMessage } from '../../../src/ledger/epoch/seed.js'
 import type { RaceParams } from '../../../src/ledger/epoch/records.js'
 import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
 
@@ -85,6 +85,8 @@ class Chain {
 }
 
 const secret = (i: number): Uint8Array => new Uint8Array(32).fill(i + 1)
+/** A Merkle root, as far as the ledger is concerned: 32 bytes (the validators check the list). */
+const root = (i: number): Uint8Array => new Uint8Array(32).fill(100 + i)
 
 test('an epoch runs commit, reveal, race and validate, and accepted proofs become the validator set', () => {
   const chain = new Chain()
@@ -143,18 +145,24 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
 
   // Race: proofs; c committed but did not reveal, so it gets no weight; anyone else may race.
   const refusedProofs = chain.block(500, [
-    chain.tx(a, 'RaceProof', { epoch: 0, nonces: [3, 9, 12] }),
-    chain.tx(b, 'RaceProof', { epoch: 0, nonces: [4, 4, 7] }),
-    chain.tx(c, 'RaceProof', { epoch: 0, nonces: [1] }),
-    chain.tx(newcomer, 'RaceProof', { epoch: 0, nonces: [2, 5] }),
-    chain.tx(a, 'RaceProof', { epoch: 1, nonces: [8] }),
+    chain.tx(a, 'RaceProof', { epoch: 0, root: root(1), count: 3 }),
+    chain.tx(b, 'RaceProof', { epoch: 0, root: root(2), count: 0 }),
+    chain.tx(b, 'RaceProof', { epoch: 0, root: root(2), count: race.maxProofNonces + 1 }),
+    chain.tx(c, 'RaceProof', { epoch: 0, root: root(3), count: 1 }),
+    chain.tx(newcomer, 'RaceProof', { epoch: 0, root: root(4), count: 2 }),
+    chain.tx(a, 'RaceProof', { epoch: 1, root: root(5), count: 1 }),
+    chain.tx(a, 'RaceProof', { epoch: 0, root: root(6), count: 2 }),
   ])
-  assert.deepEqual(refusedProofs, ['BAD_PROOF', 'NO_REVEAL', 'WRONG_EPOCH'])
-  assert.deepEqual(chain.block(1200, [chain.tx(b, 'RaceProof', { epoch: 0, nonces: [4, 7] })]), [], 'in time')
+  assert.deepEqual(refusedProofs, ['BAD_PROOF', 'BAD_PROOF', 'NO_REVEAL', 'WRONG_EPOCH', 'DUPLICATE'])
+  assert.deepEqual(
+    chain.block(1200, [chain.tx(b, 'RaceProof', { epoch: 0, root: root(2), count: race.maxProofNonces })]),
+    [],
+    'in time, and the largest count costs the same bytes as the smallest',
+  )
   // A proof after the deadline (gun 40 + race 1000 + submit 500) is refused.
   chain.block(1540)
   assert.equal(getEpoch(chain.state)!.phase, 'race')
-  assert.deepEqual(chain.block(1540, [chain.tx(newcomer, 'RaceProof', { epoch: 0, nonces: [1] })]), [
+  assert.deepEqual(chain.block(1540, [chain.tx(newcomer, 'RaceProof', { epoch: 0, root: root(4), count: 1 })]), [
     'DUPLICATE',
   ])
 
@@ -183,14 +191,15 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
   const refusedVerdicts = chain.block(1600, [
     verdict(a, a.peerId, true),
     verdict(b, a.peerId, true),
+    verdict(c, a.peerId, true),
     verdict(a, newcomer.peerId, true),
     verdict(b, newcomer.peerId, true),
     verdict(c, newcomer.peerId, true),
     verdict(a, b.peerId, false),
     verdict(c, b.peerId, false),
   ])
-  assert.deepEqual(refusedVerdicts, [])
-  assert.deepEqual(proofHash([3, 9, 12]), ep.proofs.find(([p]) => p === a.peerId)![2])
+  assert.deepEqual(refusedVerdicts, ['NOT_IN_COMMITTEE'], 'no prover judges its own proof')
+  assert.deepEqual(root(1), ep.proofs.find(([p]) => p === a.peerId)![2], 'the verdicts are bound to the root')
 
   // Activation: a (3 nonces) and the newcomer (2) are the validators now; b's proof was rejected.
   const aBefore = getAccount(chain.state, a.peerId).balance
@@ -282,7 +291,7 @@ test('with a committee of one, only the drawn validator judges a proof, and its 
   )
   chain.block(40)
   assert.equal(getEpoch(chain.state)!.phase, 'race')
-  assert.deepEqual(chain.block(500, [chain.tx(newcomer, 'RaceProof', { epoch: 0, nonces: [2, 5, 8] })]), [])
+  assert.deepEqual(chain.block(500, [chain.tx(newcomer, 'RaceProof', { epoch: 0, root: root(7), count: 3 })]), [])
   chain.block(1541)
   const ep = getEpoch(chain.state)!
   assert.equal(ep.phase, 'validate')
