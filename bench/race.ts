@@ -3,11 +3,17 @@
 //  - achieved GFLOP/s against the peak of a plain onnxruntime MatMul of the same shapes, measured in
 //    the same run (efficiency ratio; target: the CPU backend at 60% of that peak or more);
 //  - mainnet weight generation: time and memory.
+//  - where a WebGPU adapter is present: the same shapes in plain PyTorch fp32 on CUDA
+//    (bench/race_torch.py, random weights, same batch) in the same run, and the ratio WebGPU ÷
+//    PyTorch (target: 0.5 or more on mainnet). Python: CORDEX_PYTHON, else /usr/bin/python3, else
+//    python3 on PATH, whichever imports torch first.
 // BENCH_SECONDS (default 8) bounds each throughput measurement; BENCH_PROFILES=devnet skips mainnet.
 import ort from 'onnxruntime-node'
 import onnxProto from 'onnx-proto'
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import {
   flopsPerNonce,
   generateWeights,
@@ -26,6 +32,11 @@ const { onnx } = onnxProto
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const PROFILES = (process.env.BENCH_PROFILES ?? 'devnet,mainnet').split(',')
 const BATCH = { devnet: 512, mainnet: 16 } as Record<string, number>
+/** Batch of the WebGPU backend, and of the PyTorch baseline it is compared with. */
+const GPU_BATCH = 256
+/** WebGPU nonces/s ÷ PyTorch fp32 nonces/s, same shapes and batch, at or above which we pass. */
+const TORCH_RATIO_TARGET = 0.5
+const run = promisify(execFile)
 
 function profileOf(network: string): RaceProfile {
   return (JSON.parse(readFileSync(join(ROOT, 'configs', `${network}.json`), 'utf8')) as { race: RaceProfile })
@@ -104,6 +115,61 @@ async function peakFor(p: RaceProfile, batch: number): Promise<number> {
   return flops / seconds / 1e9
 }
 
+interface TorchPython {
+  python: string
+  version: string
+  cuda: boolean
+}
+
+/**
+ * The Python to run bench/race_torch.py with: CORDEX_PYTHON alone when set, else the first of
+ * /usr/bin/python3 and python3 on PATH (which may be another installation) whose torch has CUDA,
+ * else the first that imports torch at all; or why there is none. Asked once.
+ */
+let torchProbe: Promise<TorchPython | string> | undefined
+function findTorch(): Promise<TorchPython | string> {
+  torchProbe ??= (async () => {
+    const candidates = process.env.CORDEX_PYTHON
+      ? [process.env.CORDEX_PYTHON]
+      : ['/usr/bin/python3', 'python3']
+    let found: TorchPython | undefined
+    for (const python of candidates) {
+      try {
+        const { stdout } = await run(
+          python,
+          ['-c', 'import torch; print(torch.__version__, torch.cuda.is_available())'],
+          { timeout: 120_000 },
+        )
+        const [version = '?', cuda] = stdout.trim().split(/\s+/)
+        if (cuda === 'True') return { python, version, cuda: true }
+        found ??= { python, version, cuda: false }
+      } catch {
+        // not there, or no torch: try the next
+      }
+    }
+    return found ?? `no Python with torch (tried ${candidates.join(', ')})`
+  })()
+  return torchProbe
+}
+
+/** Nonces/s of bench/race_torch.py (PyTorch fp32 on CUDA, same shapes and batch), or why not. */
+async function torchRate(network: string, batch: number): Promise<number | string> {
+  const torch = await findTorch()
+  if (typeof torch === 'string') return torch
+  if (!torch.cuda) return `torch ${torch.version} at ${torch.python} has no CUDA`
+  const args = [join(ROOT, 'bench', 'race_torch.py'), '--device', 'cuda', '--dtype', 'fp32']
+  args.push('--network', network, '--batch', String(batch), '--seconds', String(SECONDS))
+  try {
+    // Generous: weight generation on the device, warm-up, then SECONDS of timing.
+    const { stdout } = await run(torch.python, args, { timeout: (SECONDS * 5 + 300) * 1000 })
+    const last = stdout.trim().split('\n').pop() ?? ''
+    const rate = (JSON.parse(last) as { nonces_per_sec?: unknown }).nonces_per_sec
+    return typeof rate === 'number' ? rate : `race_torch.py printed no rate: ${last}`
+  } catch (err) {
+    return `race_torch.py failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`
+  }
+}
+
 /**
  * A validator's cost to judge one epoch's proofs as a share of one peer's Race: it recomputes
  * `sampleSize` nonces per proof (one onnxruntime run of that size), against `raceMs` of racing.
@@ -178,11 +244,31 @@ for (const name of PROFILES) {
     num((ortRate * flops) / 1e9 / peak, 2),
   ])
   if (await webgpuAvailable()) {
-    progress(`${name}: WebGPU, batch 256`)
-    const gpu = await WebGpuRaceBackend.create(p, seed, { batch: 256 })
-    const gpuRate = await rate(gpu, 256, SECONDS)
+    progress(`${name}: WebGPU, batch ${GPU_BATCH}`)
+    const gpu = await WebGpuRaceBackend.create(p, seed, { batch: GPU_BATCH })
+    const gpuRate = await rate(gpu, GPU_BATCH, SECONDS)
     await gpu.close()
-    rows.push([name, 'webgpu', '256', num(gpuRate, 1), num((gpuRate * flops) / 1e9, 1), '', ''])
+    rows.push([name, 'webgpu', String(GPU_BATCH), num(gpuRate, 1), num((gpuRate * flops) / 1e9, 1), '', ''])
+    progress(`${name}: PyTorch fp32 on CUDA, batch ${GPU_BATCH} (bench/race_torch.py)`)
+    const torch = await torchRate(name, GPU_BATCH)
+    if (typeof torch === 'number') {
+      rows.push([
+        name,
+        'pytorch-cuda-fp32',
+        String(GPU_BATCH),
+        num(torch, 1),
+        num((torch * flops) / 1e9, 1),
+        '',
+        '',
+      ])
+      const ratio = gpuRate / torch
+      // The target is set on mainnet; devnet is launch-bound and its ratio is for information.
+      const verdict = name === 'mainnet' ? (ratio >= TORCH_RATIO_TARGET ? ' PASS' : ' BELOW TARGET') : ''
+      notes.push(
+        `${name} WebGPU ÷ PyTorch fp32 (batch ${GPU_BATCH}): ${num(gpuRate, 1)} / ${num(torch, 1)} nonces/s = ` +
+          `${ratio.toFixed(2)} (target ≥ ${TORCH_RATIO_TARGET} on mainnet)${verdict}`,
+      )
+    } else notes.push(`${name} PyTorch fp32 baseline: not measured, ${torch}`)
   }
   progress(`${name}: reference (TypeScript)`)
   const ref = new ReferenceBackend(p, seed)
@@ -202,4 +288,13 @@ print('Race function v1: nonces per second (2 CPU threads)')
 print(table(rows))
 for (const n of notes) print(n)
 print('targets: onnxruntime CPU backend at 60% of the MatMul peak or more; validation under 1% of a Race')
-if (!(await webgpuAvailable())) print('webgpu: no adapter on this machine, not measured')
+if (!(await webgpuAvailable())) {
+  print('webgpu: no adapter on this machine, not measured')
+  const torch = await findTorch()
+  print(
+    'pytorch fp32 baseline: not measured, no GPU (no WebGPU adapter)' +
+      (typeof torch === 'string'
+        ? ` and ${torch}`
+        : `; torch ${torch.version} at ${torch.python}, CUDA ${torch.cuda ? 'available' : 'not available'}`),
+  )
+}
