@@ -3,15 +3,29 @@
 //    model files, in the same run (ratio; target ≥ 0.9);
 //  - time to first token and total time of a request through a gateway and an executor daemon on
 //    loopback, against a direct engine call in the same run (overhead; target < 2 ms at the median);
-//  - throughput with 1, 4 and 16 concurrent clients.
+//  - throughput with 1, 4 and 16 concurrent clients;
+//  - prefill and decode tokens/s of a random-weight decoder of about 100M parameters
+//    (scripts/model/random-decoder.mjs, built into build/models/ on first use) on the CPU, and on
+//    the GPU through onnxruntime's WebGPU provider where it finds an adapter (issue 11, item 4).
 // BENCH_SECONDS (default 8) bounds each throughput measurement; BENCH_REQUESTS (default 30) the
-// latency samples.
+// latency samples; BENCH_MODEL (default build/models/gpt2-random-100m) names the model folder the
+// provider comparison runs on. Arguments pick sections: `npm run bench:infer -- providers` runs
+// only that one (`engine`, `network`, `providers`; default all).
 import ort from 'onnxruntime-node'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { Engine, GREEDY, argmax, type TextModel } from '../src/engine/index.js'
+import { join, resolve } from 'node:path'
+import {
+  DEFAULT_REPLAY_EPSILON,
+  Engine,
+  GREEDY,
+  OrtDecoder,
+  TextModel,
+  argmax,
+  webgpuUnavailable,
+  type ExecutionProvider,
+} from '../src/engine/index.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { summarize } from './lib/stats.js'
 import { ROOT, CORDEX } from './lib/daemons.js'
@@ -298,5 +312,142 @@ async function network(): Promise<void> {
   }
 }
 
-await engineVersusMinimal()
-await network()
+const BIG_MODEL = resolve(ROOT, process.env.BENCH_MODEL ?? join('build', 'models', 'gpt2-random-100m'))
+
+/** The ≥100M-parameter decoder's folder, built by its script when absent; null when that fails. */
+function bigModel(): string | null {
+  if (existsSync(join(BIG_MODEL, 'manifest.json'))) return BIG_MODEL
+  if (process.env.BENCH_MODEL !== undefined) return null
+  progress(`building ${BIG_MODEL} (scripts/model/random-decoder.mjs, about 400 MB, seconds)`)
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'scripts', 'model', 'random-decoder.mjs'), '--out', BIG_MODEL],
+    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
+  )
+  return r.status === 0 ? BIG_MODEL : null
+}
+
+/**
+ * Prefill and decode tokens/s of the big decoder on each provider there is here: a 128-token
+ * prompt (prefill: up to the first token), then 64 tokens greedy (decode), medians of 3 after a
+ * warm-up, the engine as the daemon runs it (spinning off, onnxruntime's thread count).
+ */
+async function providers(): Promise<void> {
+  const dir = bigModel()
+  if (dir === null) {
+    print(`\nCPU against GPU: no model at ${BIG_MODEL}, and it could not be built`)
+    return
+  }
+  const why = await webgpuUnavailable()
+  const list: ExecutionProvider[] = why === null ? ['cpu', 'webgpu'] : ['cpu']
+  const rows: string[][] = [['provider', 'load', 'prefill tok/s', 'decode tok/s']]
+  const figures = new Map<ExecutionProvider, { prefill: number; decode: number }>()
+  let title = ''
+  for (const provider of list) {
+    progress(`${provider}: loading ${dir}`)
+    const t0 = performance.now()
+    const engine = await Engine.start({
+      models: [dir],
+      maxActive: 1,
+      maxQueue: 1,
+      spinning: false,
+      executionProvider: provider,
+    })
+    const loadMs = performance.now() - t0
+    try {
+      const model = engine.models()[0]!
+      const text = Array.from({ length: 8 }, () => PROMPT).join(' ')
+      const prompt = model.encode(text).slice(0, 128)
+      const n = 64
+      title = `${model.id}, ${(model.manifest.unitsPerToken / 2 / 1000).toFixed(1)}M parameters; prompt ${prompt.length} tokens, ${n} generated`
+      await engineRun(engine, model, prompt, 8)
+      const pre: number[] = []
+      const dec: number[] = []
+      for (let i = 0; i < 3; i++) {
+        progress(`${provider}: run ${i + 1} of 3`)
+        const r = await engineRun(engine, model, prompt, n)
+        pre.push((prompt.length * 1000) / r.prefillMs)
+        dec.push((r.decoded * 1000) / r.decodeMs)
+      }
+      figures.set(provider, { prefill: median(pre), decode: median(dec) })
+      rows.push([provider, ms(loadMs), num(median(pre), 0), num(median(dec), 1)])
+    } finally {
+      await engine.stop()
+    }
+  }
+  const cpu = figures.get('cpu')
+  const gpu = figures.get('webgpu')
+  if (cpu !== undefined && gpu !== undefined)
+    rows.push(['GPU / CPU', '', num(gpu.prefill / cpu.prefill, 2), num(gpu.decode / cpu.decode, 2)])
+  print(`\nCPU against GPU (${title})`)
+  print(table(rows))
+  if (why !== null) print(`No GPU figures: onnxruntime's WebGPU provider did not start here (${why}).`)
+  await logitNoise(dir, list)
+}
+
+/**
+ * What the replay check's near-tie epsilon must cover, on this model: the largest logit
+ * difference between KV-cache generation and a teacher-forced pass on the CPU, and between the
+ * CPU's and the GPU's teacher-forced passes, over 64 greedy positions; and the smallest top-2 gap.
+ */
+async function logitNoise(dir: string, list: ExecutionProvider[]): Promise<void> {
+  progress('logit differences between the providers')
+  const model = await TextModel.load(dir)
+  const V = model.spec.vocab
+  const prompt = model.encode(PROMPT).slice(0, 32)
+  const n = 64
+  const cpu = await OrtDecoder.open(dir, model.spec, { provider: 'cpu' })
+  const steps: Float32Array[] = []
+  const tokens: number[] = []
+  let { logits, cache } = await cpu.step(cpu.emptyCache(), prompt)
+  for (let i = 0; i < n; i++) {
+    steps.push(logits)
+    tokens.push(argmax(logits))
+    if (i + 1 < n) ({ logits, cache } = await cpu.step(cache, [tokens[i]!]))
+  }
+  const ids = [...prompt, ...tokens.slice(0, n - 1)]
+  const forced = (await cpu.score(ids, prompt.length - 1)).slice()
+  await cpu.close()
+  let kv = 0
+  let gap = Infinity
+  for (let i = 0; i < n; i++) {
+    const row = forced.subarray(i * V, (i + 1) * V)
+    let a = -Infinity
+    let b = -Infinity
+    for (let j = 0; j < V; j++) {
+      kv = Math.max(kv, Math.abs(row[j]! - steps[i]![j]!))
+      if (row[j]! > a) [a, b] = [row[j]!, a]
+      else if (row[j]! > b) b = row[j]!
+    }
+    gap = Math.min(gap, a - b)
+  }
+  const rows = [
+    ['measure', 'value'],
+    ['KV-cache steps vs teacher-forced pass, CPU', kv.toExponential(2)],
+  ]
+  if (list.includes('webgpu')) {
+    const gpu = await OrtDecoder.open(dir, model.spec, { provider: 'webgpu' })
+    const other = await gpu.score(ids, prompt.length - 1)
+    await gpu.close()
+    let d = 0
+    let flips = 0
+    for (let i = 0; i < n; i++) {
+      const a = forced.subarray(i * V, (i + 1) * V)
+      const b = other.subarray(i * V, (i + 1) * V)
+      for (let j = 0; j < V; j++) d = Math.max(d, Math.abs(a[j]! - b[j]!))
+      if (argmax(a) !== argmax(b)) flips++
+    }
+    rows.push(['teacher-forced pass, CPU vs GPU', d.toExponential(2)])
+    rows.push(['argmax disagreements, CPU vs GPU', String(flips)])
+  }
+  rows.push(['smallest top-2 gap', gap.toExponential(2)])
+  rows.push(['replay epsilon (DEFAULT_REPLAY_EPSILON.logit)', DEFAULT_REPLAY_EPSILON.logit.toExponential(2)])
+  print(`\nLogit differences on ${model.id} (${n} greedy positions after a ${prompt.length}-token prompt)`)
+  print(table(rows))
+}
+
+const sections = process.argv.slice(2)
+const run = (name: string): boolean => sections.length === 0 || sections.includes(name)
+if (run('engine')) await engineVersusMinimal()
+if (run('network')) await network()
+if (run('providers')) await providers()

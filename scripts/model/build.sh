@@ -12,8 +12,9 @@
 #   scripts/model/build.sh export   # reuse the corpus, tokenizer and checkpoints in the build dir
 #
 # Build dir (corpus, tokenizer, checkpoints, logs; not committed): $MODEL_BUILD, default build/model.
-# Writes models/kjv-small, models/kjv-tiny, test/fixtures/models/llama-tiny and
-# test/fixtures/models/expected-greedy.json.
+# Writes models/kjv-small, models/kjv-tiny, test/fixtures/models/llama-tiny, its rewrites into
+# the forms other export tools produce (test/fixtures/models/llama-tiny-{external,fp16,q4,merged},
+# by real-exports.mjs) and test/fixtures/models/expected-greedy.json.
 set -eu
 cd "$(dirname "$0")/../.."
 PY="${PYTHON:-/usr/bin/python3}"   # Debian's Python: the one that sees python3-torch
@@ -39,6 +40,7 @@ fi
 "$PY" "$S/export.py" --checkpoint "$B/kjv-small.pt" --tokenizer "$B/tokenizer.json" --name kjv-small --out-dir models/kjv-small
 "$PY" "$S/export.py" --checkpoint "$B/kjv-tiny.pt" --tokenizer "$B/tokenizer.json" --name kjv-tiny --out-dir models/kjv-tiny
 "$PY" "$S/llama_tiny.py" --tokenizer "$B/tokenizer.json" --out-dir test/fixtures/models/llama-tiny --checkpoint "$B/llama-tiny.pt"
+node "$S/real-exports.mjs" test/fixtures/models/llama-tiny test/fixtures/models
 "$PY" "$S/expected.py" --build "$B" --out test/fixtures/models/expected-greedy.json
 
 node "$S/check-tokenizer.mjs" models/kjv-small/tokenizer.json "$B/kjv.txt"

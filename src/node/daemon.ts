@@ -289,17 +289,22 @@ export class Daemon {
         ? await this.step(
             'engine',
             () =>
-              Engine.start({
-                models: modelDirs,
-                threads: config.engine.threads ?? undefined,
-                spinning: config.engine.spinning,
-                maxActive: config.engine.maxActive,
-                maxQueue: config.engine.maxQueue,
-              }),
+              Engine.start(
+                {
+                  models: modelDirs,
+                  threads: config.engine.threads ?? undefined,
+                  spinning: config.engine.spinning,
+                  maxActive: config.engine.maxActive,
+                  maxQueue: config.engine.maxQueue,
+                  executionProvider: config.engine.executionProvider,
+                },
+                { log: log.child({ module: 'engine' }) },
+              ),
             (e) => e.stop(),
           )
         : null
-    if (engine !== null) log.info({ models: engine.models().map((m) => m.id) }, 'engine ready')
+    if (engine !== null)
+      log.info({ models: engine.models().map((m) => m.id), provider: engine.provider }, 'engine ready')
     if (engine !== null && race !== null) engine.onBusy((busy) => race.yieldTo(busy))
     const models = engine?.models() ?? (await Promise.all(modelDirs.map((d) => TextModel.load(d))))
     // Prompts are tokenized in a worker thread, within per-caller budgets, never on the event loop.
@@ -376,7 +381,8 @@ export class Daemon {
         return {
           models: ids,
           priceVote: BigInt(config.inference.priceVote),
-          fingerprint: `${RUNTIME}/${ids.join(',')}`.slice(0, 256),
+          // The provider is part of it: verifiers see where an executor's numbers came from.
+          fingerprint: (local?.engine.fingerprint(ids) ?? `${RUNTIME}/`).slice(0, 256),
           addrs: node.getMultiaddrs().map(String).slice(0, 16),
         }
       }),

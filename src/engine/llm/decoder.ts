@@ -1,6 +1,8 @@
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { EngineError } from './errors.js'
+import { decoderIo, type DecoderIo, type IndexType } from './decoderIo.js'
+import { halfToFloat } from './float16.js'
 import type { DecoderSpec } from './model.js'
 
 /** One sequence's KV cache: the `past_key_values.*` inputs of the next step, and its length. */
@@ -8,6 +10,9 @@ export interface DecoderCache {
   past: Record<string, ort.Tensor>
   length: number
 }
+
+/** Where onnxruntime runs the graph. WebGPU falls back to the CPU node by node for what it lacks. */
+export type ExecutionProvider = 'cpu' | 'webgpu'
 
 export interface DecoderOptions {
   /** Intra-op threads (default: onnxruntime's choice). */
@@ -18,28 +23,74 @@ export interface DecoderOptions {
    * streams each token out.
    */
   spinning?: boolean
+  /** Default 'cpu'. */
+  provider?: ExecutionProvider
+}
+
+/**
+ * onnxruntime's message when its WebGPU provider finds no adapter (no GPU, no driver, no Vulkan
+ * loader): "Failed to get a WebGPU adapter: No supported adapters".
+ */
+const NO_ADAPTER = /Failed to get a WebGPU adapter[^\n]*/
+
+/** An onnxruntime error as a person needs it: its message without onnxruntime's source locations. */
+export function ortReason(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err)
+  const adapter = NO_ADAPTER.exec(msg)
+  if (adapter !== null) return adapter[0].trim()
+  return msg.replace(/\/onnxruntime_src\/\S+ /g, '').trim()
+}
+
+const indexTensor = (type: IndexType, values: readonly number[], dims: number[]): ort.Tensor =>
+  type === 'int64'
+    ? new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims)
+    : new ort.Tensor('int32', Int32Array.from(values), dims)
+
+const ones = (type: IndexType, n: number): ort.Tensor =>
+  type === 'int64'
+    ? new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n])
+    : new ort.Tensor('int32', new Int32Array(n).fill(1), [1, n])
+
+/**
+ * Logits from element `from` on, as float32 whatever the export returns (float16 arrives as
+ * Uint16Array bit patterns, and is converted: a copy). float32 comes back as a view, or a copy
+ * when `copy` is set (so that one row does not keep a whole output alive).
+ */
+function floatLogits(t: ort.Tensor, from: number, copy: boolean): Float32Array {
+  const data = t.data
+  if (data instanceof Float32Array) return copy ? data.slice(from) : data.subarray(from)
+  if (data instanceof Uint16Array) return halfToFloat(data.subarray(from))
+  return Float32Array.from(data as ArrayLike<number>).subarray(from)
 }
 
 /**
  * A standard ONNX decoder export (the layout Hugging Face Optimum and transformers.js use):
  * inputs `input_ids`, optional `attention_mask` and `position_ids`, and `past_key_values.N.key|value`
- * [batch, kvHeads, past, headDim]; outputs `logits` and `present.N.key|value`. One session serves
- * any number of sequences, each with its own cache.
+ * [batch, kvHeads, past, headDim]; outputs `logits` and `present.N.key|value`. Also accepted: an
+ * Optimum merged decoder (a boolean `use_cache_branch` input), float16 caches and logits, int32
+ * ids, weights in external data files, and any operator onnxruntime implements (MatMulNBits 4-bit
+ * weights among them). One session serves any number of sequences, each with its own cache.
  */
 export class OrtDecoder {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly spec: DecoderSpec,
-    private readonly pastNames: string[],
-    private readonly feedsMask: boolean,
-    private readonly feedsPositions: boolean,
+    readonly io: DecoderIo,
+    readonly provider: ExecutionProvider,
   ) {}
 
+  /**
+   * Open `dir/model.onnx`. Refuses with MODEL_INVALID an export onnxruntime cannot load (its
+   * reason, e.g. an operator it does not implement) or whose inputs and outputs the engine cannot
+   * drive (see decoderIo), and with PROVIDER_UNAVAILABLE a provider that cannot start here.
+   */
   static async open(dir: string, spec: DecoderSpec, opts: DecoderOptions = {}): Promise<OrtDecoder> {
+    const provider = opts.provider ?? 'cpu'
+    const file = path.join(dir, 'model.onnx')
     let session: ort.InferenceSession
     try {
-      session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
-        executionProviders: ['cpu'],
+      session = await ort.InferenceSession.create(file, {
+        executionProviders: [provider],
         graphOptimizationLevel: 'all',
         ...(opts.spinning === false
           ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }
@@ -47,36 +98,31 @@ export class OrtDecoder {
         ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
       })
     } catch (err) {
-      throw new EngineError('MODEL_INVALID', `${dir}/model.onnx: ${(err as Error).message}`)
+      const reason = ortReason(err)
+      if (NO_ADAPTER.test(reason))
+        throw new EngineError('PROVIDER_UNAVAILABLE', `no WebGPU here: ${reason}`, { provider })
+      throw new EngineError('MODEL_INVALID', `${file}: onnxruntime cannot load it: ${reason}`)
     }
-    const inputs = session.inputNames
-    const pastNames = inputs.filter((n) => n.startsWith('past_key_values.'))
-    const missing = ['input_ids', 'logits'].filter(
-      (n) => !inputs.includes(n) && !session.outputNames.includes(n),
-    )
-    if (missing.length > 0 || pastNames.length !== spec.layers * 2) {
+    let io: DecoderIo
+    try {
+      io = decoderIo(session.inputMetadata, session.outputMetadata, spec, file)
+    } catch (err) {
       await session.release()
-      throw new EngineError(
-        'MODEL_INVALID',
-        `${dir}/model.onnx is not a decoder export with past key values for ${spec.layers} layers ` +
-          `(inputs: ${inputs.join(', ')})`,
-      )
+      throw err
     }
-    return new OrtDecoder(
-      session,
-      spec,
-      pastNames,
-      inputs.includes('attention_mask'),
-      inputs.includes('position_ids'),
-    )
+    return new OrtDecoder(session, spec, io, provider)
   }
 
   /** An empty cache: past tensors of length 0, which the first step accepts. */
   emptyCache(): DecoderCache {
     const { kvHeads, headDim } = this.spec
     const past: Record<string, ort.Tensor> = {}
-    for (const n of this.pastNames)
-      past[n] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim])
+    for (const n of this.io.pastNames) {
+      past[n] =
+        this.io.kv === 'float16'
+          ? new ort.Tensor('float16', new Uint16Array(0), [1, kvHeads, 0, headDim])
+          : new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim])
+    }
     return { past, length: 0 }
   }
 
@@ -86,7 +132,7 @@ export class OrtDecoder {
     tokens: readonly number[],
   ): Promise<{ logits: Float32Array; cache: DecoderCache }> {
     const { logits, cache: next } = await this.forward(cache, tokens)
-    return { logits: logits.slice(logits.length - this.spec.vocab), cache: next }
+    return { logits: floatLogits(logits, logits.size - this.spec.vocab, true), cache: next }
   }
 
   /**
@@ -99,15 +145,15 @@ export class OrtDecoder {
       throw new EngineError('BAD_PARAMS', `score: no position ${from} among ${tokens.length}`)
     const { logits } = await this.forward(this.emptyCache(), tokens)
     // Some exports return the last position's logits only; replay needs every position's.
-    if (logits.length !== tokens.length * this.spec.vocab)
+    if (logits.size !== tokens.length * this.spec.vocab)
       throw new EngineError('MODEL_INVALID', 'the model returns no logits for every position')
-    return logits.subarray(from * this.spec.vocab)
+    return floatLogits(logits, from * this.spec.vocab, false)
   }
 
   private async forward(
     cache: DecoderCache,
     tokens: readonly number[],
-  ): Promise<{ logits: Float32Array; cache: DecoderCache }> {
+  ): Promise<{ logits: ort.Tensor; cache: DecoderCache }> {
     const n = tokens.length
     const total = cache.length + n
     if (total > this.spec.contextLength) {
@@ -116,27 +162,30 @@ export class OrtDecoder {
         `position ${total} is past the context of ${this.spec.contextLength}`,
       )
     }
+    const { io } = this
     const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [1, n]),
+      input_ids: indexTensor(io.ids, tokens, [1, n]),
       ...cache.past,
     }
-    if (this.feedsMask)
-      feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total])
-    if (this.feedsPositions) {
-      const pos = BigInt64Array.from({ length: n }, (_, i) => BigInt(cache.length + i))
-      feeds.position_ids = new ort.Tensor('int64', pos, [1, n])
-    }
+    if (io.mask !== null) feeds.attention_mask = ones(io.mask, total)
+    if (io.positions !== null)
+      feeds.position_ids = indexTensor(
+        io.positions,
+        Array.from({ length: n }, (_, i) => cache.length + i),
+        [1, n],
+      )
+    // The merged decoder's else-branch ignores the past: take it only when there is one.
+    if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [cache.length > 0], [1])
     const out = await this.session.run(feeds)
     const logits = out.logits
     if (logits === undefined) throw new EngineError('ENGINE_FAILED', 'the model returned no logits')
-    const data = logits.data as Float32Array
     const past: Record<string, ort.Tensor> = {}
-    for (const name of this.pastNames) {
+    for (const name of io.pastNames) {
       const t = out[name.replace('past_key_values.', 'present.')]
       if (t === undefined) throw new EngineError('ENGINE_FAILED', `the model returned no ${name} successor`)
       past[name] = t
     }
-    return { logits: data, cache: { past, length: total } }
+    return { logits, cache: { past, length: total } }
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,9 @@ import ort from 'onnxruntime-node'
 import { EngineError, type EngineErrorCode } from './errors.js'
 import { TextModel } from './model.js'
 import type { GenerationChunk, GenerationRequest, GenerationResult } from './generate.js'
-import type { EngineWorkerReply, EngineWorkerRequest } from './worker.js'
+import type { EngineWorkerReply, EngineWorkerRequest, ProviderChoice } from './worker.js'
+import type { ExecutionProvider } from './decoder.js'
+import { silentLogger, type Logger } from '../../util/logger.js'
 import {
   DEFAULT_REPLAY_EPSILON,
   type ReplayEpsilon,
@@ -22,6 +24,15 @@ export interface EngineOptions {
   maxActive: number
   /** Jobs waiting for a slot; one more is refused with BUSY. */
   maxQueue: number
+  /**
+   * Where onnxruntime runs the models (default 'cpu'): 'webgpu' refuses to start without a WebGPU
+   * adapter; 'auto' takes WebGPU when onnxruntime finds an adapter, else the CPU, logging why once.
+   */
+  executionProvider?: ProviderChoice
+}
+
+export interface EngineComponents {
+  log?: Logger
 }
 
 /** What a job asks of the worker: a generation, or a replay of one (issue 10). */
@@ -41,8 +52,13 @@ interface Job {
   onAbort?: () => void
 }
 
-/** The running ONNX Runtime, as it appears in engine fingerprints. */
-export const RUNTIME = `onnxruntime-node/${ort.env.versions.node ?? ort.env.versions.common}/cpu`
+/** The ONNX Runtime on `provider`, as it appears in engine fingerprints. */
+export function runtimeId(provider: ExecutionProvider): string {
+  return `onnxruntime-node/${ort.env.versions.node ?? ort.env.versions.common}/${provider}`
+}
+
+/** The running ONNX Runtime on the CPU provider (a node that hosts no model announces this). */
+export const RUNTIME = runtimeId('cpu')
 
 /**
  * Local inference (SPEC 5.1): pinned models, generation in a worker thread, a bounded queue.
@@ -60,23 +76,30 @@ export class Engine {
     private readonly worker: Worker,
     private readonly byId: Map<string, TextModel>,
     private readonly opts: EngineOptions,
+    /** Where the models run: the configured provider, or what 'auto' settled on. */
+    readonly provider: ExecutionProvider,
   ) {
     worker.on('message', (m: EngineWorkerReply) => this.onReply(m))
     worker.on('error', (err) => this.failAll('ENGINE_FAILED', `engine worker failed: ${err.message}`))
     worker.on('exit', () => this.failAll('ENGINE_STOPPED', 'the engine stopped'))
   }
 
-  /** Load and pin every model, in this thread (for tokenizing) and in the worker (for running). */
-  static async start(opts: EngineOptions): Promise<Engine> {
+  /**
+   * Load and pin every model, in this thread (for tokenizing) and in the worker (for running).
+   * Refuses with MODEL_INVALID or MODEL_HASH_MISMATCH a model that cannot be served, and with
+   * PROVIDER_UNAVAILABLE an explicit 'webgpu' without an adapter.
+   */
+  static async start(opts: EngineOptions, components: EngineComponents = {}): Promise<Engine> {
+    const log = components.log ?? silentLogger()
     const byId = new Map<string, TextModel>()
     for (const dir of opts.models) {
       const m = await TextModel.load(dir)
       byId.set(m.id, m)
     }
     const worker = new Worker(new URL('./worker.js', import.meta.url))
-    const loaded = new Promise<void>((resolve, reject) => {
+    const loaded = new Promise<Extract<EngineWorkerReply, { kind: 'loaded' }>>((resolve, reject) => {
       const onMessage = (m: EngineWorkerReply): void => {
-        if (m.kind === 'loaded') resolve()
+        if (m.kind === 'loaded') resolve(m)
         else if (m.kind === 'loadFailed') reject(new EngineError(m.code as EngineErrorCode, m.message))
         else return
         worker.off('message', onMessage)
@@ -89,14 +112,21 @@ export class Engine {
       dirs: opts.models,
       threads: opts.threads,
       spinning: opts.spinning,
+      provider: opts.executionProvider ?? 'cpu',
     } satisfies EngineWorkerRequest)
+    let reply: Extract<EngineWorkerReply, { kind: 'loaded' }>
     try {
-      await loaded
+      reply = await loaded
     } catch (err) {
       await worker.terminate()
       throw err
     }
-    return new Engine(worker, byId, opts)
+    if (reply.fallback !== undefined)
+      log.info(
+        { provider: reply.provider, reason: reply.fallback },
+        `executionProvider auto: no WebGPU (${reply.fallback}); inference runs on the CPU`,
+      )
+    return new Engine(worker, byId, opts, reply.provider)
   }
 
   models(): TextModel[] {
@@ -108,9 +138,17 @@ export class Engine {
     return this.byId.get(idOrName) ?? this.models().find((m) => m.name === idOrName)
   }
 
-  /** What verifiers compare: runtime, provider and model. */
-  fingerprint(modelId: string): string {
-    return `${RUNTIME}/${modelId}`
+  /** The runtime and the provider the models run on, e.g. `onnxruntime-node/1.30.0/webgpu`. */
+  get runtime(): string {
+    return runtimeId(this.provider)
+  }
+
+  /**
+   * What verifiers compare and HostAnnounce carries: runtime, provider and models
+   * (`onnxruntime-node/1.30.0/cpu/kjv-small@…`; default: every model loaded).
+   */
+  fingerprint(modelIds: readonly string[] = [...this.byId.keys()]): string {
+    return `${this.runtime}/${modelIds.join(',')}`
   }
 
   /** True while any generation runs or waits. */

@@ -14,6 +14,8 @@ export type EngineErrorCode =
   | 'BUSY'
   | 'CANCELLED'
   | 'ENGINE_FAILED'
+  /** The execution provider asked for cannot run here (WebGPU without an adapter). */
+  | 'PROVIDER_UNAVAILABLE'
   | 'ENGINE_STOPPED'
 
 /** Everything the inference engine refuses or fails with. */

@@ -1,4 +1,6 @@
-export { Engine, RUNTIME, type EngineOptions } from './engine.js'
+export { Engine, RUNTIME, runtimeId, type EngineComponents, type EngineOptions } from './engine.js'
+export { webgpuUnavailable } from './webgpuProbe.js'
+export type { ProviderChoice } from './worker.js'
 export { EngineError, type EngineErrorCode } from './errors.js'
 export {
   TextModel,
@@ -11,7 +13,10 @@ export {
 export { maxCharsPerToken } from './tokenBound.js'
 export { TokenizerPool, DEFAULT_TOKENIZER_POOL, type TokenizerPoolOptions } from './tokenizerPool.js'
 export { loadManifest, manifestSchema, sha256Hex, type Manifest, type PinnedModel } from './manifest.js'
-export { OrtDecoder } from './decoder.js'
+export { OrtDecoder, ortReason, type DecoderOptions, type ExecutionProvider } from './decoder.js'
+export { decoderIo, type DecoderIo, type FloatType, type IndexType, type IoMetadata } from './decoderIo.js'
+export { externalDataLocations } from './externalData.js'
+export { halfToFloat } from './float16.js'
 export {
   generate,
   firstStop,

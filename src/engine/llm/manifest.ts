@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { z } from 'zod'
 import { EngineError } from './errors.js'
+import { externalDataLocations } from './externalData.js'
+
+/** A file of a model folder: a plain name beside manifest.json, no path. */
+const FILE_NAME = /^[A-Za-z0-9._-]+$/
 
 /**
  * A model's manifest (SPEC 5.1): its name, architecture, every file with its SHA-256, and what a
@@ -23,7 +28,7 @@ export const manifestSchema = z
     unitsPerToken: z.number().int().min(1).max(1e12),
     /** The file with the Jinja chat template (`tokenizer_config.json`'s `chat_template`). */
     chatTemplate: z.string().optional(),
-    files: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), z.string().regex(/^[0-9a-f]{64}$/)),
+    files: z.record(z.string().regex(FILE_NAME), z.string().regex(/^[0-9a-f]{64}$/)),
   })
   .loose()
 
@@ -42,9 +47,18 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
+/** SHA-256 of a file, streamed: weight files may be far larger than one Buffer (2 GiB). */
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
 /**
- * Read `dir/manifest.json` and check every file it lists against its SHA-256 (model pinning).
- * Throws EngineError MODEL_INVALID or MODEL_HASH_MISMATCH naming the file.
+ * Read `dir/manifest.json` and check every file it lists against its SHA-256 (model pinning),
+ * and that it lists every file model.onnx reads (its external data: `model.onnx_data` and the
+ * like), so that no weight escapes the model id. Throws EngineError MODEL_INVALID or
+ * MODEL_HASH_MISMATCH naming the file.
  */
 export async function loadManifest(dir: string): Promise<PinnedModel> {
   const file = path.join(dir, 'manifest.json')
@@ -65,19 +79,43 @@ export async function loadManifest(dir: string): Promise<PinnedModel> {
     if (parsed.files[name] === undefined)
       throw new EngineError('MODEL_INVALID', `${file}: files lacks ${name}`)
   }
+  let graph: Buffer | undefined
   for (const [name, expected] of Object.entries(parsed.files)) {
-    let bytes: Buffer
+    let actual: string
     try {
-      bytes = await readFile(path.join(dir, name))
+      // model.onnx is read whole (a protobuf is at most 2 GB) to find its external data below.
+      if (name === 'model.onnx') {
+        graph = await readFile(path.join(dir, name))
+        actual = sha256Hex(graph)
+      } else {
+        actual = await sha256File(path.join(dir, name))
+      }
     } catch (err) {
       throw new EngineError('MODEL_INVALID', `${dir}: ${name}: ${(err as Error).message}`)
     }
-    const actual = sha256Hex(bytes)
     if (actual !== expected) {
       throw new EngineError(
         'MODEL_HASH_MISMATCH',
         `${path.join(dir, name)}: SHA-256 ${actual} differs from the manifest's ${expected}`,
         { file: name },
+      )
+    }
+  }
+  // SPEC 5.1 (pinning): the hashes cover every byte onnxruntime reads, external data included.
+  for (const location of externalDataLocations(graph!, path.join(dir, 'model.onnx'))) {
+    if (!FILE_NAME.test(location) || location === '.' || location === '..') {
+      throw new EngineError(
+        'MODEL_INVALID',
+        `${dir}/model.onnx keeps tensors in ${JSON.stringify(location)}: external data must be a file ` +
+          'beside model.onnx, named in manifest.json',
+      )
+    }
+    if (parsed.files[location] === undefined) {
+      throw new EngineError(
+        'MODEL_INVALID',
+        `${dir}/model.onnx keeps tensors in ${location}, which manifest.json does not list: ` +
+          'add its SHA-256 to "files", or a host could change those weights under the same model id',
+        { file: location },
       )
     }
   }

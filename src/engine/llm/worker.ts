@@ -3,7 +3,8 @@
 // event loop stays free. Cancelled jobs stop at their next step.
 import { parentPort } from 'node:worker_threads'
 import { TextModel } from './model.js'
-import { OrtDecoder } from './decoder.js'
+import { OrtDecoder, type ExecutionProvider } from './decoder.js'
+import { webgpuUnavailable } from './webgpuProbe.js'
 import {
   generate,
   type GenerationChunk,
@@ -20,15 +21,30 @@ import {
   type ReplayVerdict,
 } from './replay.js'
 
+/** What the configuration asks for: 'auto' is WebGPU when onnxruntime finds an adapter, else the CPU. */
+export type ProviderChoice = ExecutionProvider | 'auto'
+
 export type EngineWorkerRequest =
-  | { kind: 'load'; dirs: string[]; threads: number | undefined; spinning: boolean | undefined }
+  | {
+      kind: 'load'
+      dirs: string[]
+      threads: number | undefined
+      spinning: boolean | undefined
+      provider: ProviderChoice
+    }
   | { kind: 'generate'; job: number; model: string; req: GenerationRequest }
   | { kind: 'replay'; job: number; model: string; req: ReplayRequest; eps: ReplayEpsilon }
   | { kind: 'cancel'; job: number }
   | { kind: 'stop' }
 
 export type EngineWorkerReply =
-  | { kind: 'loaded'; ids: string[] }
+  | {
+      kind: 'loaded'
+      ids: string[]
+      provider: ExecutionProvider
+      /** Why 'auto' settled on the CPU; absent otherwise. */
+      fallback?: string
+    }
   | { kind: 'chunk'; job: number; chunk: GenerationChunk }
   | { kind: 'done'; job: number; result: GenerationResult }
   | { kind: 'replayed'; job: number; verdict: ReplayVerdict }
@@ -44,14 +60,28 @@ const models = new Map<string, LoopModel & ReplayModel & { close(): Promise<void
 const jobs = new Map<number, AbortController>()
 const running = new Set<Promise<void>>()
 
-async function load(
-  dirs: string[],
-  threads: number | undefined,
-  spinning: boolean | undefined,
-): Promise<void> {
+/** The provider every session here uses, decided once, before the first model opens. */
+async function chooseProvider(
+  choice: ProviderChoice,
+): Promise<{ provider: ExecutionProvider; fallback?: string }> {
+  if (choice === 'cpu') return { provider: 'cpu' }
+  const why = await webgpuUnavailable()
+  if (why === null) return { provider: 'webgpu' }
+  if (choice === 'auto') return { provider: 'cpu', fallback: why }
+  throw new EngineError(
+    'PROVIDER_UNAVAILABLE',
+    `engine.executionProvider is "webgpu", but onnxruntime cannot start WebGPU here: ${why} ` +
+      '(set it to "auto" to fall back to the CPU, or to "cpu")',
+    { provider: 'webgpu' },
+  )
+}
+
+async function load(m: Extract<EngineWorkerRequest, { kind: 'load' }>): Promise<void> {
+  const { dirs, threads, spinning } = m
+  const { provider, fallback } = await chooseProvider(m.provider)
   for (const dir of dirs) {
     const model = await TextModel.load(dir)
-    const decoder = await OrtDecoder.open(dir, model.spec, { threads, spinning })
+    const decoder = await OrtDecoder.open(dir, model.spec, { threads, spinning, provider })
     models.set(model.id, {
       step: (c, t) => decoder.step(c, t),
       score: (t, from) => decoder.score(t, from),
@@ -63,7 +93,7 @@ async function load(
       close: () => decoder.close(),
     })
   }
-  post({ kind: 'loaded', ids: [...models.keys()] })
+  post({ kind: 'loaded', ids: [...models.keys()], provider, ...(fallback !== undefined ? { fallback } : {}) })
 }
 
 async function run(
@@ -94,7 +124,7 @@ async function run(
 port.on('message', (m: EngineWorkerRequest) => {
   switch (m.kind) {
     case 'load':
-      load(m.dirs, m.threads, m.spinning).catch((err: unknown) =>
+      load(m).catch((err: unknown) =>
         post({
           kind: 'loadFailed',
           code: err instanceof EngineError ? err.code : 'MODEL_INVALID',

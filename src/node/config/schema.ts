@@ -267,6 +267,15 @@ export const configSchema = z
         threads: z.number().int().min(1).max(256).nullable(),
         /** Let onnxruntime's idle threads spin between steps: faster decoding, less CPU for the rest. */
         spinning: z.boolean(),
+        /**
+         * Where onnxruntime runs the models: `cpu`; `webgpu` (refused at startup without an
+         * adapter); or `auto`, WebGPU when onnxruntime finds an adapter, else the CPU with one log
+         * line saying why. Default `cpu`: the bundled models are so small that each GPU step is
+         * launch-bound (kjv-small: 104 tokens/s on an H200 against 1,140 on its 16 CPU cores), so
+         * only hosts of larger models gain by choosing the GPU (docs/inference.md, "Execution
+         * providers").
+         */
+        executionProvider: z.enum(['cpu', 'webgpu', 'auto']).default('cpu'),
         /** Generations running at once, and waiting for a slot. */
         maxActive: z.number().int().min(1).max(256),
         maxQueue: z.number().int().min(0).max(10_000),
