@@ -19,5 +19,5 @@ export function proofCommittee(s: StateReader, e: EpochState, p: RaceParams, pro
   const validators = others.length > 0 ? others : all
   if (p.committeeSize === 0 || p.committeeSize >= validators.length) return validators.map(([id]) => id)
   const key = new TextEncoder().encode(prover)
-  return weightedOrder('cordex/committee', validators, key, e.seed ?? e.prevSeed).slice(0, p.committeeSize)
+  return weightedOrder('cordex/committee', validators, key, e.seed ?? e.prevSeed, p.committeeSize)
 }
