@@ -109,8 +109,17 @@ export class RaceService {
 
   async start(): Promise<void> {
     for await (const [key, bytes] of this.lists.iterator()) {
-      const nonces = read.uints(decode(bytes, 64 * 1024 * 1024, 'nonce list'), Infinity, 'nonces')
-      this.trees.set(Number(key), new NonceTree(nonces))
+      try {
+        const nonces = read.uints(decode(bytes, 64 * 1024 * 1024, 'nonce list'), Infinity, 'nonces')
+        this.trees.set(Number(key), new NonceTree(nonces))
+      } catch (err) {
+        // A damaged list cannot be served: its proof will be rejected, as if withheld.
+        this.components.log.warn(
+          { epoch: Number(key), err: (err as Error).message },
+          'kept nonce list unreadable',
+        )
+        await this.lists.del(key)
+      }
     }
     this.worker = new Worker(new URL('./worker.js', import.meta.url))
     this.worker.unref()
@@ -288,7 +297,13 @@ export class RaceService {
    * with its opening against the root, recompute them, and post the verdict. A prover that does
    * not serve them in time, or serves openings that do not hold, is rejected.
    */
-  private async judge(e: EpochState, p: RaceParams, prover: string, count: number, root: Uint8Array): Promise<void> {
+  private async judge(
+    e: EpochState,
+    p: RaceParams,
+    prover: string,
+    count: number,
+    root: Uint8Array,
+  ): Promise<void> {
     const key = publicKeyOfPeerId(prover)
     if (key === undefined || e.seed === null) return
     const vrfSig = this.components.signer.sign(sampleMessage(e.number, prover, root))
@@ -297,9 +312,16 @@ export class RaceService {
     try {
       nonces = await this.fetchSample(e.number, prover, indices, root, count, p.validateMs)
     } catch (err) {
+      if (this.abort.signal.aborted) return // stopping: no verdict rather than a wrong one
       const reason = `the prover did not serve its sample: ${(err as Error).message}`
       this.components.log.info({ epoch: e.number, prover, accepted: false, reason }, 'proof judged')
-      this.send('ProofVerdict', { epoch: e.number, prover, accepted: false, failures: indices.length, vrfSig })
+      this.send('ProofVerdict', {
+        epoch: e.number,
+        prover,
+        accepted: false,
+        failures: indices.length,
+        vrfSig,
+      })
       return
     }
     const reply = await this.call({
@@ -313,7 +335,11 @@ export class RaceService {
     if (reply.kind !== 'distances')
       throw new Error(reply.kind === 'error' ? reply.message : 'unexpected worker reply')
     // SPEC 4.5: a nonce fails only beyond the tolerance; a proof fails only past the allowed failures.
-    const { accepted, failures, reason } = judgeSample(this.opts.profile, reply.distances, p.maxSampleFailures)
+    const { accepted, failures, reason } = judgeSample(
+      this.opts.profile,
+      reply.distances,
+      p.maxSampleFailures,
+    )
     this.components.log.info(
       { epoch: e.number, prover, sampled: nonces.length, failures, accepted, reason },
       'proof judged',
