@@ -162,9 +162,10 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
   // A proof after the deadline (gun 40 + race 1000 + submit 500) is refused.
   chain.block(1540)
   assert.equal(getEpoch(chain.state)!.phase, 'race')
-  assert.deepEqual(chain.block(1540, [chain.tx(newcomer, 'RaceProof', { epoch: 0, root: root(4), count: 1 })]), [
-    'DUPLICATE',
-  ])
+  assert.deepEqual(
+    chain.block(1540, [chain.tx(newcomer, 'RaceProof', { epoch: 0, root: root(4), count: 1 })]),
+    ['DUPLICATE'],
+  )
 
   // Validate: verdicts signed with each validator's VRF; accepted by more than half the power.
   assert.deepEqual(chain.block(1541), [])
@@ -291,7 +292,10 @@ test('with a committee of one, only the drawn validator judges a proof, and its 
   )
   chain.block(40)
   assert.equal(getEpoch(chain.state)!.phase, 'race')
-  assert.deepEqual(chain.block(500, [chain.tx(newcomer, 'RaceProof', { epoch: 0, root: root(7), count: 3 })]), [])
+  assert.deepEqual(
+    chain.block(500, [chain.tx(newcomer, 'RaceProof', { epoch: 0, root: root(7), count: 3 })]),
+    [],
+  )
   chain.block(1541)
   const ep = getEpoch(chain.state)!
   assert.equal(ep.phase, 'validate')
