@@ -21,6 +21,7 @@ import { pathToFileURL } from 'node:url'
 import { createHash } from 'node:crypto'
 import { runBody } from '../src/ledger/executor.js'
 import { genesisState, type Genesis } from '../src/ledger/genesis.js'
+import { checkBooks, genesisSupply } from '../src/ledger/economics/index.js'
 import { baseRegistry, signTx, type SignedTx, type TxRegistry } from '../src/ledger/tx/index.js'
 import type { State } from '../src/ledger/state/state.js'
 import { getAccount, getValidatorEntries } from '../src/ledger/state/access.js'
@@ -65,6 +66,11 @@ export interface SimOptions {
   unfunded?: number[]
   /** A validator's fetch of one proof's sampled openings over `proof`, ms (default 1000; they run side by side). */
   fetchMs?: number
+  /**
+   * Check the books after every block (issue 12: a throw names the height and the difference).
+   * The tests set it; the benchmark leaves it off, as it times the blocks.
+   */
+  checkBooks?: boolean
 }
 
 /** One prover's part in one Race. */
@@ -253,6 +259,7 @@ export class RaceScheduleSim {
   private revealBytes = 0
   private readonly netDelayMs: number
   private readonly fetchMs: number
+  private readonly genesisSupply: bigint
 
   constructor(readonly o: SimOptions) {
     if (o.genesis.race === undefined) throw new Error('the genesis runs no Races')
@@ -260,14 +267,16 @@ export class RaceScheduleSim {
       signerFromSeed(createHash('sha256').update(`cordex-race-sim-${i}`).digest()),
     )
     this.signers.forEach((s, i) => this.index.set(s.peerId, i))
-    this.state = genesisState({
+    const genesis: Genesis = {
       ...o.genesis,
       // Commits, reveals and verdicts pay fees: every peer has coins unless it is `unfunded`.
       accounts: this.signers
         .filter((_, i) => !(o.unfunded ?? []).includes(i))
         .map((s) => ({ id: s.peerId, balance: 10n ** 15n, stake: 0n })),
       validators: this.signers.slice(0, o.genesisValidators).map((s) => ({ id: s.peerId, power: 1 })),
-    })
+    }
+    this.state = genesisState(genesis)
+    this.genesisSupply = genesisSupply(genesis)
     this.time = o.genesis.time
     this.shape = proofShape(this.registry)
     this.netDelayMs = o.netDelayMs ?? 500
@@ -330,6 +339,10 @@ export class RaceScheduleSim {
       false,
     )
     this.state.commit(run.overlay)
+    if (this.o.checkBooks === true) {
+      const why = checkBooks(this.state, this.genesisSupply)
+      if (why !== undefined) throw new Error(`after block ${height}: ${why}`)
+    }
     const settle = (hash: string, code: string | null): void => {
       const x = byHash.get(hash)!
       this.pending.splice(this.pending.indexOf(x), 1)

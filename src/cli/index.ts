@@ -14,6 +14,8 @@ import { chatCommand } from './cmds/chat/index.js'
 import { taskCommand } from './cmds/task/index.js'
 import { reportCommand } from './cmds/report/index.js'
 import { hostCommand } from './cmds/host/index.js'
+import { modelCommand } from './cmds/model/index.js'
+import { priceCommand } from './cmds/price/index.js'
 import { exitCodeOf } from './errors.js'
 import { ExitCode } from './exitCodes.js'
 import { errorMessage } from '../util/errors.js'
@@ -38,6 +40,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(taskCommand as never)
     .command(reportCommand as never)
     .command(hostCommand as never)
+    .command(modelCommand as never)
+    .command(priceCommand as never)
     .demandCommand(1, 'name a command (cordex --help lists them)')
     .strict()
     .epilogue(

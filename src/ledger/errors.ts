@@ -45,6 +45,13 @@ export type TxRejectCode =
   | 'NOT_SELECTED'
   | 'BAD_KEY'
   | 'JAILED'
+  | 'NO_GOVERNANCE'
+  | 'MODEL_APPROVED'
+  | 'MODEL_PENDING'
+  | 'PROPOSALS_FULL'
+  | 'NO_PROPOSAL'
+  | 'NO_WEIGHT'
+  | 'BAD_PRICE'
 
 export class TxRejectedError extends CordexError<TxRejectCode, { txHash?: string }> {}
 

@@ -8,7 +8,9 @@ import { genesisRaceSeed } from './epoch/seed.js'
 import { inferenceParamsCodec, TaskKeys, type InferenceParams } from './task/records.js'
 import { verifyParamsCodec, VerifyKeys, type VerifyParams } from './verify/records.js'
 import { epochWeights, openAudit } from './verify/audit.js'
+import { econParamsCodec, EconKeys, type EconParams } from './economics/records.js'
 import { getEpoch, putEpoch } from './epoch/access.js'
+import { governanceParamsCodec, ModelKeys, type GovernanceParams } from './models/records.js'
 
 /** SPEC 3 genesis: the chain id, first accounts and validators, and every protocol constant. */
 export interface Genesis {
@@ -24,6 +26,10 @@ export interface Genesis {
   inference?: InferenceParams
   /** Verification constants; without them no task is checked and rewards are paid each epoch's end. */
   verification?: VerifyParams
+  /** Models added by proposal and weighted vote (needs race and inference); without it the list stays. */
+  governance?: GovernanceParams
+  /** The subsidy schedule (needs verification: rewards are paid as audits close); without it nothing is minted. */
+  economics?: EconParams
 }
 
 /** Hash that block 1 names as its parent. */
@@ -39,6 +45,8 @@ export function genesisHash(g: Genesis): Uint8Array {
       g.race === undefined ? null : raceParamsCodec.encode(g.race),
       g.inference === undefined ? null : inferenceParamsCodec.encode(g.inference),
       ...(g.verification === undefined ? [] : [verifyParamsCodec.encode(g.verification)]),
+      ...(g.governance === undefined ? [] : [['governance', governanceParamsCodec.encode(g.governance)]]),
+      ...(g.economics === undefined ? [] : [['economics', econParamsCodec.encode(g.economics)]]),
     ]),
   )
 }
@@ -96,6 +104,19 @@ export function genesisState(g: Genesis): State {
       throw new Error('genesis: verification needs Races (its audits close at epoch ends)')
     o.set(VerifyKeys.verifyParams, g.verification)
     openAudit(o, 0, epochWeights(o, getEpoch(o)))
+  }
+  if (g.economics !== undefined) {
+    if (g.verification === undefined)
+      throw new Error('genesis: economics needs verification (rewards are paid as audits close)')
+    o.set(EconKeys.econParams, g.economics)
+    o.set(EconKeys.econ, { genesisTime: g.time, lastPayout: g.time })
+  }
+  if (g.governance !== undefined) {
+    if (g.race === undefined || g.inference === undefined)
+      throw new Error(
+        'genesis: governance needs race (its windows are epochs) and inference (the model list)',
+      )
+    o.set(ModelKeys.governance, g.governance)
   }
   state.commit(o)
   return state

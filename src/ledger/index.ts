@@ -94,3 +94,6 @@ export {
 } from './replica.js'
 export * from './task/index.js'
 export * from './verify/index.js'
+export * from './models/index.js'
+export * from './price/index.js'
+export * from './economics/index.js'

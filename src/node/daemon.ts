@@ -29,6 +29,7 @@ import { TaskRecordSource } from './verify/recordSource.js'
 import { VerifierService } from './verify/service.js'
 import { getEpoch } from '../ledger/epoch/access.js'
 import { HostAnnouncer } from './infer/announcer.js'
+import { PriceVoter } from './price/voter.js'
 import { PACKAGE_ROOT, VERSION } from '../version.js'
 import path from 'node:path'
 
@@ -386,6 +387,14 @@ export class Daemon {
           addrs: node.getMultiaddrs().map(String).slice(0, 16),
         }
       }),
+    )
+    // SPEC 7: this peer's price vote, sent when its recorded one differs (at most once an epoch).
+    await this.startable(
+      'price voter',
+      new PriceVoter(
+        { chain, log: log.child({ module: 'price' }), me: signer.peerId },
+        { price: BigInt(config.inference.priceVote) },
+      ),
     )
     const inference =
       config.genesis.inference === undefined

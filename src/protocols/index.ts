@@ -12,6 +12,11 @@ export {
   type InferOutcome,
   type InferRequest,
   type InferFrame,
+  type TaskFinish,
+  type TokenLimit,
+  tokenLimit,
+  taskFinish,
+  withinBudget,
 } from './infer/index.js'
 export { PeerGuard, PENALTY, DEFAULT_GUARD_OPTIONS, type PeerGuardOptions } from './guard.js'
 export {

@@ -74,6 +74,8 @@ async function ask(
       model: over.model ?? modelId,
       prompt: over.prompt ?? 'And God said,',
       maxTokens: over.maxTokens ?? 5,
+      // kjv-small's units per token at the devnet's genesis price.
+      tokenPrice: 7499n,
       sampling: GREEDY,
       stop: [],
       open: open.bytes,

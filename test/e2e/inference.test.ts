@@ -26,6 +26,7 @@ interface CordexField {
   task_id: string
   executor: string
   cost: string
+  budget_exhausted: boolean
   attempts: string[]
   receipt: Record<string, unknown> & { sig: string }
 }
@@ -166,6 +167,7 @@ test('tasks run where the weighted draw says, give the local engine’s tokens, 
       } as never)) as unknown as { cordex: CordexField; choices: Array<{ text: string }> }
       const c = r.cordex
       spent += BigInt(c.cost)
+      assert.equal(c.budget_exhausted, false)
       const rec = await task(c.task_id)
       // Anyone can recompute the draw from the task id, the seed and the weighted hosts.
       assert.deepEqual(
@@ -199,6 +201,75 @@ test('tasks run where the weighted draw says, give the local engine’s tokens, 
   } finally {
     await engine.stop()
   }
+})
+
+test('max_cost is a gas limit: the answer stops where one more token would cost more, and costs exactly its tokens', async () => {
+  const { inference } = (
+    JSON.parse(readFileSync(join(base, 'peer-0', 'config.json'), 'utf8')) as {
+      genesis: { inference: { unitPrice: string; models: Array<{ unitsPerToken: number }> } }
+    }
+  ).genesis
+  // The rules (SPEC 5.3): tokens × units per token × unit price.
+  const perToken = BigInt(inference.models[0]!.unitsPerToken) * BigInt(inference.unitPrice)
+  // A greedy completion of this prompt runs 200 tokens (longStream), and so does this chat past 3.
+  const prompt = 'And the LORD spake unto Moses, saying,'
+  const messages = [{ role: 'user' as const, content: 'Who made the heaven and the earth?' }]
+  // Each prompt's tokens, from a first answer of one token.
+  const promptTokens = (await openaiTcp.completions.create({ model: 'kjv-small', prompt, max_tokens: 1 }))
+    .usage!.prompt_tokens
+  const chatTokens = (
+    await openaiTcp.chat.completions.create({ model: 'kjv-small', messages, max_tokens: 1, temperature: 0 })
+  ).usage!.prompt_tokens
+  const start = await settledBalance()
+  // Escrows that pay for the prompt, 6 (and 3) tokens and half of one more; max_tokens asks for 50.
+  const maxCost = BigInt(promptTokens + 6) * perToken + perToken / 2n
+  const r = (await openaiTcp.completions.create({
+    model: 'kjv-small',
+    prompt,
+    max_tokens: 50,
+    temperature: 0,
+    max_cost: maxCost.toString(),
+  } as never)) as unknown as {
+    cordex: CordexField
+    usage: { completion_tokens: number }
+    choices: Array<{ finish_reason: string }>
+  }
+  assert.equal(r.choices[0]!.finish_reason, 'length')
+  assert.equal(r.cordex.budget_exhausted, true)
+  assert.equal(r.usage.completion_tokens, 6)
+  const fee = BigInt(promptTokens + 6) * perToken
+  assert.equal(BigInt(r.cordex.cost), fee)
+  assert.ok(fee <= maxCost && fee + perToken > maxCost, 'one more token would have cost more than max_cost')
+
+  const chatCost = BigInt(chatTokens + 3) * perToken + perToken / 2n
+  const stream = await openaiTcp.chat.completions.create({
+    model: 'kjv-small',
+    messages,
+    max_tokens: 50,
+    temperature: 0,
+    stream: true,
+    max_cost: chatCost.toString(),
+  } as never)
+  let last: Record<string, unknown> = {}
+  let finish: string | null = null
+  for await (const chunk of stream as unknown as AsyncIterable<Record<string, unknown>>) {
+    finish = (chunk.choices as Array<{ finish_reason: string | null }>)[0]?.finish_reason ?? finish
+    last = chunk
+  }
+  assert.equal(finish, 'length')
+  assert.equal((last.cordex as CordexField).budget_exhausted, true)
+  assert.equal((last.usage as { completion_tokens: number }).completion_tokens, 3)
+  const chatFee = BigInt(chatTokens + 3) * perToken
+  assert.equal(BigInt((last.cordex as CordexField).cost), chatFee)
+  // The task record holds exactly the tokens paid for.
+  assert.equal((await task((last.cordex as CordexField).task_id)).tokens.length, 3)
+  // Once both receipts are in a block, the client has paid exactly those fees, and nothing more.
+  await waitFor(
+    'settlement',
+    async () => ((await balance()) === start - fee - chatFee ? true : undefined),
+    60_000,
+  )
+  assert.equal(await settledBalance(), start - fee - chatFee)
 })
 
 test('refusals are immediate and specific and escrow nothing', async () => {
@@ -316,6 +387,7 @@ test('malformed and oversized infer frames reset that stream only; the host keep
         model: modelId,
         prompt: 'And God said,',
         maxTokens: 5,
+        tokenPrice: 7499n,
         sampling: GREEDY,
         stop: [],
         open: new Uint8Array(0),

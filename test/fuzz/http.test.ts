@@ -318,10 +318,11 @@ function percentEncode(s: string): string {
 function param(rng: Rng, name: string): string {
   if (rng.chance(0.1))
     return rng.pick(['%E0%A4%A', '%zz', '%', '%%', '%u0041', percentEncode(weirdString(rng, 3)) || 'x'])
-  if (name === 'height') return rng.pick(HEIGHT_PARAMS)
   if (name === 'hash') return rng.pick(HASH_PARAMS)
   if (name === 'id') return rng.chance(0.5) ? rng.pick(PEER_PARAMS()) : rng.pick(HASH_PARAMS)
-  return asciiString(rng, 20)
+  if (name === 'height' || name === 'epoch') return rng.pick(HEIGHT_PARAMS)
+  // Encoded, so that a request stays well-formed HTTP (a space would end the request target).
+  return percentEncode(asciiString(rng, 20)) || 'x'
 }
 
 const JUNK_PATHS = [

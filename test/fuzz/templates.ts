@@ -70,6 +70,7 @@ export const INFER_REQUEST: InferRequest = {
   model: 'kjv-small@395ffd6090691bd5',
   prompt: '\uFEFFIn the beginning',
   maxTokens: 8,
+  tokenPrice: 7499n,
   sampling: {
     temperature: 0.7,
     topP: 0.9,
@@ -115,6 +116,9 @@ export function sampleTxs(registry: TxRegistry, signer: Signer, other: Signer): 
     ],
     ['VerifyKey', { epoch: 3, key: b(64) }, 1n],
     ['Report', { taskId: b(32) }, 1n],
+    ['PriceVote', { price: 2n ** 64n - 1n }, 1n],
+    ['ModelPropose', { model: 'kjv-tiny@0123456789abcdef', unitsPerToken: 1e12 }, 1n],
+    ['ModelVote', { model: 'kjv-tiny@0123456789abcdef', approve: false }, 1n],
   ]
   return bodies.map(([type, body, fee], nonce) =>
     signTx(registry, CHAIN_ID, signer, { type, nonce, fee, body }),
@@ -172,12 +176,13 @@ export function templates(): Templates {
   const open = txs.find((t) => t.type === 'TaskOpen')!.bytes
   const inferRequests = [
     { ...INFER_REQUEST, open },
-    { ...INFER_REQUEST, stop: [], prompt: 'x', maxTokens: 0, open },
+    { ...INFER_REQUEST, stop: [], prompt: 'x', maxTokens: 0, tokenPrice: (1n << 64n) - 1n, open },
   ]
   const inferFrames = [
     encodeFrame({ kind: 'chunk', tokens: [1, 2, 65535], text: '\uFEFFand' }),
     encodeFrame({ kind: 'chunk', tokens: [], text: '' }),
     encodeFrame({ kind: 'done', receipt: RECEIPT, sig: b(64), finishReason: 'stop' }),
+    encodeFrame({ kind: 'done', receipt: RECEIPT, sig: b(64), finishReason: 'budget' }),
     encodeFrame({ kind: 'error', code: 'BUSY', message: 'try another' }),
   ]
   const info = [
@@ -252,7 +257,8 @@ function stateEntries(signers: Signer[]): Array<[string, Uint8Array]> {
     ['unbond:000000000007', [[id, 2n ** 64n - 1n]]],
     [`evid:${'ab'.repeat(32)}`, 12],
     ['epoch', epoch],
-    [`task:${'cd'.repeat(32)}`, { client: id, model: 'm', maxCost: 10n, height: 4 }],
+    [`task:${'cd'.repeat(32)}`, { client: id, model: 'm', maxCost: 10n, height: 4, unitPrice: 3n }],
+    [`pricevote:${id}`, { price: 7n, height: 5 }],
     ['held', [[id, 2, 7n]]],
     [
       'verifyParams',
@@ -302,6 +308,34 @@ function stateEntries(signers: Signer[]): Array<[string, Uint8Array]> {
       { epoch: 2, weights: [[id, 5]], tasks: 1, duties: [[id, 1, 1]], skipped: [], closed: false },
     ],
     ['auditpage:000000000002:000000000000', [b(32, 2)]],
+    ['governance', { modelDeposit: 2n ** 64n - 1n, modelVotingEpochs: 3, maxPendingModels: 16 }],
+    ['modelprops', ['kjv-tiny@0123456789abcdef']],
+    [
+      'modelprop:kjv-tiny@0123456789abcdef',
+      {
+        model: 'kjv-tiny@0123456789abcdef',
+        unitsPerToken: 495,
+        proposer: id,
+        deposit: 10n,
+        epoch: 2,
+        closesAt: 5,
+        height: 9,
+        votes: [[id, true]],
+      },
+    ],
+    [
+      'modeldone',
+      [
+        {
+          model: 'a@0123456789abcdef',
+          unitsPerToken: 1,
+          proposer: id,
+          deposit: 10n,
+          outcome: 'expired',
+          epoch: 4,
+        },
+      ],
+    ],
   ]
   return [...entries, ...extra.map(([k, v]): [string, Uint8Array] => [k, encodeEntry(k, v)])]
 }

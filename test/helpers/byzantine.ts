@@ -1,4 +1,6 @@
 import { genesisReplica, testSigner, TEST_PARAMS } from './chainSim.js'
+import { assertBooks } from './books.js'
+import { genesisSupply } from '../../src/ledger/economics/index.js'
 import { toHex, type Signer } from '../../src/ledger/crypto.js'
 import { genesisHash, type Genesis } from '../../src/ledger/genesis.js'
 import { baseRegistry, type TxRegistry } from '../../src/ledger/tx/index.js'
@@ -555,6 +557,8 @@ export class ByzantineSim {
     }
     this.canonical.set(h, { block, commit, hash })
     this.byzantineChain.delete(h)
+    // The books balance after every block (a slashed double-signer's stake is burned).
+    assertBooks(this.replicas[node]!.state, h, genesisSupply(this.genesis))
     for (const ev of block.evidence) {
       const i = this.index.get(ev.a.validator)
       if (i === undefined || !this.byzantine.has(i))

@@ -11,6 +11,8 @@ import {
 import { blockHash, type Block, type Commit } from '../../src/ledger/block.js'
 import type { Params } from '../../src/ledger/state/records.js'
 import { signVote, type Vote } from '../../src/ledger/consensus/vote.js'
+import { genesisSupply } from '../../src/ledger/economics/index.js'
+import { assertBooks } from './books.js'
 
 export const TEST_PARAMS: Params = {
   minTxFee: 1n,
@@ -77,7 +79,8 @@ interface Queued {
 /**
  * Many replicas in one process on a fake clock: a priority queue of timed events, a message bus
  * with a fixed latency, and per-node switches to silence a node (it neither sends nor receives)
- * or to make it equivocate. Every commit is checked against every other node's at that height.
+ * or to make it equivocate. Every commit is checked against every other node's at that height,
+ * and the committing node's books must balance after it (a throw names the height).
  */
 export class ChainSim {
   now = 0
@@ -92,6 +95,7 @@ export class ChainSim {
   violations: string[] = []
   private queue: Queued[] = []
   private seq = 0
+  private readonly genesisSupply: bigint
 
   constructor(
     count: number,
@@ -101,6 +105,7 @@ export class ChainSim {
   ) {
     this.signers = Array.from({ length: count }, (_, i) => testSigner(i))
     const genesis = testGenesis(this.signers, power)
+    this.genesisSupply = genesisSupply(genesis)
     const registry = baseRegistry()
     this.stored = this.signers.map(() => new Map())
     this.replicas = this.signers.map((signer) =>
@@ -183,6 +188,7 @@ export class ChainSim {
           if (first === undefined) this.decided.set(h, hash)
           else if (first !== hash)
             this.violations.push(`node ${node} committed ${hash} at ${h}, others ${first}`)
+          assertBooks(this.replicas[node]!.state, h, this.genesisSupply)
           break
         }
         case 'behind':

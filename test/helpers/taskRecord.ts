@@ -12,6 +12,7 @@ export function testRequest(client: string, nonce: number, over: Partial<InferRe
     model: 'kjv-small@1',
     prompt: 'And God said,',
     maxTokens: 8,
+    tokenPrice: 10n,
     sampling: GREEDY,
     stop: [],
     open: new Uint8Array(200).fill(7),

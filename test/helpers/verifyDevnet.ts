@@ -262,7 +262,12 @@ export async function assertConvicted(
 export function useVerifyDevnet(firstCheat: Record<string, unknown>): void {
   before(async () => {
     writeConfig(0, {
-      genesis: { params: { minTxFee: '0' }, verification: { fraudJailEpochs: 0 } },
+      // Short epochs (a 2-second Race, 16 blocks): the rounds wait for audits, which close at epoch ends.
+      genesis: {
+        params: { minTxFee: '0', epochBlocks: 16 },
+        race: { raceMs: 2000 },
+        verification: { fraudJailEpochs: 0 },
+      },
     })
     writeConfig(3, { cheat: firstCheat })
     devnet = await startDevnet(base, N)

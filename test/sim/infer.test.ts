@@ -57,6 +57,7 @@ const request = (prompt = 'And God said,'): InferRequest => ({
   model: 'm@0000000000000000',
   prompt,
   maxTokens: 4,
+  tokenPrice: 1n,
   sampling: GREEDY,
   stop: [],
   open: new Uint8Array(0),

@@ -47,6 +47,7 @@ function options(
     genesisValidators: provers.length,
     races,
     seed: SEED,
+    checkBooks: true,
   }
 }
 

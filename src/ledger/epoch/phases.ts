@@ -15,6 +15,8 @@ import { proofCommittee } from './committee.js'
 import { freshEpoch, type EpochState, type RaceParams } from './records.js'
 import { getVerifyParams, takeHeld } from '../verify/access.js'
 import { closeAudit, epochWeights, openAudit, payHeld } from '../verify/audit.js'
+import { expireProposals } from '../models/decide.js'
+import { settlePrice } from '../price/tally.js'
 
 /**
  * SPEC 4 phases, before a block's transactions: serve → commit at the epoch's `raceStart`;
@@ -33,7 +35,7 @@ export function beginBlock(s: Overlay, height: number, time: number): void {
   } else if (e.phase === 'race' && time > proofDeadline(e, p)) {
     putEpoch(s, { ...e, phase: 'validate', phaseStart: height })
   } else if (e.phase === 'validate' && time >= proofDeadline(e, p) + p.validateMs) {
-    activate(s, e, p, height)
+    activate(s, e, p, height, time)
   }
 }
 
@@ -81,7 +83,7 @@ export function endBlock(s: Overlay, height: number, time: number, parentHash: U
  * and the weights become the validator set. With no accepted proof the set stays as it was (a
  * chain never loses all its validators).
  */
-function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): void {
+function activate(s: Overlay, e: EpochState, p: RaceParams, height: number, time: number): void {
   const entries = getValidatorEntries(s)
   const validators = new ValidatorSet(entries, height)
   const weights: Array<[string, number]> = []
@@ -94,6 +96,9 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
     if (2 * accepting > judges)
       weights.push([prover, p.maxWeightPerPeer > 0 ? Math.min(count, p.maxWeightPerPeer) : count])
   }
+  // SPEC 7: the weighted median of the price votes of the peers with weight in the ending epoch
+  // (read before the new weights replace the validators) is the next epoch's price.
+  settlePrice(s, epochWeights(s, e))
   if (weights.length > 0) {
     putValidatorEntries(
       s,
@@ -113,11 +118,13 @@ function activate(s: Overlay, e: EpochState, p: RaceParams, height: number): voi
     e.raceStart + getParams(s).epochBlocks,
   )
   putEpoch(s, next)
+  // SPEC 7: model proposals past their window expire; the rest are counted under the new weights.
+  expireProposals(s, next.number)
   // SPEC 7: rewards are paid when their epoch's audit closes, at the end of the next epoch
   // (docs/verification.md); a chain without verification pays each epoch's at its end.
   if (getVerifyParams(s) === undefined) payHeld(s, e.number)
   else {
-    closeAudit(s, e.number - 1)
+    closeAudit(s, e.number - 1, time)
     openAudit(s, next.number, epochWeights(s, next))
   }
 }

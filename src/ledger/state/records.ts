@@ -1,7 +1,16 @@
 import { encode, decode, read, amount } from '../codec.js'
 import { CodecError } from '../errors.js'
 import { epochCodec, raceParamsCodec } from '../epoch/records.js'
+import { econParamsCodec, econStateCodec, payoutCodec } from '../economics/records.js'
 import { inferenceParamsCodec, taskCodec, TaskKeys } from '../task/records.js'
+import {
+  ModelKeys,
+  governanceParamsCodec,
+  pendingModelsCodec,
+  proposalCodec,
+  recentModelsCodec,
+} from '../models/records.js'
+import { PriceKeys, priceVoteCodec } from '../price/records.js'
 import {
   VerifyKeys,
   verifyParamsCodec,
@@ -83,6 +92,8 @@ export const Keys = {
   epoch: 'epoch',
   ...TaskKeys,
   ...VerifyKeys,
+  ...ModelKeys,
+  ...PriceKeys,
 } as const
 
 const MAX_ENTRY_BYTES = 1 << 20
@@ -202,6 +213,14 @@ const CODECS = new Map<string, Codec<unknown>>([
   ['checked:', checkedTaskCodec as Codec<unknown>],
   ['audit:', auditCodec as Codec<unknown>],
   ['auditpage:', auditPageCodec as Codec<unknown>],
+  ['governance', governanceParamsCodec as Codec<unknown>],
+  ['modelprops', pendingModelsCodec as Codec<unknown>],
+  ['modelprop:', proposalCodec as Codec<unknown>],
+  ['modeldone', recentModelsCodec as Codec<unknown>],
+  ['pricevote:', priceVoteCodec as Codec<unknown>],
+  ['econParams', econParamsCodec as Codec<unknown>],
+  ['econ', econStateCodec as Codec<unknown>],
+  ['payout:', payoutCodec as Codec<unknown>],
 ])
 
 function codecFor(key: string): Codec<unknown> {

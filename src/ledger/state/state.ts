@@ -43,6 +43,11 @@ export class State implements StateReader {
     for (const [k, v] of this.entries) yield [k, encodeEntry(k, v)]
   }
 
+  /** Every entry, decoded (treat the values as immutable), in no particular order. */
+  decoded(): Iterable<[string, unknown]> {
+    return this.entries.entries()
+  }
+
   /** Entries whose key starts with `prefix` (a full scan: for audits and tests, not hot paths). */
   *withPrefix(prefix: string): Iterable<[string, unknown]> {
     for (const e of this.entries) if (e[0].startsWith(prefix)) yield e

@@ -69,3 +69,13 @@ export function tokensAffordable(maxCost: bigint, unitsPerToken: number, unitPri
   const n = maxCost / perToken
   return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n)
 }
+
+/**
+ * SPEC 7, `max_cost` as a gas limit: the output tokens a task may generate when every token
+ * (prompt and output alike) costs `tokenPrice` base units, the most `n` with
+ * `(promptTokens + n) × tokenPrice ≤ maxCost`, so that one more token would exceed `maxCost`.
+ * Below 1 when the escrow does not pay for the prompt and one token.
+ */
+export function tokenBudget(maxCost: bigint, tokenPrice: bigint, promptTokens: number): number {
+  return tokensAffordable(maxCost, 1, tokenPrice) - promptTokens
+}

@@ -13,6 +13,9 @@ import { taskCancel } from './types/taskCancel.js'
 import { verifyResult } from './types/verifyResult.js'
 import { verifyKey } from './types/verifyKey.js'
 import { report } from './types/report.js'
+import { modelPropose } from './types/modelPropose.js'
+import { modelVote } from './types/modelVote.js'
+import { priceVote } from './types/priceVote.js'
 
 export {
   TxRegistry,
@@ -38,6 +41,9 @@ export type { TaskCancelBody } from './types/taskCancel.js'
 export type { VerifyResultBody } from './types/verifyResult.js'
 export type { VerifyKeyBody } from './types/verifyKey.js'
 export type { ReportBody } from './types/report.js'
+export type { ModelProposeBody } from './types/modelPropose.js'
+export type { ModelVoteBody } from './types/modelVote.js'
+export type { PriceVoteBody } from './types/priceVote.js'
 
 /** The registry of the ledger's, the Race's and inference's types. */
 export function baseRegistry(): TxRegistry {
@@ -56,5 +62,8 @@ export function baseRegistry(): TxRegistry {
     verifyResult,
     verifyKey,
     report,
+    modelPropose,
+    modelVote,
+    priceVote,
   ] as never[])
 }

@@ -8,6 +8,7 @@ import {
   auditTaskIds,
   dropAuditPages,
   getAudit,
+  getHeld,
   getChecked,
   getStanding,
   getVerifyParams,
@@ -21,6 +22,7 @@ import {
 import { isSelected, selectionValue, BPS } from './select.js'
 import { splitFee } from './decide.js'
 import type { Audit, CheckedTask } from './records.js'
+import { payEpoch } from '../economics/rewards.js'
 
 /**
  * The weights that route tasks and choose verifiers in an epoch: the Race's weights in force, or
@@ -97,22 +99,33 @@ function burn(s: Overlay, amount: bigint): void {
  * 1. each task is final: passed by at least one valid check → verified, its fee split between the
  *    executor and its checkers; no check → unchecked; still disputed → its fee is parked in the
  *    record, held until the dispute is decided; sampled votes of verifiers that never revealed
- *    their key are void;
+ *    their key are void. A fee that a forfeit (a conviction, a withheld reveal) took from the
+ *    executor's held rewards since is not there to split or park: nothing of it moves;
  * 2. duty: a peer of the epoch that skipped more than `dutyToleranceBps` of its assigned checks
  *    (or revealed no key while there were others' tasks to check) forfeits the epoch's rewards;
  * 3. reputation grows by one for each peer of the epoch not convicted in it and not jailed now, up to
  *    the cap;
- * 4. the epoch's held rewards are paid;
+ * 4. the epoch's held rewards are paid, with the subsidy (src/ledger/economics/rewards.ts);
  * 5. audits `disputeEpochs` older are dropped: their undecided disputes close unproven (the
  *    executor is paid, a reporter gets its deposit back) and their records are pruned.
  */
-export function closeAudit(s: Overlay, epoch: number): void {
+export function closeAudit(s: Overlay, epoch: number, time: number): void {
   const params = getVerifyParams(s)
   const audit = getAudit(s, epoch)
   if (params === undefined || audit === undefined || audit.closed) return
   const revealed = new Set(audit.duties.map(([p]) => p))
   const executors = new Set<string>()
-  for (const id of auditTaskIds(s, audit)) {
+  // A forfeit takes everything an executor holds, so what it holds of the epoch now is the fees
+  // of its tasks settled after its last forfeit: counted from the latest task back, a fee is
+  // still held while this lasts (counted before any checker's pay is added below).
+  const unspent = new Map(getHeld(s).flatMap(([p, e, a]) => (e === epoch ? [[p, a] as const] : [])))
+  const stillHeld = (task: CheckedTask): bigint => {
+    const left = unspent.get(task.executor) ?? 0n
+    const kept = left < task.fee ? left : task.fee
+    unspent.set(task.executor, left - kept)
+    return kept
+  }
+  for (const id of [...auditTaskIds(s, audit)].reverse()) {
     const idHex = toHex(id)
     const task = getChecked(s, idHex)
     if (task === undefined) continue
@@ -121,13 +134,13 @@ export function closeAudit(s: Overlay, epoch: number): void {
     let next: CheckedTask = { ...task, votes }
     if (task.status === 'open' || task.status === 'cleared') {
       const checkers = votes.filter((v) => v.ok).map((v) => v.verifier)
-      for (const [peer, amount] of splitFee(task.fee, task.executor, checkers)) {
-        if (peer === task.executor) continue
+      for (const [peer, amount] of splitFee(stillHeld(task), task.executor, checkers)) {
+        if (peer === task.executor || amount === 0n) continue
         addHeld(s, task.executor, epoch, -amount)
         addHeld(s, peer, epoch, amount)
       }
       if (task.status === 'open') next = { ...next, status: checkers.length > 0 ? 'verified' : 'unchecked' }
-    } else if (task.status === 'disputed') {
+    } else if (task.status === 'disputed' && stillHeld(task) === task.fee) {
       addHeld(s, task.executor, epoch, -task.fee)
       next = { ...next, parked: true }
     }
@@ -149,7 +162,7 @@ export function closeAudit(s: Overlay, epoch: number): void {
     if (!jailed && !st.frauds.includes(epoch) && st.reputation < params.reputationCap)
       putStanding(s, peer, { ...st, reputation: st.reputation + 1 })
   }
-  for (const [peer, amount] of takeEpochHeld(s, epoch)) credit(s, peer, amount)
+  payEpoch(s, epoch, takeEpochHeld(s, epoch), audit.weights, time)
   putAudit(s, { ...audit, skipped, closed: true })
   dropOld(s, epoch - params.disputeEpochs)
 }

@@ -77,7 +77,8 @@ function convict(s: Overlay, idHex: string, task: CheckedTask, params: VerifyPar
   burn(s, forfeited - reporterReward)
 
   const slashed = (acct.stake * BigInt(params.fraudSlashBps)) / BigInt(BPS)
-  putAccount(s, task.executor, { ...acct, stake: acct.stake - slashed })
+  // Read again: an executor that was its own client was credited above.
+  putAccount(s, task.executor, { ...getAccount(s, task.executor), stake: acct.stake - slashed })
   const accusers = task.votes.filter((v) => !v.ok).map((v) => v.verifier)
   const n = BigInt(Math.max(1, accusers.length))
   const capBySlash = slashed / n

@@ -4,6 +4,7 @@ import { statusRoute } from './routes/status.js'
 import { peersRoute, peerInfoRoute } from './routes/peers.js'
 import { findPeerRoute } from './routes/dht.js'
 import { epochRoute, raceRoute } from './routes/race.js'
+import { payoutRoute, supplyRoute } from './routes/supply.js'
 import {
   headRoute,
   blockRoute,
@@ -15,6 +16,8 @@ import {
 import { modelsRoute, completionsRoute, chatCompletionsRoute } from './routes/openai.js'
 import { taskRoute, reportRoute } from './routes/tasks.js'
 import { hostRoute } from './routes/hosts.js'
+import { modelGovernanceRoute, modelProposeRoute, modelVoteRoute } from './routes/models.js'
+import { priceRoute } from './routes/price.js'
 
 export { ApiServer, EventStream, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
@@ -23,6 +26,9 @@ export type { StatusView } from './routes/status.js'
 export type { PeerView } from './routes/peers.js'
 export type { ReportView } from './routes/tasks.js'
 export type { HostView } from './views/hostView.js'
+export type { ModelTxView } from './routes/models.js'
+export type { ModelGovernanceView, PendingModelView } from './views/modelsView.js'
+export type { PriceView } from './routes/price.js'
 export type { Verification, ChainTaskView } from './views/taskView.js'
 
 /** Every route of the control socket. */
@@ -38,6 +44,8 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     accountRoute(ctx),
     submitTxRoute(ctx),
     finalityRoute(ctx),
+    supplyRoute(ctx),
+    payoutRoute(ctx),
     epochRoute(ctx),
     raceRoute(ctx),
     modelsRoute(ctx),
@@ -46,5 +54,9 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     taskRoute(ctx),
     reportRoute(ctx),
     hostRoute(ctx),
+    modelGovernanceRoute(ctx),
+    modelProposeRoute(ctx),
+    modelVoteRoute(ctx),
+    priceRoute(ctx),
   ]
 }

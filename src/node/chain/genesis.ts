@@ -21,5 +21,17 @@ export function genesisFromConfig(g: GenesisConfig): Genesis {
     ...(g.verification !== undefined
       ? { verification: { ...g.verification, reportDeposit: BigInt(g.verification.reportDeposit) } }
       : {}),
+    ...(g.governance !== undefined
+      ? { governance: { ...g.governance, modelDeposit: BigInt(g.governance.modelDeposit) } }
+      : {}),
+    ...(g.economics !== undefined
+      ? {
+          economics: {
+            ...g.economics,
+            supplyCap: BigInt(g.economics.supplyCap),
+            batchSize: BigInt(g.economics.batchSize),
+          },
+        }
+      : {}),
   }
 }

@@ -33,12 +33,16 @@ import {
   equalBytes,
   toHex,
   type Signer,
+  books,
+  describeBooks,
+  genesisSupply,
 } from '../../ledger/index.js'
 import { LedgerGossip, type Verdict } from '../../protocols/ledgerGossip.js'
 import { SyncProtocol } from '../../protocols/sync/index.js'
 import { PENALTY, ProtocolError, type PeerGuard, type ReqRespLimits } from '../../protocols/index.js'
 
-export type ChainErrorCode = 'CHAIN_GENESIS' | 'CHAIN_MISMATCH' | 'CHAIN_CORRUPT'
+/** `CHAIN_UNBALANCED`: the opened state's books do not balance (docs/economics.md, "The books"). */
+export type ChainErrorCode = 'CHAIN_GENESIS' | 'CHAIN_MISMATCH' | 'CHAIN_CORRUPT' | 'CHAIN_UNBALANCED'
 export class ChainError extends CordexError<ChainErrorCode> {}
 
 export interface ChainComponents {
@@ -122,6 +126,7 @@ export class ChainService {
     const gHash = genesisHash(genesis)
     this.store = new ChainStore(this.components.db, this.registry, this.limits)
     const { state, head } = await this.open(gHash, genesisState(genesis), genesis.time)
+    this.checkBooks(state, head.height, genesisSupply(genesis))
     log.info({ chainId: this.chainId, height: head.height, hash: toHex(head.hash) }, 'ledger loaded')
 
     const c = this.config.consensus
@@ -209,6 +214,41 @@ export class ChainService {
       )
     }
     return { state, head }
+  }
+
+  /**
+   * The books of the opened state must balance (issue 12): every coin held is counted by the
+   * supply, and the supply is genesis plus minted less burned. A state whose root matches its
+   * block yet whose books do not was written by a wrong migration or by rules that made or lost
+   * coins: the node does not run on it. Logs both sides; throws CHAIN_UNBALANCED.
+   */
+  private checkBooks(state: State, height: number, genesis: bigint): void {
+    const b = books(state)
+    const why = describeBooks(b, genesis)
+    if (why === undefined) return
+    const { total, minted, burned } = b.supply
+    this.components.log.error(
+      {
+        height,
+        supply: {
+          genesis: String(genesis),
+          minted: String(minted),
+          burned: String(burned),
+          total: String(total),
+        },
+        holdings: {
+          total: String(b.holdings),
+          ...Object.fromEntries(b.stores.map((x) => [x.name, String(x.amount)])),
+        },
+      },
+      'the books do not balance',
+    )
+    throw new ChainError(
+      'CHAIN_UNBALANCED',
+      `refusing to start: the stored state at height ${height}: ${why}. Restore the data ` +
+        'directory from a good copy, or move it aside and sync from peers',
+      { height },
+    )
   }
 
   async stop(): Promise<void> {

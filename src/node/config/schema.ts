@@ -92,6 +92,24 @@ export const genesisSchema = z
       })
       .strict()
       .optional(),
+    /** The subsidy schedule (docs/economics.md); without it nothing is minted. Needs `verification`. */
+    economics: z
+      .object({
+        /** Genesis supply plus everything ever minted stays at or below it. */
+        supplyCap: units,
+        /** Subsidies are minted in batches of this size (positive). */
+        batchSize: units.refine((s) => BigInt(s) > 0n, 'must be positive'),
+        /** The subsidy ratio of the first batch, and its fall with each batch, basis points. */
+        firstRatioBps: z.number().int().min(0).max(9_999),
+        decayBps: z.number().int().min(0).max(10_000),
+        /** The first year's minimum issuance, basis points of the cap; it halves every `yearMs`. */
+        minIssuanceBps: z.number().int().min(0).max(10_000),
+        yearMs: z.number().int().min(1),
+        /** Fees a host must earn to share the subsidy, basis points of its weight's share. */
+        minWorkBps: z.number().int().min(0).max(10_000),
+      })
+      .strict()
+      .optional(),
     /** Verification (docs/verification.md); without it no task is checked. Needs `race`. */
     verification: z
       .object({
@@ -109,11 +127,35 @@ export const genesisSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Models added by proposal and weighted vote (docs/economics-models.md); without it the model
+     * list stays as `inference` lists it. Needs `race` and `inference`.
+     */
+    governance: z
+      .object({
+        /** What a ModelPropose escrows: returned on approval, burned otherwise (positive). */
+        modelDeposit: units.refine((s) => BigInt(s) > 0n, 'must be positive'),
+        /** Epochs a proposal is open to votes, the one it is made in included. */
+        modelVotingEpochs: z.number().int().min(1).max(1000),
+        /** Proposals pending at once, at most. */
+        maxPendingModels: z.number().int().min(1).max(256),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
+  .refine((g) => g.economics === undefined || g.verification !== undefined, {
+    message: 'genesis.economics needs genesis.verification (rewards are paid as audits close)',
+    path: ['economics'],
+  })
   .refine((g) => g.verification === undefined || g.race !== undefined, {
     message: 'genesis.verification needs genesis.race (audits close at epoch ends)',
     path: ['verification'],
+  })
+  .refine((g) => g.governance === undefined || (g.race !== undefined && g.inference !== undefined), {
+    message:
+      'genesis.governance needs genesis.race (voting windows are epochs) and genesis.inference (the model list)',
+    path: ['governance'],
   })
 
 export type GenesisConfig = z.infer<typeof genesisSchema>
@@ -293,7 +335,11 @@ export const configSchema = z
         /** Deadline for an executor's first token, then for the whole answer, ms. */
         firstTokenTimeoutMs: ms,
         taskTimeoutMs: ms,
-        /** Price vote per unit of compute announced in HostAnnounce, base units. */
+        /**
+         * This peer's price vote per unit of compute, base units: sent as a PriceVote while the
+         * peer has weight (docs/economics.md, "Price"; 0: no vote, the peer follows the price in
+         * force) and shown in its HostAnnounce.
+         */
         priceVote: units,
         /** Task records kept for verifiers, at most. */
         maxTaskRecords: z.number().int().min(1),

@@ -1,7 +1,13 @@
 import type { Logger } from '../../util/logger.js'
 import { EngineError, GREEDY, type Engine, type TokenizerPool } from '../../engine/index.js'
 import { outputHash, signReceipt, type Receipt, type Signer } from '../../ledger/index.js'
-import { InferRefusal, type InferHandler } from '../../protocols/index.js'
+import {
+  InferRefusal,
+  taskFinish,
+  tokenLimit,
+  type InferHandler,
+  type TokenLimit,
+} from '../../protocols/index.js'
 import { MAX_PROMPT_CHARS } from '../../protocols/infer/index.js'
 import { samplingSeed } from './seed.js'
 import type { TaskAdmission } from './taskAdmission.js'
@@ -19,6 +25,10 @@ export interface ExecutorCheat {
  * served before), tokenize the prompt off the event loop, run it on the local engine, streaming
  * chunks as they come, and sign a receipt over the request's hash and the output tokens. The
  * sampling seed comes from the task id, so the output is a pure function of the request.
+ *
+ * SPEC 7, `max_cost` as a gas limit: generation stops when one more token would make the fee
+ * (prompt and output tokens × the request's token price) exceed the TaskOpen's `maxCost`; the
+ * done frame then says `budget`.
  *
  * Cheapest checks first: a prompt that cannot fit the context by its length alone, or a task that
  * is not paid for, is refused before any tokenizing; tokenizing is charged to the peer's budget in
@@ -63,6 +73,7 @@ export function executorHandler(components: {
       contextLength: context,
     })
     let promptIds: number[]
+    let limit: TokenLimit
     try {
       promptIds = await tokenizer.encode(model.id, req.prompt, peer, { signal: ctx.signal })
       if (promptIds.length + 1 > context)
@@ -70,11 +81,11 @@ export function executorHandler(components: {
           'CONTEXT_OVERFLOW',
           `the prompt is ${promptIds.length} tokens; the context holds ${context} with room for one more`,
         )
-      const needed = Math.min(promptIds.length + req.maxTokens, context)
-      if (ticket.tokensPaid < needed)
+      limit = tokenLimit(req, ticket.maxCost, promptIds.length)
+      if (limit.budget < 1)
         throw new InferRefusal(
           'ESCROW_TOO_LOW',
-          `the escrow pays for ${ticket.tokensPaid} tokens; the prompt (${promptIds.length}) and max_tokens need ${needed}`,
+          `the escrow pays for ${ticket.tokensPaid} tokens; the prompt (${promptIds.length}) and one token need ${promptIds.length + 1}`,
         )
     } catch (err) {
       // Refused before any work: the gateway may still send this task elsewhere, or here again.
@@ -93,7 +104,8 @@ export function executorHandler(components: {
         promptIds,
         sampling: cheat?.mode === 'ignoreSampling' ? GREEDY : req.sampling,
         seed: samplingSeed(req.taskId),
-        maxTokens: cheat?.mode === 'truncate' ? Math.max(1, Math.floor(req.maxTokens / 2)) : req.maxTokens,
+        maxTokens:
+          cheat?.mode === 'truncate' ? Math.max(1, Math.floor(limit.maxTokens / 2)) : limit.maxTokens,
         stop: req.stop,
         ...(cheat?.mode === 'wrongTokens' ? { wrongTokenRate: cheat.rate } : {}),
       },
@@ -122,6 +134,6 @@ export function executorHandler(components: {
         epoch(),
       )
       .catch((err: unknown) => log.error({ err, peer }, 'cannot keep the task record'))
-    return { receipt, sig, finishReason: result.finishReason }
+    return { receipt, sig, finishReason: taskFinish(result.finishReason, result, limit, req, context) }
   }
 }

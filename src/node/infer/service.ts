@@ -21,22 +21,23 @@ import {
   taskFee,
   taskIdOf,
   toHex,
-  tokensAffordable,
+  tokenBudget,
   TxRejectedError,
   verifyReceipt,
   equalBytes,
   TaskKeys,
   type TaskRecord,
-  type Receipt,
   type Signer,
   type SignedTx,
 } from '../../ledger/index.js'
 import {
   InferError,
+  withinBudget,
   type InferHandler,
   type InferOutcome,
   type InferProtocol,
   type InferRequest,
+  type TaskFinish,
 } from '../../protocols/index.js'
 import { encodeRequest, inputHash, MAX_PROMPT_CHARS } from '../../protocols/infer/codec.js'
 import { getEpoch } from '../../ledger/epoch/access.js'
@@ -58,7 +59,10 @@ export interface TaskRequest {
   /** Model name or id. */
   model: string
   input: { prompt: string } | { messages: ChatMessage[] }
-  /** Tokens to generate at most; default: what the context and `maxCost` allow, within the limit. */
+  /**
+   * Tokens to generate at most; default: what the context allows, within the limit. `maxCost` may
+   * end the output sooner (SPEC 7: the executor stops when one more token would exceed it).
+   */
   maxTokens?: number
   sampling: SamplingParams
   stop: string[]
@@ -71,7 +75,8 @@ export interface TaskResult {
   model: string
   executor: string
   text: string
-  finishReason: 'stop' | 'length'
+  /** Why the executor stopped; `budget`: one more token would have cost more than `maxCost`. */
+  finishReason: TaskFinish
   usage: { promptTokens: number; completionTokens: number }
   cost: bigint
   maxCost: bigint
@@ -85,8 +90,11 @@ export interface PreparedTask {
   model: TextModel
   prompt: string
   promptTokens: number
+  /** Output tokens asked for: the client's `max_tokens` (or the limit) within the context. */
   maxTokens: number
   maxCost: bigint
+  /** Base units a token costs (units per token × the unit price): with `maxCost`, the gas limit. */
+  tokenPrice: bigint
   candidates: Array<[string, number]>
   req: TaskRequest
 }
@@ -264,22 +272,23 @@ export class InferenceService {
     const params = getInferenceParams(state)!
     const units = params.models.find(([id]) => id === model.id)![1]
     const maxCost = req.maxCost ?? this.opts.defaultMaxCost
-    const affordable = tokensAffordable(maxCost, units, params.unitPrice) - promptTokens
-    if (affordable < 1) {
+    const tokenPrice = BigInt(units) * params.unitPrice
+    if (tokenBudget(maxCost, tokenPrice, promptTokens) < 1) {
       throw new InferenceError(
         400,
         'max_cost_too_low',
-        `max_cost ${maxCost} does not pay for the prompt and one token (${(BigInt(promptTokens + 1) * BigInt(units) * params.unitPrice).toString()} base units)`,
+        `max_cost ${maxCost} does not pay for the prompt and one token (${(BigInt(promptTokens + 1) * tokenPrice).toString()} base units)`,
       )
     }
     const balance = getAccount(state, this.components.signer.peerId).balance
     if (balance < maxCost)
       throw new InferenceError(402, 'insufficient_funds', `balance ${balance} is below max_cost ${maxCost}`)
-    const maxTokens = Math.min(req.maxTokens ?? limit, context - promptTokens, affordable)
+    // Not capped by max_cost: the executor stops where the budget runs out and says so (SPEC 7).
+    const maxTokens = Math.min(req.maxTokens ?? limit, context - promptTokens)
     const candidates = routeCandidates(state, model.id, this.components.chain.replica.head.height)
     if (candidates.length === 0)
       throw new InferenceError(503, 'no_executor', `no host with weight announces ${model.id}`)
-    return { model, prompt, promptTokens, maxTokens, maxCost, candidates, req }
+    return { model, prompt, promptTokens, maxTokens, maxCost, tokenPrice, candidates, req }
   }
 
   /**
@@ -336,6 +345,7 @@ export class InferenceService {
       model: task.model.id,
       prompt: task.prompt,
       maxTokens: task.maxTokens,
+      tokenPrice: task.tokenPrice,
       sampling: task.req.sampling,
       stop: task.req.stop,
       // The executor checks the escrow with it, and admits it itself if gossip is slower than us.
@@ -356,7 +366,7 @@ export class InferenceService {
       }
       try {
         const outcome = await this.execute(executor, request, collect, signal)
-        this.checkReceipt(outcome.receipt, outcome.sig, executor, request, outcome.inputHash, tokens)
+        this.checkReceipt(task, outcome, executor, request, tokens)
         const route = { idHex, openNonce: open.nonce, executor, attempts, seed, order }
         return await this.settle(task, route, outcome, text, tokens)
       } catch (err) {
@@ -431,21 +441,34 @@ export class InferenceService {
     })
   }
 
-  /** The receipt must be the executor's, for this task and request, over the tokens that arrived. */
+  /**
+   * The receipt must be the executor's, for this task and request, over the tokens that arrived,
+   * counting the prompt as this gateway did and no more output than the request and its budget
+   * allow (SPEC 7), so that no receipt bills beyond the gas limit; a `budget` finish must be where
+   * the budget ran out.
+   */
   private checkReceipt(
-    r: Receipt,
-    sig: Uint8Array,
+    task: PreparedTask,
+    outcome: InferOutcome,
     executor: string,
     req: InferRequest,
-    hash: Uint8Array,
     tokens: number[],
   ): void {
+    const { receipt: r, sig } = outcome
     const ok =
       equalBytes(r.taskId, req.taskId) &&
       r.modelId === req.model &&
-      equalBytes(r.inputHash, hash) &&
+      equalBytes(r.inputHash, outcome.inputHash) &&
       equalBytes(r.outputHash, outputHash(tokens)) &&
       r.completionTokens === tokens.length &&
+      withinBudget(
+        r,
+        outcome.finishReason,
+        req,
+        task.maxCost,
+        task.promptTokens,
+        task.model.spec.contextLength,
+      ) &&
       verifyReceipt(this.opts.chainId, executor, r, sig)
     if (!ok)
       throw new InferError('MALFORMED', 'the receipt does not match the task or the output', {
@@ -477,7 +500,9 @@ export class InferenceService {
     const cost = taskFee(
       receipt.promptTokens + receipt.completionTokens,
       units,
-      params.unitPrice,
+      // The price the task was opened at, once its TaskOpen is on the ledger (SPEC 7).
+      (chain.replica.state.get(TaskKeys.task(idHex)) as TaskRecord | undefined)?.unitPrice ??
+        params.unitPrice,
       task.maxCost,
     )
     const receiptJson = {
@@ -508,6 +533,7 @@ export class InferenceService {
             stop: task.req.stop,
             maxTokens: task.maxTokens,
             maxCost: task.maxCost.toString(),
+            tokenPrice: task.tokenPrice.toString(),
           },
           route: { seed: toHex(route.seed), candidates: task.candidates, order: route.order, attempts },
           prompt: task.prompt,

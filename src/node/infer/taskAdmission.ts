@@ -51,8 +51,10 @@ export const DEFAULT_TASK_ADMISSION: TaskAdmissionOptions = {
 /** A task admitted for execution. */
 export interface TaskTicket {
   idHex: string
-  /** Prompt and output tokens together that the escrow pays for. */
+  /** Prompt and output tokens together that the escrow pays for at the request's token price. */
   tokensPaid: number
+  /** The task's escrow, base units: its gas limit (SPEC 7). */
+  maxCost: bigint
   /** Give the task id back: only for a task refused before its generation started. */
   release(): void
 }
@@ -65,12 +67,13 @@ interface Served {
 
 /**
  * The executor's side of SPEC 5.3 step 4: a request is served only for a task that is open, from
- * the gateway that sent it, for the model it names, with an escrow that pays for the prompt and
- * `maxTokens`, and only once per task id. The task is open when its TaskOpen is on the ledger, or
- * in the mempool: the gateway's signed TaskOpen travels in the request, and when gossip has not
- * brought it yet it is admitted here (signature, nonce window, fee, and the escrow against the
- * committed balance), so an executor never waits for gossip and never works for nothing it can
- * see. What it cannot see (a TaskOpen that is then outbid by a double-spend, or lands after the
+ * the gateway that sent it, for the model it names, priced at no less than the chain's price, with
+ * an escrow that pays for the prompt and one token (the escrow is the task's gas limit: the
+ * executor stops generating where it runs out, SPEC 7), and only once per task id. The task is
+ * open when its TaskOpen is on the ledger, or in the mempool: the gateway's signed TaskOpen
+ * travels in the request, and when gossip has not brought it yet it is admitted here (signature,
+ * nonce window, fee, and the escrow against the committed balance), so an executor never waits
+ * for gossip and never works for nothing it can see. What it cannot see (a TaskOpen that is then outbid by a double-spend, or lands after the
  * balance went elsewhere) is bounded: per gateway, at most `maxUnconfirmedPerGateway` such tasks
  * at once, whose escrows together fit its committed balance (docs/inference.md).
  */
@@ -96,11 +99,12 @@ export class TaskAdmission {
   /**
    * Admit `req` from peer `from`, knowing only lower bounds of its prompt: it has at least
    * `minPromptTokens` tokens and runs in a context of `contextLength`. Throws InferRefusal:
-   * TASK_NOT_OPEN, WRONG_CLIENT, WRONG_MODEL, ESCROW_TOO_LOW, TASK_REPLAYED, UNCONFIRMED_LIMIT,
-   * ESCROW_UNFUNDED, BUSY. The caller checks the exact prompt against `tokensPaid` once tokenized.
+   * TASK_NOT_OPEN, WRONG_CLIENT, WRONG_MODEL, PRICE_TOO_LOW, ESCROW_TOO_LOW, TASK_REPLAYED,
+   * UNCONFIRMED_LIMIT, ESCROW_UNFUNDED, BUSY. The caller checks the exact prompt against
+   * `tokensPaid` once tokenized.
    */
   admit(
-    req: Pick<InferRequest, 'taskId' | 'model' | 'maxTokens' | 'open'>,
+    req: Pick<InferRequest, 'taskId' | 'model' | 'open' | 'tokenPrice'>,
     from: string,
     bounds: { minPromptTokens: number; contextLength: number },
   ): TaskTicket {
@@ -130,16 +134,25 @@ export class TaskAdmission {
     if (model !== req.model)
       throw refusal('WRONG_MODEL', `task ${idHex} is open for ${model}, not ${req.model}`, true)
     const units = unitsPerToken(state, model)
-    const price = getInferenceParams(state)?.unitPrice
+    // An open task pays at the price it was opened at (SPEC 7), a task still opening at today's.
+    const price = onChain?.unitPrice ?? getInferenceParams(state)?.unitPrice
     if (units === undefined || price === undefined)
       throw refusal('TASK_NOT_OPEN', `${model} is not approved on this chain`)
-    const tokensPaid = tokensAffordable(maxCost, units, price)
-    // SPEC 5.3: the escrow pays for the prompt and every token asked for (within the context).
-    const needed = Math.min(bounds.minPromptTokens + req.maxTokens, bounds.contextLength)
+    // SPEC 7: the gas price. Below the chain's, this executor would generate tokens the ledger
+    // does not pay for; above it, it stops sooner, and the client is still charged the chain's.
+    const floor = BigInt(units) * price
+    if (req.tokenPrice < floor)
+      throw refusal(
+        'PRICE_TOO_LOW',
+        `the request prices a token at ${req.tokenPrice} base units; ${model} costs ${floor} here`,
+      )
+    const tokensPaid = tokensAffordable(maxCost, 1, req.tokenPrice)
+    // SPEC 7: the escrow is a gas limit: it pays for the prompt and at least one token.
+    const needed = Math.min(bounds.minPromptTokens + 1, bounds.contextLength)
     if (tokensPaid < needed)
       throw refusal(
         'ESCROW_TOO_LOW',
-        `max_cost ${maxCost} pays for ${tokensPaid} tokens; the prompt and max_tokens need at least ${needed}`,
+        `max_cost ${maxCost} pays for ${tokensPaid} tokens; the prompt and one token need at least ${needed}`,
       )
 
     if (onChain === undefined && tx.nonce < getAccount(state, from).nonce)
@@ -157,6 +170,7 @@ export class TaskAdmission {
     return {
       idHex,
       tokensPaid,
+      maxCost,
       release: () => {
         this.served.delete(idHex)
         this.unconfirmed.get(from)?.delete(idHex)

@@ -4,17 +4,19 @@ import { deadline } from '../../util/deadline.js'
 import { getEpoch } from '../../ledger/epoch/access.js'
 import {
   auditTaskIds,
+  decodeTx,
   getAudit,
   getChecked,
   getVerifyParams,
   selectionKey,
   toHex,
   type Signer,
+  type TaskOpenBody,
   type VerifyResultBody,
 } from '../../ledger/index.js'
 import { EngineError, type Engine, type TokenizerPool } from '../../engine/index.js'
 import { DEFAULT_REPLAY_EPSILON } from '../../engine/llm/replay.js'
-import { decodeRequest, maxRequestBytes } from '../../protocols/infer/index.js'
+import { decodeRequest, maxRequestBytes, tokenLimit } from '../../protocols/infer/index.js'
 import { inferRequestReader, type TaskProtocol, type TaskRecordData } from '../../protocols/task/index.js'
 import { checkDue, checkTaskRecord, revealDue, type CheckDuty } from '../../verify/index.js'
 import type { ChainService } from '../chain/service.js'
@@ -234,7 +236,7 @@ export class VerifierService {
       if (!(err instanceof NoRecord)) throw err
       return { ok: false, reason: 'record', position: 0, expected: 0, actual: -1 }
     }
-    const { engine, tokenizer } = this.components
+    const { engine, tokenizer, chain } = this.components
     const req = decodeRequest(record.request, maxRequestBytes())
     const model = engine.model(req.model)
     if (model === undefined || model.id !== req.model)
@@ -249,6 +251,18 @@ export class VerifierService {
         expected: promptIds.length,
         actual: record.receipt.promptTokens,
       }
+    // SPEC 7: the executor stopped where the TaskOpen's escrow ran out at the request's token
+    // price; the replay holds it to the same limit. An executor serves no request without a
+    // TaskOpen, so a record without one is the executor's.
+    let maxCost: bigint
+    try {
+      const open = decodeTx(chain.registry, req.open, chain.limits.maxTxBytes)
+      if (open.type !== 'TaskOpen') throw new Error(`a ${open.type}`)
+      maxCost = (open.body as TaskOpenBody).maxCost
+    } catch {
+      return { ok: false, reason: 'record', position: 0, expected: 0, actual: -1 }
+    }
+    const limit = tokenLimit(req, maxCost, promptIds.length)
     const verdict = await engine.replay(
       model.id,
       {
@@ -256,7 +270,7 @@ export class VerifierService {
         tokens: record.tokens,
         sampling: req.sampling,
         seed: samplingSeed(req.taskId),
-        maxTokens: req.maxTokens,
+        maxTokens: Math.max(1, limit.maxTokens),
         stop: req.stop,
       },
       DEFAULT_REPLAY_EPSILON,

@@ -1,5 +1,5 @@
 import { CodecError } from '../../ledger/errors.js'
-import { decode, encode, read } from '../../ledger/codec.js'
+import { amount, decode, encode, read } from '../../ledger/codec.js'
 import { taggedHash } from '../../ledger/crypto.js'
 import { decodeReceipt, encodeReceipt, type Receipt } from '../../ledger/task/receipt.js'
 import type { SamplingParams } from '../../engine/llm/sampler.js'
@@ -10,7 +10,15 @@ export interface InferRequest {
   taskId: Uint8Array
   model: string
   prompt: string
+  /** Output tokens asked for at most (the client's `max_tokens`, within the context). */
   maxTokens: number
+  /**
+   * Base units each token costs, prompt and output alike (units of compute per token × the unit
+   * price, as the gateway priced the task): with the TaskOpen's `maxCost`, the task's gas limit.
+   * The executor stops generating when one more token would make the fee exceed `maxCost`
+   * (`tokenBudget`), so the output is still a pure function of this frame, which verifiers replay.
+   */
+  tokenPrice: bigint
   sampling: SamplingParams
   stop: string[]
   /**
@@ -21,15 +29,24 @@ export interface InferRequest {
   open: Uint8Array
 }
 
+/**
+ * Why an executor stopped: an end-of-sequence token or a stop string; `maxTokens` or the context's
+ * end; or `budget`, when one more token would have made the fee exceed the escrow (SPEC 7).
+ */
+export type TaskFinish = 'stop' | 'length' | 'budget'
+
 export type InferFrame =
   | { kind: 'chunk'; tokens: number[]; text: string }
-  | { kind: 'done'; receipt: Receipt; sig: Uint8Array; finishReason: 'stop' | 'length' }
+  | { kind: 'done'; receipt: Receipt; sig: Uint8Array; finishReason: TaskFinish }
   | { kind: 'error'; code: string; message: string }
 
 export const MAX_PROMPT_CHARS = 256 * 1024
 
-/** The request frame's version: 2 carries the TaskOpen (version 1 did not, and is refused). */
-export const REQUEST_VERSION = 2
+/**
+ * The request frame's version: 3 carries the token price (2 did not), 2 the TaskOpen (1 did not);
+ * older ones are refused.
+ */
+export const REQUEST_VERSION = 3
 
 /** Largest TaskOpen transaction a request carries (one is about 250 bytes). */
 export const MAX_TASK_OPEN_BYTES = 1024
@@ -64,6 +81,7 @@ export function encodeRequest(r: InferRequest): Uint8Array {
     [s.temperature, s.topP, s.topK, s.repetitionPenalty, s.frequencyPenalty, s.presencePenalty],
     r.stop,
     r.open,
+    amount(r.tokenPrice),
   ])
 }
 
@@ -76,7 +94,11 @@ export function decodeRequest(bytes: Uint8Array, maxBytes: number): InferRequest
       `infer request: unknown version ${describe(v[0])} (this host speaks ${REQUEST_VERSION})`,
       { what: 'infer request' },
     )
-  const [, taskId, model, prompt, maxTokens, sampling, stop, open] = read.array(v, 8, 'infer request')
+  const [, taskId, model, prompt, maxTokens, sampling, stop, open, tokenPrice] = read.array(
+    v,
+    9,
+    'infer request',
+  )
   const [t, p, k, rep, freq, pres] = read.array(sampling, 6, 'sampling')
   return {
     taskId: read.bytes(taskId, 'taskId', 32),
@@ -93,6 +115,7 @@ export function decodeRequest(bytes: Uint8Array, maxBytes: number): InferRequest
     },
     stop: read.list(stop, MAX_STOP_SEQUENCES, 'stop').map((x) => read.string(x, MAX_STOP_LENGTH, 'stop')),
     open: taskOpenBytes(open),
+    tokenPrice: read.amount(tokenPrice, 'tokenPrice'),
   }
 }
 
@@ -134,7 +157,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes: number): InferFrame {
     }
     case 1: {
       const [, receipt, sig, reason] = read.array(v, 4, 'done')
-      if (reason !== 'stop' && reason !== 'length')
+      if (reason !== 'stop' && reason !== 'length' && reason !== 'budget')
         throw new CodecError('BAD_SHAPE', 'infer frame: unknown finish reason', { what: 'infer frame' })
       return {
         kind: 'done',

@@ -16,6 +16,7 @@ import {
   inputHash,
   maxRequestBytes,
   type InferRequest,
+  type TaskFinish,
 } from './codec.js'
 
 export {
@@ -29,7 +30,8 @@ export {
   MAX_TASK_OPEN_BYTES,
   REQUEST_VERSION,
 } from './codec.js'
-export type { InferRequest, InferFrame } from './codec.js'
+export type { InferRequest, InferFrame, TaskFinish } from './codec.js'
+export { tokenLimit, taskFinish, withinBudget, type TokenLimit } from './budget.js'
 
 export type InferErrorCode =
   | 'DIAL_FAILED'
@@ -85,12 +87,12 @@ export type InferHandler = (
     signal: AbortSignal
     send: (chunk: { tokens: number[]; text: string }) => Promise<void>
   },
-) => Promise<{ receipt: Receipt; sig: Uint8Array; finishReason: 'stop' | 'length' }>
+) => Promise<{ receipt: Receipt; sig: Uint8Array; finishReason: TaskFinish }>
 
 export interface InferOutcome {
   receipt: Receipt
   sig: Uint8Array
-  finishReason: 'stop' | 'length'
+  finishReason: TaskFinish
   /** The input hash the gateway computed over the bytes it sent. */
   inputHash: Uint8Array
   /** The request frame exactly as sent, kept for verifiers (SPEC 5.3 step 5). */

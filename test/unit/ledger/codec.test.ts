@@ -33,6 +33,7 @@ test('an infer request whose prompt and stop strings begin with U+FEFF reaches t
     model: 'kjv-small@0123456789abcdef',
     prompt: `${BOM}And the LORD said`,
     maxTokens: 8,
+    tokenPrice: 10n,
     sampling: {
       temperature: 0,
       topP: 1,

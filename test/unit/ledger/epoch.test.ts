@@ -6,11 +6,13 @@ import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
 import { Overlay, type State } from '../../../src/ledger/state/state.js'
 import { heldOf, addHeld } from '../../../src/ledger/verify/index.js'
 import { proofCommittee } from '../../../src/ledger/epoch/committee.js'
-import { getAccount, getSupply, getValidatorEntries } from '../../../src/ledger/state/access.js'
+import { getAccount, getSupply, getValidatorEntries, putAccount } from '../../../src/ledger/state/access.js'
 import { getEpoch } from '../../../src/ledger/epoch/access.js'
 import { commitment, raceSeed, sampleMessage } from '../../../src/ledger/epoch/seed.js'
 import type { RaceParams } from '../../../src/ledger/epoch/records.js'
+import { genesisSupply } from '../../../src/ledger/economics/index.js'
 import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
+import { assertBooks } from '../../helpers/books.js'
 
 const registry = baseRegistry()
 const [a, b, c, newcomer] = [0, 1, 2, 3].map(testSigner) as [
@@ -42,12 +44,14 @@ const genesis: Genesis = {
   race,
 }
 
-/** A chain driven block by block: each block at `time`, with the given transactions. */
+/** A chain driven block by block: each block at `time`, with the given transactions; the books balance after each. */
 class Chain {
   state: State
+  readonly supply: bigint
 
   constructor(g: Genesis = genesis) {
     this.state = genesisState(g)
+    this.supply = genesisSupply(g)
   }
 
   height = 0
@@ -79,6 +83,7 @@ class Chain {
       false,
     )
     this.state.commit(run.overlay)
+    assertBooks(this.state, this.height, this.supply)
     assert.deepEqual(run.dropped, [], 'every transaction here can pay its fee and has the right nonce')
     return run.failed.map((d) => d.error.code)
   }
@@ -110,11 +115,15 @@ test('an epoch runs commit, reveal, race and validate, and accepted proofs becom
     ['BAD_REVEAL'],
   )
   assert.equal(getEpoch(chain.state)!.phase, 'reveal')
-  // Rewards earned this epoch (as TaskReceipts would leave them): a's are paid at its end, c's forfeited.
+  // Rewards earned this epoch (as TaskReceipts would leave them, paid by a client: here the
+  // newcomer): a's are paid at its end, c's forfeited.
   const held = new Overlay(chain.state)
   addHeld(held, a.peerId, 0, 500n)
   addHeld(held, c.peerId, 0, 300n)
+  const payer = getAccount(held, newcomer.peerId)
+  putAccount(held, newcomer.peerId, { ...payer, balance: payer.balance - 800n })
   chain.state.commit(held)
+  assertBooks(chain.state, chain.height, chain.supply)
   const cBefore = getAccount(chain.state, c.peerId).balance
   const burnedBefore = getSupply(chain.state).burned
   chain.block(40, [chain.tx(b, 'RandReveal', { epoch: 0, secret: secret(1) })])

@@ -15,6 +15,7 @@ import {
   signReceipt,
   taskFee,
   taskIdOf,
+  tokenBudget,
   type Receipt,
 } from '../../../src/ledger/task/index.js'
 import { heldOf } from '../../../src/ledger/verify/index.js'
@@ -80,7 +81,7 @@ test('TaskOpen escrows max_cost under a task id fixed by sender and nonce', () =
   const { state, taskId } = withOpenTask(100_000n)
   assert.equal(getAccount(state, client.peerId).balance, 1_000_000n - 100_000n - 1n)
   const task = getTask(state, toHex(taskId))
-  assert.deepEqual(task, { client: client.peerId, model: MODEL, maxCost: 100_000n, height: 2 })
+  assert.deepEqual(task, { client: client.peerId, model: MODEL, maxCost: 100_000n, height: 2, unitPrice: 3n })
 })
 
 test('TaskOpen refuses an unapproved model, a zero max_cost and a balance below max_cost', () => {
@@ -259,4 +260,32 @@ test('the executor draw is a deterministic permutation, proportional to weight',
     const sd = Math.sqrt(N * p * (1 - p))
     assert.ok(Math.abs(first.get(id)! - N * p) < 5 * sd, `${id}: ${first.get(id)} of ${N}, expected ${N * p}`)
   }
+})
+
+test('max_cost is a gas limit: the client pays exactly the tokens it got, and never more than max_cost', () => {
+  // 30 base units a token (10 units at price 3): 389 pays for the 5-token prompt and 7 more.
+  const maxCost = 389n
+  assert.equal(tokenBudget(maxCost, BigInt(UNITS) * 3n, 5), 7)
+  const settle = (completion: number): { paid: bigint; held: bigint } => {
+    const { state, taskId } = withOpenTask(maxCost)
+    const before = getAccount(state, client.peerId).balance
+    const r = receipt(taskId, completion)
+    const t = tx(state, client, 'TaskReceipt', {
+      receipt: r,
+      executor: host.peerId,
+      sig: signReceipt(genesis.chainId, host, r),
+    })
+    apply(state, t)
+    const held = heldOf(state, host.peerId)
+    const paid = before + maxCost - t.fee - getAccount(state, client.peerId).balance
+    assert.equal(paid, held, 'what the client paid is what the executor holds: nothing created or lost')
+    return { paid, held }
+  }
+  // Stopped at the budget: exactly (5 + 7) × 30, the rest of the escrow refunded.
+  assert.equal(settle(7).paid, 360n)
+  // A receipt claiming one token more than the escrow buys ((5 + 8) × 30 = 390) is charged
+  // max_cost, not 390: the ledger cannot tell, so it caps; the client's gateway refuses to post
+  // such a receipt at all (withinBudget).
+  assert.equal(settle(8).paid, maxCost)
+  assert.equal(settle(1000).paid, maxCost)
 })

@@ -15,13 +15,11 @@ import {
   taskFee,
   taskIdOf,
   type Receipt,
-  type TaskRecord,
 } from '../../../src/ledger/task/index.js'
 import {
   checkRateBps,
   getAudit,
   getChecked,
-  getHeld,
   getStanding,
   heldOf,
   isSelected,
@@ -30,7 +28,9 @@ import {
   type CheckedTask,
   type VerifyParams,
 } from '../../../src/ledger/verify/index.js'
+import { checkBooks, genesisSupply } from '../../../src/ledger/economics/index.js'
 import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
+import { assertBooks } from '../../helpers/books.js'
 
 const registry = baseRegistry()
 const [a, b, c, d, client] = [0, 1, 2, 3, 4].map(testSigner) as [Signer, Signer, Signer, Signer, Signer]
@@ -74,8 +74,9 @@ const genesis: Genesis = {
   verification: vp,
 }
 const FEE_TX = 1n
+const SUPPLY = genesisSupply(genesis)
 
-/** A chain driven block by block, with one proposer that is none of the peers under test. */
+/** A chain driven block by block, with one proposer that is none of the peers under test; the books balance after each block. */
 class Chain {
   state: State = genesisState(genesis)
   height = 0
@@ -106,6 +107,7 @@ class Chain {
       false,
     )
     this.state.commit(run.overlay)
+    assertBooks(this.state, this.height, SUPPLY)
     assert.deepEqual(run.dropped, [])
     return run.failed.map((f) => f.error.code)
   }
@@ -170,23 +172,6 @@ function started(): Chain {
   return chain
 }
 
-/** Every coin: balances, stakes, escrows, held rewards, parked fees and report deposits. */
-function holdings(state: State): bigint {
-  let sum = 0n
-  for (const [, x] of state.withPrefix('acct:')) {
-    const acct = x as { balance: bigint; stake: bigint }
-    sum += acct.balance + acct.stake
-  }
-  for (const [, t] of state.withPrefix('task:')) sum += (t as TaskRecord).maxCost
-  for (const [, , amount] of getHeld(state)) sum += amount
-  for (const [, x] of state.withPrefix('checked:')) {
-    const t = x as CheckedTask
-    if (t.parked) sum += t.fee
-    if (t.status === 'open' || t.status === 'disputed') sum += t.reportDeposit
-  }
-  return sum
-}
-
 const selected = (s: Signer, task: CheckedTask, id: Uint8Array, epoch: number): boolean =>
   isSelected(selectionValue(selectionKey(s, genesis.chainId, epoch), id), task.rateBps, 1, task.others)
 
@@ -235,7 +220,7 @@ test('a settled task waits for its checks; its checkers split the fee at the aud
     assert.equal(paid[i + 1]! + expectFee, chosen.includes(s) ? each : 0n, `pay of verifier ${i + 1}`)
   }
   assert.equal(chain.checked(hex).status, chosen.length > 0 ? 'verified' : 'unchecked')
-  assert.equal(getSupply(chain.state).total, holdings(chain.state))
+  assert.equal(checkBooks(chain.state, SUPPLY), undefined)
 })
 
 test('a failed check disputes the task; a weighted majority convicts: refund, forfeit, slash, bounty, jail, reputation', () => {
@@ -303,7 +288,7 @@ test('a failed check disputes the task; a weighted majority convicts: refund, fo
     routeCandidates(chain.state, MODEL, chain.height).some(([p]) => p === a.peerId),
     'free again',
   )
-  assert.equal(getSupply(chain.state).total, holdings(chain.state))
+  assert.equal(checkBooks(chain.state, SUPPLY), undefined)
 })
 
 test('a rejected accusation costs the accuser its reputation and pay; a report is upheld or rejected with the deposit moving as stated', () => {
@@ -353,7 +338,7 @@ test('a rejected accusation costs the accuser its reputation and pay; a report i
     getAccount(chain.state, client.peerId).balance,
     before + cheated.fee + vp.reportDeposit + reward,
   )
-  assert.equal(getSupply(chain.state).total, holdings(chain.state))
+  assert.equal(checkBooks(chain.state, SUPPLY), undefined)
 })
 
 test('a peer that skips its assigned checks forfeits the epoch’s rewards; one that does them keeps them', () => {
@@ -395,7 +380,7 @@ test('a peer that skips its assigned checks forfeits the epoch’s rewards; one 
   // is paid half the fee of each task it checked.
   assert.equal(getAccount(chain.state, c.peerId).balance, cBefore + cHeld + cPay)
   assert.ok(getSupply(chain.state).burned - burned >= bHeld)
-  assert.equal(getSupply(chain.state).total, holdings(chain.state))
+  assert.equal(checkBooks(chain.state, SUPPLY), undefined)
 })
 
 test('a second conviction in an epoch refunds its client from the executor’s stake, the held rewards being gone', () => {
@@ -417,5 +402,84 @@ test('a second conviction in an epoch refunds its client from the executor’s s
   const stakeLeft = STAKE - slash1 - two.fee
   assert.equal(t.penalty?.slashed, (stakeLeft * 1000n) / 10_000n)
   assert.equal(getAccount(chain.state, a.peerId).stake, stakeLeft - t.penalty!.slashed)
-  assert.equal(getSupply(chain.state).total, holdings(chain.state))
+  assert.equal(checkBooks(chain.state, SUPPLY), undefined)
+})
+
+test('a conviction forfeits the fees of the executor’s other tasks of the epoch: at the audit’s close there is nothing of them to split or park, and the books balance', () => {
+  const chain = started()
+  // Three tasks of a in epoch 0: one cleared after a false accusation (c and d passed it), one
+  // left disputed, one a cheat. The conviction forfeits every reward a holds, their fees with it.
+  const cleared = chain.settle(a)
+  const disputed = chain.settle(a, 30)
+  const cheat = chain.settle(a, 40)
+  chain.vote(b, cleared.id, false)
+  chain.vote(c, cleared.id, true)
+  chain.vote(d, cleared.id, true)
+  assert.equal(chain.checked(cleared.hex).status, 'cleared')
+  // d votes on every task (so it does its duty whatever its key selects), passing them all.
+  chain.vote(b, disputed.id, false)
+  chain.vote(d, disputed.id, true)
+  assert.equal(chain.checked(disputed.hex).status, 'disputed', 'd alone holds 1/3: not yet half')
+  chain.vote(b, cheat.id, false)
+  chain.vote(d, cheat.id, true)
+  chain.vote(c, cheat.id, false)
+  assert.equal(chain.checked(cheat.hex).status, 'fraud')
+  assert.equal(chain.checked(cheat.hex).penalty?.forfeited, cleared.fee + disputed.fee)
+  assert.equal(heldOf(chain.state, a.peerId), 0n)
+  // A later task of epoch 0, by b: its fee is b's to share with its checkers.
+  const later = chain.settle(b)
+  chain.vote(c, later.id, false)
+  chain.vote(d, later.id, true)
+  chain.vote(a, later.id, true)
+  assert.equal(chain.checked(later.hex).status, 'cleared')
+  const before = [c, d].map((s) => getAccount(chain.state, s.peerId).balance)
+  chain.nextEpoch()
+  chain.revealKeys(0, hosts)
+  chain.nextEpoch() // closes the audit of epoch 0: the block that does so must not fail
+  assert.equal(getAudit(chain.state, 0)?.closed, true)
+  const t = chain.checked(disputed.hex)
+  assert.equal(t.status, 'disputed')
+  assert.equal(t.parked, false, 'its fee was forfeited: nothing to park')
+  // c's and d's pay for the cleared task was in the forfeit; d (and a) passed b's later task.
+  assert.ok(!getAudit(chain.state, 0)!.skipped.includes(d.peerId))
+  const each = later.fee / 2n / 2n
+  assert.equal(getAccount(chain.state, d.peerId).balance - before[1]!, each - FEE_TX)
+  assert.equal(getAccount(chain.state, c.peerId).balance - before[0]!, -FEE_TX)
+  // Its audit dropped, the dispute closes unproven: a is paid nothing for it, holding nothing of it.
+  const aBefore = getAccount(chain.state, a.peerId).balance
+  for (let e = 0; e < vp.disputeEpochs; e++) chain.nextEpoch()
+  assert.equal(getChecked(chain.state, disputed.hex), undefined)
+  assert.equal(getAccount(chain.state, a.peerId).balance, aBefore)
+  assert.equal(checkBooks(chain.state, SUPPLY), undefined)
+})
+
+test('a host convicted on its own task (client and executor at once) gets its refund and deposit: nothing is lost from the books', () => {
+  const chain = started()
+  const open = chain.tx(a, 'TaskOpen', { model: MODEL, maxCost: 10_000n })
+  assert.deepEqual(chain.block([open]), [])
+  const r: Receipt = {
+    taskId: taskIdOf(a.peerId, open.nonce),
+    modelId: MODEL,
+    inputHash: new Uint8Array(32).fill(7),
+    outputHash: outputHash([1, 2, 3]),
+    promptTokens: 5,
+    completionTokens: 20,
+  }
+  const fee = taskFee(25, UNITS, PRICE, 10_000n)
+  const sig = signReceipt(genesis.chainId, a, r)
+  assert.deepEqual(chain.block([chain.tx(a, 'TaskReceipt', { receipt: r, executor: a.peerId, sig })]), [])
+  assert.deepEqual(chain.block([chain.tx(a, 'Report', { taskId: r.taskId })]), [])
+  const before = getAccount(chain.state, a.peerId)
+  chain.vote(b, r.taskId, false)
+  chain.vote(c, r.taskId, false) // the block's books are checked: a throw here names the difference
+  const t = chain.checked(toHex(r.taskId))
+  assert.equal(t.status, 'fraud')
+  assert.deepEqual(t.penalty?.refunded, fee)
+  const after = getAccount(chain.state, a.peerId)
+  assert.equal(
+    after.balance,
+    before.balance + fee + vp.reportDeposit,
+    'refund and deposit, no forfeit to share',
+  )
+  assert.equal(after.stake, before.stake - t.penalty!.slashed)
 })

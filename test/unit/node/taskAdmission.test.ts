@@ -69,12 +69,14 @@ function commit(state: State, tx: SignedTx): void {
 
 function request(
   open: SignedTx,
-  overrides: { maxTokens?: number; model?: string; taskId?: Uint8Array } = {},
+  overrides: { maxTokens?: number; model?: string; taskId?: Uint8Array; tokenPrice?: bigint } = {},
 ) {
   return {
     taskId: overrides.taskId ?? taskIdOf(open.from, open.nonce),
     model: overrides.model ?? MODEL,
     maxTokens: overrides.maxTokens ?? 20,
+    // The chain's: 10 units a token at price 1.
+    tokenPrice: overrides.tokenPrice ?? 10n,
     open: open.bytes,
   }
 }
@@ -126,7 +128,7 @@ test('a fresh identity with no balance, or a request with no TaskOpen, gets TASK
   )
 })
 
-test("another client's TaskOpen, a TaskOpen for another task or model, or too small an escrow is refused", () => {
+test("another client's TaskOpen, a TaskOpen for another task or model, too low a price or too small an escrow is refused", () => {
   const { state, admission } = setup()
   const open = taskOpen(state, gateway, 1000n)
   refused(() => admission.admit(request(open), other.peerId, bounds), 'WRONG_CLIENT')
@@ -138,16 +140,20 @@ test("another client's TaskOpen, a TaskOpen for another task or model, or too sm
     () => admission.admit(request(open, { model: 'other@0000000000000000' }), gateway.peerId, bounds),
     'WRONG_MODEL',
   )
-  // 1000 pays for 100 tokens: 5 of prompt and 96 asked for is one too many.
-  refused(() => admission.admit(request(open, { maxTokens: 96 }), gateway.peerId, bounds), 'ESCROW_TOO_LOW')
-  // The same escrow still pays for what fits: the context caps what can be generated.
-  assert.equal(
-    admission.admit(request(open, { maxTokens: 96 }), gateway.peerId, {
-      minPromptTokens: 5,
-      contextLength: 100,
-    }).tokensPaid,
-    100,
+  // Priced below the chain's 10 a token: the ledger would not pay for what the budget allows.
+  refused(() => admission.admit(request(open, { tokenPrice: 9n }), gateway.peerId, bounds), 'PRICE_TOO_LOW')
+  // An escrow of 50 pays for 5 tokens: not the prompt (at least 5) and one more.
+  refused(
+    () => admission.admit(request(taskOpen(state, gateway, 50n)), gateway.peerId, bounds),
+    'ESCROW_TOO_LOW',
   )
+  // The escrow is a gas limit (SPEC 7): more tokens asked for than it pays for is admitted, and
+  // the executor stops where it runs out. 1000 pays for 100 tokens at 10, 50 at a price of 20.
+  const ticket = admission.admit(request(open, { maxTokens: 500 }), gateway.peerId, bounds)
+  assert.equal(ticket.tokensPaid, 100)
+  assert.equal(ticket.maxCost, 1000n)
+  ticket.release()
+  assert.equal(admission.admit(request(open, { tokenPrice: 20n }), gateway.peerId, bounds).tokensPaid, 50)
 })
 
 test('a task refused before it ran can be admitted again; a settled one cannot', () => {

@@ -1,10 +1,11 @@
 import type { CommandModule } from 'yargs'
 import type { GlobalArgs } from '../../options.js'
 import { headHandler, blockHandler, accountHandler } from './handler.js'
+import { supplyHandler } from './supply.js'
 
 export const ledgerCommand: CommandModule<object, GlobalArgs> = {
   command: 'ledger <command>',
-  describe: 'Read the ledger: head, blocks, accounts (amounts in base units)',
+  describe: 'Read the ledger: head, blocks, accounts, supply (amounts in base units)',
   builder: (y) =>
     y
       .command({ command: 'head', describe: 'The last final block', handler: headHandler as never })
@@ -20,6 +21,11 @@ export const ledgerCommand: CommandModule<object, GlobalArgs> = {
         builder: (b) => b.positional('id', { type: 'string', demandOption: true }),
         handler: accountHandler as never,
       })
-      .demandCommand(1, 'name a ledger command (head, block, account)') as never,
+      .command({
+        command: 'supply',
+        describe: 'Supply, minted, burned; the subsidy batch, ratio and minimum issuance; the schedule',
+        handler: supplyHandler as never,
+      })
+      .demandCommand(1, 'name a ledger command (head, block, account, supply)') as never,
   handler: () => {},
 }

@@ -10,6 +10,8 @@ export interface CordexField {
   executor: string
   model_id: string
   cost: string
+  /** The output stopped because one more token would have cost more than max_cost. */
+  budget_exhausted?: boolean
   receipt: unknown
 }
 
@@ -53,7 +55,7 @@ export async function streamCompletion(
 export function summary(f: Final): string {
   const u = f.usage
   const c = f.cordex
-  return `[executor ${c === undefined ? '?' : shortId(c.executor)} · ${u?.prompt_tokens ?? '?'} prompt + ${u?.completion_tokens ?? '?'} output tokens · cost ${c?.cost ?? '?'} base units · task ${c?.task_id.slice(0, 16) ?? '?'}]`
+  return `[executor ${c === undefined ? '?' : shortId(c.executor)} · ${u?.prompt_tokens ?? '?'} prompt + ${u?.completion_tokens ?? '?'} output tokens · cost ${c?.cost ?? '?'} base units${c?.budget_exhausted === true ? ' (max_cost reached)' : ''} · task ${c?.task_id.slice(0, 16) ?? '?'}]`
 }
 
 export async function promptHandler(args: GlobalArgs & SamplingArgs & { text: string }): Promise<void> {
@@ -73,6 +75,7 @@ export async function promptHandler(args: GlobalArgs & SamplingArgs & { text: st
       usage: final.usage,
       cost: final.cordex?.cost,
       finishReason: final.finish_reason,
+      budgetExhausted: final.cordex?.budget_exhausted,
       receipt: final.cordex?.receipt,
     })
     return

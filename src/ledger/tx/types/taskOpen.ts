@@ -2,7 +2,7 @@ import { read, json, amount } from '../../codec.js'
 import { toHex } from '../../crypto.js'
 import { TxRejectedError } from '../../errors.js'
 import { getAccount, putAccount } from '../../state/access.js'
-import { putTask, unitsPerToken } from '../../task/access.js'
+import { getInferenceParams, putTask, unitsPerToken } from '../../task/access.js'
 import { taskIdOf } from '../../task/receipt.js'
 import type { TxType } from '../tx.js'
 
@@ -45,6 +45,8 @@ export const taskOpen: TxType<TaskOpenBody> = {
       model: tx.body.model,
       maxCost: tx.body.maxCost,
       height: ctx.height,
+      // SPEC 7: the task is charged at the price in force now, even if it settles after a change.
+      unitPrice: getInferenceParams(s)!.unitPrice,
     })
   },
 }

@@ -80,12 +80,8 @@ export const taskReceipt: TxType<TaskReceiptBody> = {
     const units = params?.models.find(([m]) => m === task.model)?.[1]
     if (params === undefined || units === undefined)
       throw new TxRejectedError('UNKNOWN_MODEL', `model ${task.model} is no longer approved`)
-    const fee = taskFee(
-      receipt.promptTokens + receipt.completionTokens,
-      units,
-      params.unitPrice,
-      task.maxCost,
-    )
+    // At the price the task was opened at (SPEC 7: the price may have changed at an epoch end since).
+    const fee = taskFee(receipt.promptTokens + receipt.completionTokens, units, task.unitPrice, task.maxCost)
     const epoch = getEpoch(s)?.number ?? 0
     if (getStanding(s, executor).jailedUntilEpoch > epoch)
       throw new TxRejectedError('JAILED', `${executor} is jailed for fraud`)

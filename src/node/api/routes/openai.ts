@@ -114,6 +114,15 @@ function service(ctx: ApiContext): InferenceService {
 }
 
 /**
+ * The OpenAI `finish_reason`: an output that ended because one more token would have cost more
+ * than `max_cost` (SPEC 7) is `length`, as OpenAI names an output cut short by a limit (clients
+ * with a closed set of reasons keep working); `cordex.budget_exhausted` says which limit it was.
+ */
+function finishReason(r: TaskResult): 'stop' | 'length' {
+  return r.finishReason === 'budget' ? 'length' : r.finishReason
+}
+
+/**
  * The `cordex` object of an answer. Its `verification` is `pending` (the task has just settled or
  * is settling: `GET /tasks/:id` follows it), or `unchecked` on a chain that checks no tasks.
  */
@@ -124,6 +133,7 @@ function cordexField(r: TaskResult, verification: 'pending' | 'unchecked'): Reco
     model_id: r.model,
     cost: r.cost.toString(),
     max_cost: r.maxCost.toString(),
+    budget_exhausted: r.finishReason === 'budget',
     receipt: r.receipt,
     attempts: r.attempts,
     verification,
@@ -208,10 +218,10 @@ async function handle(ctx: ApiContext, raw: unknown, signal: AbortSignal, chat: 
             ? {
                 index: 0,
                 message: { role: 'assistant', content: r.text },
-                finish_reason: r.finishReason,
+                finish_reason: finishReason(r),
                 logprobs: null,
               }
-            : { index: 0, text: r.text, finish_reason: r.finishReason, logprobs: null },
+            : { index: 0, text: r.text, finish_reason: finishReason(r), logprobs: null },
         ],
         usage: usage(r),
         cordex: cordexField(r, verification),
@@ -261,7 +271,7 @@ async function handle(ctx: ApiContext, raw: unknown, signal: AbortSignal, chat: 
       .then((r) => {
         id = `${chat ? 'chatcmpl' : 'cmpl'}-${r.taskId}`
         ch.push({
-          ...(piece('', r.finishReason) as object),
+          ...(piece('', finishReason(r)) as object),
           usage: usage(r),
           cordex: cordexField(r, verification),
         })
