@@ -130,3 +130,27 @@ test('devnet: SIGTERM during start-up and while running leaves no daemon and no 
     for (const name of readdirSync(base)) await assertUnlocked(join(base, name))
   }
 })
+
+test('a daemon whose starter is killed outright (a test run cut off) stops by itself, with CORDEX_EXIT_WITH_PARENT', async () => {
+  const { daemon } = await TestDaemon.init(join(dir.path, 'orphan'))
+  // A starter process that spawns the daemon and is then SIGKILLed: no cleanup of its own runs.
+  const starter = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(CORDEX)}, 'daemon', '--data-dir', ${JSON.stringify(daemon.dataDir)}], { stdio: 'ignore', env: { ...process.env, CORDEX_EXIT_WITH_PARENT: '1' } }); console.log(c.pid); setInterval(() => {}, 1000)`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  let out = ''
+  starter.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  const pid = await waitFor('the daemon pid', async () =>
+    /^\d+\n/.test(out) ? Number(out.trim()) : undefined,
+  )
+  await waitFor('the daemon answering', async () =>
+    (await cordex(['status', '--data-dir', daemon.dataDir])).code === 0 ? true : undefined,
+  )
+  starter.kill('SIGKILL')
+  await waitFor('the orphaned daemon gone', async () => (alive(pid) ? undefined : true), 30_000)
+  await assertUnlocked(daemon.dataDir)
+})

@@ -39,6 +39,8 @@ export class TestDaemon {
     this.output = ''
     const proc = spawn(process.execPath, [CORDEX, 'daemon', '--data-dir', this.dataDir, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A test file killed on its timeout leaves no daemon running.
+      env: { ...process.env, CORDEX_EXIT_WITH_PARENT: '1' },
     })
     proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()))
     proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()))

@@ -14,9 +14,8 @@ export async function startDevnet(base: string, peers: number, extra: string[] =
   const proc = spawn(
     process.execPath,
     [CORDEX, 'devnet', '--peers', String(peers), '--base-dir', base, '--json', ...extra],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    // A test file killed on its timeout leaves no devnet running (its daemons follow).
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CORDEX_EXIT_WITH_PARENT: '1' } },
   )
   let out = ''
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()))

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { Daemon, StartAbortedError } from '../../../node/index.js'
 import { p2pOverrides } from '../../p2pOptions.js'
 import type { DaemonArgs } from './options.js'
+import { exitWithParent } from '../../../util/parentWatch.js'
 
 /**
  * Run the daemon in the foreground until SIGINT or SIGTERM (or, when started by `cordex devnet`,
@@ -41,6 +42,10 @@ export async function daemonHandler(args: DaemonArgs): Promise<void> {
   })
   // Started with an IPC channel (by `cordex devnet`): stop when the parent disappears.
   if (process.send !== undefined) process.on('disconnect', () => void daemon.stop())
+  exitWithParent(() => {
+    daemon.log?.warn('the process that started this daemon is gone: stopping')
+    void daemon.stop()
+  })
 
   try {
     await daemon.start()

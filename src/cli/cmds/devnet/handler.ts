@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { exitWithParent } from '../../../util/parentWatch.js'
 import { mkdir } from 'node:fs/promises'
 import type { StatusView } from '../../../node/index.js'
 import { callDaemon } from '../../client.js'
@@ -32,6 +33,7 @@ export async function devnetHandler(args: DevnetArgs): Promise<void> {
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
+    exitWithParent(() => onSignal('SIGTERM'))
   })
   let stopSignal: NodeJS.Signals | undefined
   void stopped.then((s) => (stopSignal = s))
