@@ -262,11 +262,14 @@ export async function assertConvicted(
 export function useVerifyDevnet(firstCheat: Record<string, unknown>): void {
   before(async () => {
     writeConfig(0, {
-      // Short epochs (a 2-second Race, 16 blocks): the rounds wait for audits, which close at epoch ends.
+      // Short epochs (a 2-second Race, 16 blocks): the rounds wait for audits, which close at epoch
+      // ends. A check rate of 1 at any reputation: a convicted cheater regains its reputation in a
+      // few epochs, and at the floor rate (20%) most of its next round's tasks would go unchecked,
+      // each costing the round an audit's wait (CI saw a round run out of time that way).
       genesis: {
         params: { minTxFee: '0', epochBlocks: 16 },
         race: { raceMs: 2000 },
-        verification: { fraudJailEpochs: 0 },
+        verification: { fraudJailEpochs: 0, minCheckRateBps: 10_000 },
       },
     })
     writeConfig(3, { cheat: firstCheat })
