@@ -1,3 +1,4 @@
+import type { RaceParams } from '../../src/ledger/epoch/records.js'
 import { createHash } from 'node:crypto'
 import { signerFromSeed, toHex, type Signer } from '../../src/ledger/crypto.js'
 import { genesisState, genesisHash, type Genesis } from '../../src/ledger/genesis.js'
@@ -24,6 +25,22 @@ export const TEST_PARAMS: Params = {
   slashBps: 1000,
   jailBlocks: 50,
   maxClockDriftMs: 10_000,
+}
+
+/** Race parameters of the ledger unit tests: one commit and one reveal block, a 2-second Race. */
+export const TEST_RACE: RaceParams = {
+  commitBlocks: 1,
+  revealBlocks: 1,
+  raceMs: 1000,
+  submitMs: 500,
+  validateMs: 500,
+  maxProofNonces: 100,
+  sampleSize: 4,
+  maxSampleFailures: 1,
+  noRevealPenalty: 0n,
+  maxWeightPerPeer: 0,
+  minRevealBps: 5000,
+  committeeSize: 0,
 }
 
 /** A deterministic key per index. */

@@ -6,7 +6,6 @@ import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
 import { Overlay, type State } from '../../../src/ledger/state/state.js'
 import { getAccount, getSupply } from '../../../src/ledger/state/access.js'
 import { getEpoch, putEpoch } from '../../../src/ledger/epoch/access.js'
-import type { RaceParams } from '../../../src/ledger/epoch/records.js'
 import type { Signer } from '../../../src/ledger/crypto.js'
 import { TxRejectedError, CodecError } from '../../../src/ledger/errors.js'
 import { routeCandidates, unitsPerToken, type TaskRecord } from '../../../src/ledger/task/index.js'
@@ -21,7 +20,7 @@ import {
   type GovernanceParams,
 } from '../../../src/ledger/models/index.js'
 import { modelPropose } from '../../../src/ledger/tx/types/modelPropose.js'
-import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
+import { TEST_PARAMS, testSigner, TEST_RACE } from '../../helpers/chainSim.js'
 import { assertBooks } from '../../helpers/books.js'
 
 // Models by proposal and weighted vote (SPEC 7; docs/economics-models.md), block by block.
@@ -38,20 +37,7 @@ const GENESIS_MODEL = 'kjv-small@0123456789abcdef'
 const NEW = 'kjv-tiny@fedcba9876543210'
 const OTHER = 'other@00000000000000aa'
 const DEPOSIT = 50_000n
-const race: RaceParams = {
-  commitBlocks: 1,
-  revealBlocks: 1,
-  raceMs: 1000,
-  submitMs: 500,
-  validateMs: 500,
-  maxProofNonces: 100,
-  sampleSize: 4,
-  maxSampleFailures: 1,
-  noRevealPenalty: 0n,
-  maxWeightPerPeer: 0,
-  minRevealBps: 5000,
-  committeeSize: 0,
-}
+const race = TEST_RACE
 const governance: GovernanceParams = { modelDeposit: DEPOSIT, modelVotingEpochs: 2, maxPendingModels: 2 }
 const genesis: Genesis = {
   chainId: 'cordex-models',

@@ -9,7 +9,6 @@ import { decodeEntry, encodeEntry } from '../../../src/ledger/state/records.js'
 import { encode } from '../../../src/ledger/codec.js'
 import { TxRejectedError } from '../../../src/ledger/errors.js'
 import { getEpoch } from '../../../src/ledger/epoch/access.js'
-import type { RaceParams } from '../../../src/ledger/epoch/records.js'
 import { toHex, type Signer } from '../../../src/ledger/crypto.js'
 import {
   getInferenceParams,
@@ -26,7 +25,7 @@ import {
   weightedMedian,
   type WeightedPrice,
 } from '../../../src/ledger/price/index.js'
-import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
+import { TEST_PARAMS, testSigner, TEST_RACE } from '../../helpers/chainSim.js'
 
 // SPEC 7 and seed 004 appendix J: a price per unit of compute set each epoch's end by the
 // weight-weighted (lower) median of the votes of the peers with weight.
@@ -107,20 +106,7 @@ const registry = baseRegistry()
 const [a, b, c, d, client] = [0, 1, 2, 3, 4].map(testSigner) as [Signer, Signer, Signer, Signer, Signer]
 const MODEL = 'kjv-small@0123456789abcdef'
 const UNITS = 10
-const race: RaceParams = {
-  commitBlocks: 1,
-  revealBlocks: 1,
-  raceMs: 1000,
-  submitMs: 500,
-  validateMs: 500,
-  maxProofNonces: 100,
-  sampleSize: 4,
-  maxSampleFailures: 1,
-  noRevealPenalty: 0n,
-  maxWeightPerPeer: 0,
-  minRevealBps: 5000,
-  committeeSize: 0,
-}
+const race = TEST_RACE
 const genesis: Genesis = {
   chainId: 'cordex-price',
   time: 0,

@@ -6,7 +6,6 @@ import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
 import type { State } from '../../../src/ledger/state/state.js'
 import { getAccount, getSupply } from '../../../src/ledger/state/access.js'
 import { getEpoch } from '../../../src/ledger/epoch/access.js'
-import type { RaceParams } from '../../../src/ledger/epoch/records.js'
 import { toHex, type Signer } from '../../../src/ledger/crypto.js'
 import {
   outputHash,
@@ -29,7 +28,7 @@ import {
   type VerifyParams,
 } from '../../../src/ledger/verify/index.js'
 import { checkBooks, genesisSupply } from '../../../src/ledger/economics/index.js'
-import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
+import { TEST_PARAMS, testSigner, TEST_RACE } from '../../helpers/chainSim.js'
 import { assertBooks } from '../../helpers/books.js'
 
 const registry = baseRegistry()
@@ -39,20 +38,7 @@ const MODEL = 'kjv-small@0123456789abcdef'
 const UNITS = 10
 const PRICE = 3n
 const STAKE = 100_000n
-const race: RaceParams = {
-  commitBlocks: 1,
-  revealBlocks: 1,
-  raceMs: 1000,
-  submitMs: 500,
-  validateMs: 500,
-  maxProofNonces: 100,
-  sampleSize: 4,
-  maxSampleFailures: 1,
-  noRevealPenalty: 0n,
-  maxWeightPerPeer: 0,
-  minRevealBps: 5000,
-  committeeSize: 0,
-}
+const race = TEST_RACE
 const vp: VerifyParams = {
   minCheckRateBps: 2000,
   reputationCap: 4,

@@ -4,30 +4,16 @@ import { genesisState, type Genesis } from '../../../src/ledger/genesis.js'
 import { Overlay, type State } from '../../../src/ledger/state/state.js'
 import { putPriceVote } from '../../../src/ledger/price/index.js'
 import { getEpoch, putEpoch } from '../../../src/ledger/epoch/access.js'
-import type { RaceParams } from '../../../src/ledger/epoch/records.js'
 import { silentLogger } from '../../../src/util/logger.js'
 import { PriceVoter, type PriceVoterChain } from '../../../src/node/price/voter.js'
-import { testGenesis, testSigner } from '../../helpers/chainSim.js'
+import { testGenesis, testSigner, TEST_RACE } from '../../helpers/chainSim.js'
 
 const [me, other, idle] = [0, 1, 2].map(testSigner) as [
   ReturnType<typeof testSigner>,
   ReturnType<typeof testSigner>,
   ReturnType<typeof testSigner>,
 ]
-const race: RaceParams = {
-  commitBlocks: 1,
-  revealBlocks: 1,
-  raceMs: 1000,
-  submitMs: 500,
-  validateMs: 500,
-  maxProofNonces: 100,
-  sampleSize: 4,
-  maxSampleFailures: 1,
-  noRevealPenalty: 0n,
-  maxWeightPerPeer: 0,
-  minRevealBps: 5000,
-  committeeSize: 0,
-}
+const race = TEST_RACE
 const genesis: Genesis = {
   ...testGenesis([me, other]),
   race,

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict'
 import { genesisState, type Genesis } from '../../../../src/ledger/genesis.js'
 import { Overlay } from '../../../../src/ledger/state/state.js'
 import { baseRegistry, type SignedTx } from '../../../../src/ledger/tx/index.js'
-import type { RaceParams } from '../../../../src/ledger/epoch/records.js'
 import { HttpError, type ApiContext, type ApiRoute } from '../../../../src/node/api/index.js'
 import {
   modelGovernanceRoute,
@@ -11,7 +10,7 @@ import {
   modelVoteRoute,
 } from '../../../../src/node/api/routes/models.js'
 import type { ModelGovernanceView } from '../../../../src/node/api/views/modelsView.js'
-import { TEST_PARAMS, testSigner } from '../../../helpers/chainSim.js'
+import { TEST_PARAMS, testSigner, TEST_RACE } from '../../../helpers/chainSim.js'
 
 // The model governance routes over a ledger state in memory, with a chain whose queue of own
 // transactions runs the transaction's own rules against that state, as ChainService.sendTx does.
@@ -20,20 +19,7 @@ const registry = baseRegistry()
 const [a, b] = [testSigner(0), testSigner(1)]
 const APPROVED = 'kjv-small@0123456789abcdef'
 const NEW = 'kjv-tiny@fedcba9876543210'
-const race: RaceParams = {
-  commitBlocks: 1,
-  revealBlocks: 1,
-  raceMs: 1000,
-  submitMs: 500,
-  validateMs: 500,
-  maxProofNonces: 100,
-  sampleSize: 4,
-  maxSampleFailures: 1,
-  noRevealPenalty: 0n,
-  maxWeightPerPeer: 0,
-  minRevealBps: 5000,
-  committeeSize: 0,
-}
+const race = TEST_RACE
 const genesis: Genesis = {
   chainId: 'cordex-models',
   time: 0,

@@ -2,27 +2,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { genesisState, type Genesis } from '../../../../src/ledger/genesis.js'
 import { Overlay } from '../../../../src/ledger/state/state.js'
-import type { RaceParams } from '../../../../src/ledger/epoch/records.js'
 import { putPriceVote } from '../../../../src/ledger/price/index.js'
 import { HttpError, type ApiContext } from '../../../../src/node/api/index.js'
 import { priceRoute, type PriceView } from '../../../../src/node/api/routes/price.js'
-import { TEST_PARAMS, testSigner } from '../../../helpers/chainSim.js'
+import { TEST_PARAMS, testSigner, TEST_RACE } from '../../../helpers/chainSim.js'
 
 const [a, b, c] = [testSigner(0), testSigner(1), testSigner(2)]
-const race: RaceParams = {
-  commitBlocks: 1,
-  revealBlocks: 1,
-  raceMs: 1000,
-  submitMs: 500,
-  validateMs: 500,
-  maxProofNonces: 100,
-  sampleSize: 4,
-  maxSampleFailures: 1,
-  noRevealPenalty: 0n,
-  maxWeightPerPeer: 0,
-  minRevealBps: 5000,
-  committeeSize: 0,
-}
+const race = TEST_RACE
 const genesis: Genesis = {
   chainId: 'cordex-price-api',
   time: 0,
