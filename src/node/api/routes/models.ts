@@ -6,10 +6,9 @@ import {
   getGovernanceParams,
   readModelId,
   readUnits,
-  TxRejectedError,
   type SignedTx,
 } from '../../../ledger/index.js'
-import { OwnTxError } from '../../chain/ownTxs.js'
+import { txRefusal } from '../txRefusal.js'
 import { modelGovernanceView } from '../views/modelsView.js'
 
 /** What `POST /models/propose` and `POST /models/:id/vote` answer. */
@@ -37,21 +36,7 @@ const REFUSALS: Record<string, [number, string]> = {
   INSUFFICIENT_FUNDS: [402, 'insufficient_funds'],
 }
 
-function refusal(err: unknown): unknown {
-  if (err instanceof TxRejectedError) {
-    const [status, code] = REFUSALS[err.code] ?? [400, err.code]
-    return new HttpError(status, code, err.message)
-  }
-  if (err instanceof OwnTxError) {
-    if (err.code === 'QUEUE_FULL' || err.code === 'TIMEOUT')
-      return new HttpError(503, 'busy', `the transaction was not sent: ${err.message}`, {
-        'retry-after': '1',
-      })
-    if (err.code === 'STOPPED') return new HttpError(503, 'STOPPING', 'the daemon is stopping')
-    return new HttpError(400, 'aborted', err.message)
-  }
-  return err
-}
+const refusal = (err: unknown): unknown => txRefusal(err, REFUSALS, 'the transaction')
 
 function object(b: unknown): Record<string, unknown> {
   if (typeof b !== 'object' || b === null || Array.isArray(b))

@@ -1,15 +1,9 @@
 import type { ApiRoute } from '../server.js'
 import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
-import {
-  fromHex,
-  getChecked,
-  getVerifyParams,
-  type SignedTx,
-  TxRejectedError,
-} from '../../../ledger/index.js'
+import { fromHex, getChecked, getVerifyParams, type SignedTx } from '../../../ledger/index.js'
 import { getEpoch } from '../../../ledger/epoch/access.js'
-import { OwnTxError } from '../../chain/ownTxs.js'
+import { txRefusal } from '../txRefusal.js'
 import {
   chainTaskView,
   isFinal,
@@ -126,16 +120,4 @@ export function reportRoute(ctx: ApiContext): ApiRoute {
   }
 }
 
-function refusal(err: unknown): unknown {
-  if (err instanceof TxRejectedError) {
-    const [status, code] = REFUSALS[err.code] ?? [400, err.code]
-    return new HttpError(status, code, err.message)
-  }
-  if (err instanceof OwnTxError) {
-    if (err.code === 'QUEUE_FULL' || err.code === 'TIMEOUT')
-      return new HttpError(503, 'busy', `the report was not sent: ${err.message}`, { 'retry-after': '1' })
-    if (err.code === 'STOPPED') return new HttpError(503, 'STOPPING', 'the daemon is stopping')
-    return new HttpError(400, 'aborted', err.message)
-  }
-  return err
-}
+const refusal = (err: unknown): unknown => txRefusal(err, REFUSALS, 'the report')
