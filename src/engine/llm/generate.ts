@@ -14,8 +14,9 @@ export interface GenerationRequest {
   /** Strings that end the output (not included in it). */
   stop: string[]
   /**
-   * Devnet cheat only (docs/verification.md, "Cheating on purpose"): replace this share of the
-   * sampled tokens with other ids, as a host returning garbage would. Absent or 0: never.
+   * Devnet cheat only (docs/verification.md, "Cheating on purpose"): replace the first sampled
+   * token and this share of the others with other ids, as a host returning garbage would (every
+   * output is then wrong somewhere, however short). Absent or 0: never.
    */
   wrongTokenRate?: number
 }
@@ -100,7 +101,9 @@ export async function generate(
   for (;;) {
     if (signal?.aborted === true) throw new EngineError('CANCELLED', 'generation cancelled')
     let token = sampler.next(logits)
-    if (wrong !== null && wrong.next() / 4294967296 < wrongRate)
+    // The first token always (so that every output served is wrong somewhere, however short),
+    // then `wrongRate` of the others.
+    if (wrong !== null && (tokens.length === 0 || wrong.next() / 4294967296 < wrongRate))
       token = (token + 1 + (wrong.next() % (logits.length - 1))) % logits.length
     tokens.push(token)
     pending.push(token)

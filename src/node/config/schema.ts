@@ -349,7 +349,7 @@ export const configSchema = z
     /**
      * Devnet only: make this peer misbehave in one named way, so that tests and demos can watch
      * verification catch it (docs/verification.md, "Cheating on purpose"). `rate`: the share of
-     * tokens `wrongTokens` replaces.
+     * tokens `wrongTokens` replaces after the first (always replaced).
      */
     cheat: z
       .object({ mode: z.enum(CHEAT_MODES), rate: z.number().gt(0).max(1).default(0.2) })

@@ -16,7 +16,7 @@ import type { ExecutorRecords } from './executorRecords.js'
 /** How a devnet host told to cheat serves its tasks (config `cheat`; docs/verification.md). */
 export interface ExecutorCheat {
   mode: 'wrongTokens' | 'substituteModel' | 'truncate' | 'ignoreSampling'
-  /** Share of tokens `wrongTokens` replaces. */
+  /** Share of tokens `wrongTokens` replaces after the first, which it always replaces. */
   rate: number
 }
 

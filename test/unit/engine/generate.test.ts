@@ -126,3 +126,30 @@ test('a partial character is held back until it completes', async () => {
   )
   assert.equal(r.text, 'Helloé')
 })
+
+test('the wrongTokens cheat replaces the first token always and a share of the others, leaving no output honest', async () => {
+  const honest = [1, 2, 3, 5, 1, 2, 3, 5]
+  const seed = (i: number): Uint8Array => new Uint8Array(32).fill(i)
+  let replacedAfterFirst = 0
+  for (let i = 0; i < 50; i++) {
+    // One token before the end of sequence: the shortest output there is still comes back wrong.
+    const short = await generate(
+      scripted([1, 0], vocab),
+      req({ seed: seed(i), wrongTokenRate: 0.01 }),
+      () => {},
+    )
+    assert.notEqual(short.tokens[0], 1)
+    const long = await generate(
+      scripted(honest, vocab),
+      req({ seed: seed(i), maxTokens: 8, wrongTokenRate: 0.5 }),
+      () => {},
+    )
+    assert.notEqual(long.tokens[0], honest[0])
+    // The scripted model's next token does not depend on what was fed, so the rest line up.
+    replacedAfterFirst += long.tokens.slice(1).filter((t, j) => t !== honest[j + 1]).length
+  }
+  // 350 positions after the first at rate 0.5: far from none and far from all.
+  assert.ok(replacedAfterFirst > 100 && replacedAfterFirst < 250, `${replacedAfterFirst} of 350 replaced`)
+  const clean = await generate(scripted(honest, vocab), req({ maxTokens: 8 }), () => {})
+  assert.deepEqual(clean.tokens, honest, 'no cheat: the honest tokens')
+})
