@@ -106,6 +106,8 @@ export class Daemon {
   private resolveStopped!: () => void
   /** Resolves once `stop()` has closed everything, whoever called it. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve))
+  /** What stopped a running daemon from inside (a part that cannot go on), if anything did. */
+  failure: Error | undefined
 
   constructor(private readonly opts: DaemonOptions) {
     this.clock = opts.clock ?? systemClock
@@ -243,7 +245,15 @@ export class Daemon {
     const chain = await this.startable(
       'ledger',
       new ChainService(
-        { node, db: lock.db, log: log.child({ module: 'ledger' }), clock: this.clock, signer, guard },
+        {
+          node,
+          db: lock.db,
+          log: log.child({ module: 'ledger' }),
+          clock: this.clock,
+          signer,
+          guard,
+          onFatal: (err) => this.fail(err),
+        },
         config,
         reqRespLimits,
       ),
@@ -531,6 +541,16 @@ export class Daemon {
     this.parts.push({ name, close: () => close(part) })
     if (this.stopRequested) throw new StartAbortedError()
     return part
+  }
+
+  /**
+   * A part cannot go on (the ledger's books no longer balance): log it and stop everything, as
+   * an uncaught exception does; `failure` tells the command to exit with an error.
+   */
+  private fail(err: Error): void {
+    this.failure ??= err
+    this.log?.fatal({ err }, 'fatal error: stopping')
+    void this.stop()
   }
 
   private async teardown(): Promise<void> {

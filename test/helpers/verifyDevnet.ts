@@ -1,6 +1,6 @@
 import { after, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
@@ -9,6 +9,7 @@ import { cordex, tempDir, waitFor } from './cli.js'
 import { startDevnet, type RunningDevnet } from './devnet.js'
 import { taskFee } from '../../src/ledger/index.js'
 import type { ChainTaskView, HostView, Verification } from '../../src/node/index.js'
+import { LedgerWatch, type EconGenesis } from './payouts.js'
 
 // The devnet of the verification e2e tests (test/e2e/verify*.test.ts), 5 daemons: peers 0-2 are
 // honest; peer 3 is told to cheat as an executor (devnet only), one way per round, restarted with the next way after each conviction; peer 4 cheats as a verifier
@@ -16,6 +17,8 @@ import type { ChainTaskView, HostView, Verification } from '../../src/node/index
 // verifies. Genesis here: no transaction fees (so balances move only by the rules under
 // test) and no jail beyond the epoch of a conviction (so a convicted cheater serves again in the
 // next round). Expected ledger effects are recomputed from the rules and the genesis parameters.
+// Every peer counts the books after every block (ledger.checkBooksEveryBlock), so every block of
+// every run is checked; `after` fails the file if a daemon stopped on unbalanced books.
 
 /** `GET /tasks/:id`: the chain's record, and what it means for the client. */
 export interface TaskView {
@@ -27,7 +30,7 @@ export interface Completion {
   usage: { prompt_tokens: number; completion_tokens: number }
   cordex: { task_id: string; executor: string; verification: string }
 }
-export interface Genesis {
+export interface Genesis extends EconGenesis {
   inference: { unitPrice: string; models: Array<{ id: string; unitsPerToken: number }> }
   verification: {
     fraudSlashBps: number
@@ -142,12 +145,27 @@ export async function taskOn(
         prompt: PROMPTS[i++ % PROMPTS.length]!,
         ...req,
       } as never)) as unknown as Completion
+      completions.push(c)
       if (c.cordex.executor === idOf(executor)) return c
       if (c.cordex.executor !== idOf(3)) honest.push(c.cordex.task_id)
       return undefined
     },
     180_000,
   )
+}
+
+/** One task through `gateway`, to whichever host the draw picks (noted with the others). */
+export async function anyTask(
+  gateway: number,
+  req: { temperature: number; max_tokens: number },
+): Promise<Completion> {
+  const c = (await openai(gateway).completions.create({
+    model: 'kjv-small',
+    prompt: PROMPTS[completions.length % PROMPTS.length]!,
+    ...req,
+  } as never)) as unknown as Completion
+  completions.push(c)
+  return c
 }
 
 const final = (s: string | undefined): boolean =>
@@ -261,6 +279,7 @@ export async function assertConvicted(
  */
 export function useVerifyDevnet(firstCheat: Record<string, unknown>): void {
   before(async () => {
+    for (let i = 0; i < N; i++) writeConfig(i, { ledger: { checkBooksEveryBlock: true } })
     writeConfig(0, {
       // Short epochs (a 2-second Race, 16 blocks): the rounds wait for audits, which close at epoch
       // ends. A check rate of 1 at any reputation: a convicted cheater regains its reputation in a
@@ -292,12 +311,50 @@ export function useVerifyDevnet(firstCheat: Record<string, unknown>): void {
   })
 
   after(async () => {
+    // Each daemon counted the books after every block it committed: none may have stopped on them.
+    const answering = await Promise.all(
+      [...Array(N).keys()].map((i) =>
+        api(i)
+          .get('/status')
+          .then((r) => r.status === 200)
+          .catch(() => false),
+      ),
+    )
     for (const d of restarted.values()) await d.stop()
     await devnet?.stop()
+    const unbalanced = [...Array(N).keys()].filter((i) => {
+      const file = join(dataDir(i), 'daemon.log')
+      const logs = (existsSync(file) ? readFileSync(file, 'utf8') : '') + (restarted.get(i)?.output ?? '')
+      return logs.includes('"msg":"the books do not balance"') || logs.includes('CHAIN_UNBALANCED')
+    })
     // CORDEX_KEEP_TEST_DIR=1 keeps the daemons' data and logs for a look after a failure.
     if (process.env.CORDEX_KEEP_TEST_DIR === undefined) dir.cleanup()
     else process.stderr.write(`kept ${dir.path}\n`)
+    assert.deepEqual(unbalanced, [], 'no daemon found its books unbalanced after a block')
+    assert.deepEqual(
+      answering,
+      answering.map(() => true),
+      'every daemon still answered at the end of the run',
+    )
   })
 }
 
+/**
+ * Keep what the payout check needs while the run goes (test/helpers/payouts.ts): the chain's
+ * record of every task the file sent, the duty verdicts, convictions, weights and Races, polled
+ * on peer 0 (never restarted) from the start of the file's tests to the end.
+ */
+export function watchPayouts(): LedgerWatch {
+  const watch = new LedgerWatch(
+    (path) => api(0).get(path),
+    () => peers.map((p) => p.peerId),
+    () => completions.map((c) => c.cordex.task_id),
+  )
+  before(() => watch.start())
+  after(() => watch.stop().catch(() => {}))
+  return watch
+}
+
 export const honest: string[] = []
+/** Every completion the helpers received, in order: the tasks this file's tests sent. */
+export const completions: Completion[] = []

@@ -53,6 +53,12 @@ export interface ChainComponents {
   signer: Signer
   /** Scores peers that send invalid blocks, votes or sync frames. */
   guard?: PeerGuard | null
+  /**
+   * Called once when the ledger cannot go on (the books do not balance after a block, with
+   * `ledger.checkBooksEveryBlock`); the service has stopped taking events by then. The daemon
+   * stops on it.
+   */
+  onFatal?: (err: ChainError) => void
 }
 
 /** Events waiting for the replica at most; gossip beyond this is dropped (and gossiped again). */
@@ -92,6 +98,8 @@ export class ChainService {
   private readonly ownTxs: OwnTxQueue
   private readonly ownWindow: number
   private ownTick: NodeJS.Timeout | undefined
+  /** Coins issued by the genesis: the books' third side (set at start). */
+  private genesisSupply = 0n
 
   constructor(
     private readonly components: ChainComponents,
@@ -126,7 +134,8 @@ export class ChainService {
     const gHash = genesisHash(genesis)
     this.store = new ChainStore(this.components.db, this.registry, this.limits)
     const { state, head } = await this.open(gHash, genesisState(genesis), genesis.time)
-    this.checkBooks(state, head.height, genesisSupply(genesis))
+    this.genesisSupply = genesisSupply(genesis)
+    this.checkBooks(state, head.height)
     log.info({ chainId: this.chainId, height: head.height, hash: toHex(head.hash) }, 'ledger loaded')
 
     const c = this.config.consensus
@@ -222,16 +231,44 @@ export class ChainService {
    * block yet whose books do not was written by a wrong migration or by rules that made or lost
    * coins: the node does not run on it. Logs both sides; throws CHAIN_UNBALANCED.
    */
-  private checkBooks(state: State, height: number, genesis: bigint): void {
-    const b = books(state)
-    const why = describeBooks(b, genesis)
+  private checkBooks(state: State, height: number): void {
+    const why = this.unbalanced(state, height)
     if (why === undefined) return
+    throw new ChainError(
+      'CHAIN_UNBALANCED',
+      `refusing to start: the stored state at height ${height}: ${why}. Restore the data ` +
+        'directory from a good copy, or move it aside and sync from peers',
+      { height },
+    )
+  }
+
+  /**
+   * `ledger.checkBooksEveryBlock`: the books of the state block `height` left must balance, as at
+   * start-up. The block is final (the validators committed it), so nothing can undo it here: the
+   * node stops taking events rather than build on coins made or lost, logs both sides, and hands
+   * CHAIN_UNBALANCED to `onFatal`. Returns whether the books balance.
+   */
+  private checkBlockBooks(height: number): boolean {
+    const why = this.unbalanced(this.replica.state, height)
+    if (why === undefined) return true
+    this.running = false
+    this.components.onFatal?.(
+      new ChainError('CHAIN_UNBALANCED', `stopping: after block ${height}, ${why}`, { height }),
+    )
+    return false
+  }
+
+  /** Count the books of `state`; when they do not balance, log both sides and say why. */
+  private unbalanced(state: State, height: number): string | undefined {
+    const b = books(state)
+    const why = describeBooks(b, this.genesisSupply)
+    if (why === undefined) return undefined
     const { total, minted, burned } = b.supply
     this.components.log.error(
       {
         height,
         supply: {
-          genesis: String(genesis),
+          genesis: String(this.genesisSupply),
           minted: String(minted),
           burned: String(burned),
           total: String(total),
@@ -243,12 +280,7 @@ export class ChainService {
       },
       'the books do not balance',
     )
-    throw new ChainError(
-      'CHAIN_UNBALANCED',
-      `refusing to start: the stored state at height ${height}: ${why}. Restore the data ` +
-        'directory from a good copy, or move it aside and sync from peers',
-      { height },
-    )
+    return why
   }
 
   async stop(): Promise<void> {
@@ -447,6 +479,8 @@ export class ChainService {
         case 'persist':
           await this.store.commitBlock(e.block, e.commit, e.changes, e.failed)
           this.recordFinality(e.block.header.height, e.commit.round)
+          // Off by default: one pass over the state per block (docs/economics.md, "The books").
+          if (this.config.ledger.checkBooksEveryBlock && !this.checkBlockBooks(e.block.header.height)) return
           this.components.log.debug(
             {
               height: e.block.header.height,

@@ -268,6 +268,16 @@ export const configSchema = z
         maxNonceGap: z.number().int().min(0),
       })
       .strict(),
+    /**
+     * The ledger's self-checks. `checkBooksEveryBlock`: after every committed block, count the
+     * books as start-up does (docs/economics.md, "The books") and stop the daemon with
+     * CHAIN_UNBALANCED when they do not balance. One pass over the state per block, so off by
+     * default (the start-up check always runs); devnets and tests turn it on.
+     */
+    ledger: z
+      .object({ checkBooksEveryBlock: z.boolean().default(false) })
+      .strict()
+      .default({ checkBooksEveryBlock: false }),
     genesis: genesisSchema,
     /** The Race profile (docs/race-function.md). */
     race: z

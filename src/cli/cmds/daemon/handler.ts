@@ -52,10 +52,12 @@ export async function daemonHandler(args: DaemonArgs): Promise<void> {
   } catch (err) {
     await daemon.stop()
     if (process.connected) process.disconnect()
-    if (err instanceof StartAbortedError) return
-    throw err
+    if (err instanceof StartAbortedError && daemon.failure === undefined) return
+    throw daemon.failure ?? err
   }
   await daemon.stopped
   // The IPC channel would keep the event loop (and so the process) alive.
   if (process.connected) process.disconnect()
+  // Stopped from inside (e.g. CHAIN_UNBALANCED after a block): exit with an error, as a failed start does.
+  if (daemon.failure !== undefined) throw daemon.failure
 }
