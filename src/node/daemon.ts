@@ -30,6 +30,10 @@ import { VerifierService } from './verify/service.js'
 import { getEpoch } from '../ledger/epoch/access.js'
 import { HostAnnouncer } from './infer/announcer.js'
 import { PriceVoter } from './price/voter.js'
+import { SyntheticTraffic } from './synthetic/service.js'
+import { TrafficShapes } from './synthetic/shapes.js'
+import { enginePromptWriter } from './synthetic/prompts.js'
+import { randomInt } from 'node:crypto'
 import { PACKAGE_ROOT, VERSION } from '../version.js'
 import path from 'node:path'
 
@@ -59,6 +63,12 @@ interface Part {
   name: string
   close: () => Promise<void>
 }
+
+/** Real request shapes a gateway keeps for its synthetic traffic to copy. */
+const SYNTHETIC_SHAPES = 256
+
+/** A uniform draw in [0, 1) that hosts cannot predict (which tasks are synthetic, and when). */
+const secretRandom = (): number => randomInt(2 ** 47) / 2 ** 47
 
 /** The executor's part of a devnet cheat, if the configured one is the executor's. */
 function executorCheat(c: Config['cheat']): ExecutorCheat | null {
@@ -437,6 +447,32 @@ export class Daemon {
             ),
           )
 
+    // SPEC 6.4: synthetic tasks when demand is low, through this gateway, prompts by this engine.
+    const synthetic =
+      inference === null || engine === null
+        ? null
+        : await this.startable(
+            'synthetic traffic',
+            new SyntheticTraffic(
+              {
+                chain,
+                gateway: inference,
+                shapes: new TrafficShapes(SYNTHETIC_SHAPES, secretRandom),
+                writePrompt: enginePromptWriter(engine, secretRandom),
+                me: signer.peerId,
+                log: log.child({ module: 'synthetic' }),
+                random: secretRandom,
+                setTimer: (fn, ms) => {
+                  const t = setTimeout(fn, ms)
+                  t.unref()
+                  return () => clearTimeout(t)
+                },
+              },
+              { ...config.synthetic, blockIntervalMs: config.consensus.emptyBlockIntervalMs },
+            ),
+          )
+    if (synthetic !== null) inference?.onTask((task) => synthetic.observe(task))
+
     // SPEC 6: check the tasks this peer's key selects, and disputed ones; reveal the key after.
     if (engine !== null && this.taskRecords !== undefined) {
       const taskRecords = this.taskRecords
@@ -495,6 +531,7 @@ export class Daemon {
             signer,
             inference,
             tasks,
+            synthetic,
             apiUrl: () => api.apiUrl,
           }),
         ),

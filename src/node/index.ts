@@ -12,5 +12,13 @@ export {
   type GenesisConfig,
 } from './config/index.js'
 export { buildLibp2p, routingTableSize, type CordexLibp2p } from './libp2p.js'
-export type { StatusView, PeerView, ReportView, HostView, ChainTaskView, Verification } from './api/index.js'
+export type {
+  StatusView,
+  PeerView,
+  ReportView,
+  HostView,
+  ChainTaskView,
+  Verification,
+  SyntheticView,
+} from './api/index.js'
 export type { ModelGovernanceView, PendingModelView, ModelTxView } from './api/index.js'

@@ -8,6 +8,7 @@ import type { RaceService } from '../race/service.js'
 import type { Signer } from '../../ledger/index.js'
 import type { InferenceService } from '../infer/service.js'
 import type { TaskStore } from '../infer/taskStore.js'
+import type { SyntheticTraffic } from '../synthetic/service.js'
 
 /** What the control socket's routes may read of the running daemon. */
 export interface ApiContext {
@@ -27,6 +28,8 @@ export interface ApiContext {
   inference: InferenceService | null
   /** Task records kept for verifiers. */
   tasks: TaskStore | null
+  /** Synthetic traffic, or null when this daemon has no gateway and engine to send it with. */
+  synthetic: SyntheticTraffic | null
   /** URL of the TCP listener, or null. */
   apiUrl: () => string | null
 }

@@ -18,6 +18,7 @@ import { taskRoute, reportRoute } from './routes/tasks.js'
 import { hostRoute } from './routes/hosts.js'
 import { modelGovernanceRoute, modelProposeRoute, modelVoteRoute } from './routes/models.js'
 import { priceRoute } from './routes/price.js'
+import { syntheticRoute } from './routes/synthetic.js'
 
 export { ApiServer, EventStream, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
@@ -29,6 +30,7 @@ export type { HostView } from './views/hostView.js'
 export type { ModelTxView } from './routes/models.js'
 export type { ModelGovernanceView, PendingModelView } from './views/modelsView.js'
 export type { PriceView } from './routes/price.js'
+export type { SyntheticView } from './routes/synthetic.js'
 export type { Verification, ChainTaskView } from './views/taskView.js'
 
 /** Every route of the control socket. */
@@ -58,5 +60,6 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     modelProposeRoute(ctx),
     modelVoteRoute(ctx),
     priceRoute(ctx),
+    syntheticRoute(ctx),
   ]
 }

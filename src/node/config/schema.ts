@@ -355,6 +355,20 @@ export const configSchema = z
         maxTaskRecords: z.number().int().min(1),
       })
       .strict(),
+    /**
+     * Synthetic tasks when demand is low (SPEC 6.4; docs/economics.md, "Synthetic tasks"): while
+     * this peer has weight and an epoch settled fewer real tasks than `minTasksPerEpoch`, it sends
+     * its weight's share of the shortfall in the next epoch through its own gateway, paid from its
+     * balance, at most `maxPerEpoch` of them and `maxInFlight` at once. 0: never (devnet's
+     * default, so that test networks move balances only as their tests do).
+     */
+    synthetic: z
+      .object({
+        minTasksPerEpoch: z.number().int().min(0).max(1_000_000),
+        maxPerEpoch: z.number().int().min(0).max(1_000_000),
+        maxInFlight: z.number().int().min(1).max(256),
+      })
+      .strict(),
     log: z.object({ level: z.enum(LOG_LEVELS as [string, ...string[]]) }).strict(),
     /**
      * Devnet only: make this peer misbehave in one named way, so that tests and demos can watch

@@ -68,6 +68,11 @@ export interface TaskRequest {
   stop: string[]
   /** Escrow for the task, base units (default from config). */
   maxCost?: bigint
+  /**
+   * Sent by this daemon's own synthetic traffic (src/node/synthetic), not by a client: marked in
+   * its local record only. Nothing sent to the executor or the ledger says so.
+   */
+  synthetic?: boolean
 }
 
 export interface TaskResult {
@@ -126,6 +131,7 @@ export class InferenceService {
   private readonly onCommit = (): void => this.settlements.check()
   /** Tasks start only as fast as the executors take them from this gateway. */
   private readonly gate: TaskGate
+  private readonly taskListeners = new Set<(task: PreparedTask) => void>()
 
   constructor(
     private readonly components: {
@@ -316,10 +322,17 @@ export class InferenceService {
       throw this.busy(err.message)
     }
     try {
-      return await this.runTask(task, onChunk, signal)
+      const result = await this.runTask(task, onChunk, signal)
+      if (task.req.synthetic !== true) for (const listener of this.taskListeners) listener(task)
+      return result
     } finally {
       leave()
     }
+  }
+
+  /** Called with every client task that settled here (synthetic traffic copies their shapes). */
+  onTask(listener: (task: PreparedTask) => void): void {
+    this.taskListeners.add(listener)
   }
 
   private busy(why: string): InferenceError {
@@ -542,6 +555,7 @@ export class InferenceService {
           receipt: receiptJson,
           receiptSig: toHex(sig),
           cost: cost.toString(),
+          ...(task.req.synthetic === true ? { synthetic: true } : {}),
         },
         verifiable,
       )

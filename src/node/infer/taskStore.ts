@@ -24,6 +24,8 @@ export interface TaskRecordJson {
    * saves it), so that it is still known after the chain drops the task's record. Absent until then.
    */
   verification?: 'verified' | 'fraud' | 'unchecked'
+  /** Sent by this daemon's synthetic traffic, not by a client (absent: a client's). */
+  synthetic?: true
 }
 
 type Op = { type: 'put' | 'del'; sublevel: unknown; key: string; value?: string | Uint8Array }
