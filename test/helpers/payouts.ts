@@ -260,6 +260,10 @@ export function heldAtClose(
     const skipped = duty?.get(peer)
     if (skipped === undefined) throw new Error(`the duty of ${peer} in epoch ${epoch} was not seen`)
     if (skipped) held.delete(peer)
+    // A cheat loses all its rewards of the epoch: its checkers' pay too, when it was convicted in
+    // the epoch or the next (docs/economics.md, "Epoch rewards", step 2).
+    const convicted = watch.frauds.get(peer) ?? []
+    if (convicted.includes(epoch) || convicted.includes(epoch + 1)) held.delete(peer)
   }
   for (const [peer, amount] of held) if (amount === 0n) held.delete(peer)
   return held

@@ -103,6 +103,7 @@ function burn(s: Overlay, amount: bigint): void {
  *    executor's held rewards since is not there to split or park: nothing of it moves;
  * 2. duty: a peer of the epoch that skipped more than `dutyToleranceBps` of its assigned checks
  *    (or revealed no key while there were others' tasks to check) forfeits the epoch's rewards;
+ *    so does a peer convicted in the epoch or the next (its checkers' pay, credited in step 1);
  * 3. reputation grows by one for each peer of the epoch not convicted in it and not jailed now, up to
  *    the cap;
  * 4. the epoch's held rewards are paid, with the subsidy (src/ledger/economics/rewards.ts);
@@ -161,6 +162,14 @@ export function closeAudit(s: Overlay, epoch: number, time: number): void {
     const jailed = st.jailedUntilEpoch > (getEpoch(s)?.number ?? 0)
     if (!jailed && !st.frauds.includes(epoch) && st.reputation < params.reputationCap)
       putStanding(s, peer, { ...st, reputation: st.reputation + 1 })
+  }
+  // A peer convicted in this epoch or the next forfeited what it held of this epoch when it was
+  // convicted; its checkers' pay for the epoch, credited since (above), goes the same way: a
+  // cheat loses all its rewards of the epoch (seed 004, "Reputation").
+  for (const [peer, e] of getHeld(s)) {
+    if (e !== epoch) continue
+    const { frauds } = getStanding(s, peer)
+    if (frauds.includes(epoch) || frauds.includes(epoch + 1)) burn(s, takeHeld(s, peer, epoch))
   }
   payEpoch(s, epoch, takeEpochHeld(s, epoch), audit.weights, time)
   putAudit(s, { ...audit, skipped, closed: true })

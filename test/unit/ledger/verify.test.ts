@@ -418,7 +418,7 @@ test('a conviction forfeits the fees of the executor’s other tasks of the epoc
   chain.vote(d, later.id, true)
   chain.vote(a, later.id, true)
   assert.equal(chain.checked(later.hex).status, 'cleared')
-  const before = [c, d].map((s) => getAccount(chain.state, s.peerId).balance)
+  const before = [c, d, a].map((s) => getAccount(chain.state, s.peerId).balance)
   chain.nextEpoch()
   chain.revealKeys(0, hosts)
   chain.nextEpoch() // closes the audit of epoch 0: the block that does so must not fail
@@ -431,6 +431,8 @@ test('a conviction forfeits the fees of the executor’s other tasks of the epoc
   const each = later.fee / 2n / 2n
   assert.equal(getAccount(chain.state, d.peerId).balance - before[1]!, each - FEE_TX)
   assert.equal(getAccount(chain.state, c.peerId).balance - before[0]!, -FEE_TX)
+  // a passed b's task too, but a cheat loses all its rewards of the epoch: its share is burned.
+  assert.equal(getAccount(chain.state, a.peerId).balance - before[2]!, -FEE_TX)
   // Its audit dropped, the dispute closes unproven: a is paid nothing for it, holding nothing of it.
   const aBefore = getAccount(chain.state, a.peerId).balance
   for (let e = 0; e < vp.disputeEpochs; e++) chain.nextEpoch()
