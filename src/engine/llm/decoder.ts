@@ -136,6 +136,19 @@ export class OrtDecoder {
   }
 
   /**
+   * `step`, also returning the audited integer products of an int8 export (io.auditNames:
+   * `audit/<layer>/<proj>/x` int8 [1, tokens, K], `…/y` int32 [1, tokens, N], `…/scale` float32
+   * [1, tokens, 1]; scripts/model/int8-export.mjs), one row per fed token. Empty for other exports.
+   */
+  async stepAudited(
+    cache: DecoderCache,
+    tokens: readonly number[],
+  ): Promise<{ logits: Float32Array; cache: DecoderCache; audit: Record<string, ort.Tensor> }> {
+    const { logits, cache: next, audit } = await this.forward(cache, tokens, this.io.auditNames)
+    return { logits: floatLogits(logits, logits.size - this.spec.vocab, true), cache: next, audit }
+  }
+
+  /**
    * Teacher forcing: one pass over `tokens` from an empty cache, no decoding loop. Returns the
    * logits rows of positions `from` to the last, row-major (a view of the pass's output, which
    * holds every position: keep it in the thread that made it).
@@ -153,7 +166,8 @@ export class OrtDecoder {
   private async forward(
     cache: DecoderCache,
     tokens: readonly number[],
-  ): Promise<{ logits: ort.Tensor; cache: DecoderCache }> {
+    extra: readonly string[] = [],
+  ): Promise<{ logits: ort.Tensor; cache: DecoderCache; audit: Record<string, ort.Tensor> }> {
     const n = tokens.length
     const total = cache.length + n
     if (total > this.spec.contextLength) {
@@ -176,7 +190,8 @@ export class OrtDecoder {
       )
     // The merged decoder's else-branch ignores the past: take it only when there is one.
     if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [cache.length > 0], [1])
-    const out = await this.session.run(feeds)
+    // Only what is used comes back: an int8 export's audit outputs are copied out when asked for.
+    const out = await this.session.run(feeds, ['logits', ...io.presentNames, ...extra])
     const logits = out.logits
     if (logits === undefined) throw new EngineError('ENGINE_FAILED', 'the model returned no logits')
     const past: Record<string, ort.Tensor> = {}
@@ -185,7 +200,9 @@ export class OrtDecoder {
       if (t === undefined) throw new EngineError('ENGINE_FAILED', `the model returned no ${name} successor`)
       past[name] = t
     }
-    return { logits, cache: { past, length: total } }
+    const audit: Record<string, ort.Tensor> = {}
+    for (const name of extra) audit[name] = out[name]!
+    return { logits, cache: { past, length: total }, audit }
   }
 
   async close(): Promise<void> {

@@ -34,6 +34,14 @@ export interface DecoderIo {
   logits: FloatType
   /** The past inputs, layer by layer, key before value. */
   pastNames: string[]
+  /** Their successors, `present.N.key|value`, in the same order. */
+  presentNames: string[]
+  /**
+   * The audited integer products of an int8 export (`audit/<layer>/<proj>/x|y|scale`,
+   * scripts/model/int8-export.mjs), in graph order; empty for other exports. Any other extra
+   * output is ignored, and not fetched.
+   */
+  auditNames: string[]
 }
 
 const INDEX: readonly string[] = ['int64', 'int32']
@@ -128,5 +136,7 @@ export function decoderIo(
     kv: kv ?? 'float32',
     logits: typeOf(logits, FLOAT, 'output') as FloatType,
     pastNames,
+    presentNames: pastNames.map((n) => n.replace('past_key_values.', 'present.')),
+    auditNames: outputs.map((m) => m.name).filter((n) => n.startsWith('audit/')),
   }
 }

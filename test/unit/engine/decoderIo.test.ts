@@ -45,7 +45,7 @@ test('the standard layout, float16 caches, int32 ids and a merged decoder are ac
   const plain = io()
   const a = decoderIo(plain.inputs, plain.outputs, spec)
   assert.deepEqual(
-    { ...a, pastNames: a.pastNames.length },
+    { ...a, pastNames: a.pastNames.length, presentNames: a.presentNames.length },
     {
       ids: 'int64',
       mask: 'int64',
@@ -54,6 +54,8 @@ test('the standard layout, float16 caches, int32 ids and a merged decoder are ac
       kv: 'float32',
       logits: 'float32',
       pastNames: 4,
+      presentNames: 4,
+      auditNames: [],
     },
   )
   const half = io('float16', { ids: 'int32', extraIn: [t('use_cache_branch', 'bool', [1])] })
