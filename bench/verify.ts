@@ -8,6 +8,8 @@
 //    BENCH_TASKS (default 100) tasks each: wrong tokens at 1%, 10% and 50% of positions (the pick
 //    replaced by another token, the rest generated on from there), kjv-tiny served instead,
 //    truncation at half, greedy when sampling was asked; and honest false positives (target 0).
+//  - With the argument `freivalds` (`npm run bench:verify -- freivalds`): only the cost of a
+//    Freivalds audit of int8 products and its soundness table (bench/freivalds.ts).
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +25,7 @@ import {
   type SamplingParams,
 } from '../src/engine/index.js'
 import { ROOT } from './lib/daemons.js'
+import { freivaldsBench } from './freivalds.js'
 import { print, progress, table, ms } from './lib/report.js'
 import { seededRandom, summarize } from './lib/stats.js'
 
@@ -258,6 +261,8 @@ async function catchRates(): Promise<string[][]> {
 }
 
 async function main(): Promise<void> {
+  // `npm run bench:verify -- freivalds`: only the Freivalds audit section (bench/freivalds.ts).
+  if (process.argv.includes('freivalds')) return freivaldsBench()
   const costRows = await cost()
   const catchRows = await catchRates()
   print(`replay cost (Engine.replay vs the Engine.generate it checks; 2 threads; median of ${RUNS})`)

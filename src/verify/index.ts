@@ -8,3 +8,24 @@ export {
   type RecordCheck,
 } from './record.js'
 export { checkDue, revealDue, type CheckDuty } from './plan.js'
+export {
+  FreivaldsError,
+  PrimeField,
+  RowCommitter,
+  RowTree,
+  verifyOpening,
+  deriveChallenge,
+  auditOpenings,
+  roundDigits,
+  roundsFromProjection,
+  taskMiss,
+  epochMiss,
+  FREIVALDS_DEFAULTS,
+  type FreivaldsErrorCode,
+  type ProductShape,
+  type RowOpening,
+  type AuditParams,
+  type ProductChallenge,
+  type WeightSource,
+  type Round,
+} from './freivalds/index.js'
