@@ -29,11 +29,7 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import onnxProto from 'onnx-proto'
-
-const { onnx } = onnxProto
-const DT = onnx.TensorProto.DataType
-const ATTR = onnx.AttributeProto.AttributeType
+import { ATTR, DT, onnx, valueInfo } from './onnx-build.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -220,25 +216,9 @@ for (let l = 0; l < L; l++) {
 node('MatMul', [layerNorm(x, 'ln_f'), weight('lm_head', [C, V], normals(C * V, 0.1))], {}, 'logits')
 closeSync(dataFd)
 
-const info = (name, elemType, dims) =>
-  onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) =>
-            typeof d === 'string'
-              ? onnx.TensorShapeProto.Dimension.create({ dimParam: d })
-              : onnx.TensorShapeProto.Dimension.create({ dimValue: d }),
-          ),
-        }),
-      }),
-    }),
-  })
 const cache = (prefix, len) =>
   Array.from({ length: L }, (_, l) =>
-    ['key', 'value'].map((kv) => info(`${prefix}.${l}.${kv}`, DT.FLOAT, ['batch_size', H, len, D])),
+    ['key', 'value'].map((kv) => valueInfo(`${prefix}.${l}.${kv}`, DT.FLOAT, ['batch_size', H, len, D])),
   ).flat()
 
 const model = onnx.ModelProto.create({
@@ -250,13 +230,13 @@ const model = onnx.ModelProto.create({
     node: nodes,
     initializer: inits,
     input: [
-      info('input_ids', DT.INT64, ['batch_size', 'sequence_length']),
-      info('attention_mask', DT.INT64, ['batch_size', 'total_sequence_length']),
-      info('position_ids', DT.INT64, ['batch_size', 'sequence_length']),
+      valueInfo('input_ids', DT.INT64, ['batch_size', 'sequence_length']),
+      valueInfo('attention_mask', DT.INT64, ['batch_size', 'total_sequence_length']),
+      valueInfo('position_ids', DT.INT64, ['batch_size', 'sequence_length']),
       ...cache('past_key_values', 'past_sequence_length'),
     ],
     output: [
-      info('logits', DT.FLOAT, ['batch_size', 'sequence_length', V]),
+      valueInfo('logits', DT.FLOAT, ['batch_size', 'sequence_length', V]),
       ...cache('present', 'total_sequence_length'),
     ],
   }),

@@ -31,11 +31,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import onnxProto from 'onnx-proto'
-
-const { onnx } = onnxProto
-const DT = onnx.TensorProto.DataType
-const ATTR = onnx.AttributeProto.AttributeType
+import { ATTR, DT, num, floats, raw, tensor, attrInt, valueInfo, onnx } from './onnx-build.mjs'
 
 const SOURCE = process.argv[2] ?? 'test/fixtures/models/llama-tiny'
 const OUT = process.argv[3] ?? 'test/fixtures/models'
@@ -75,42 +71,6 @@ export function toHalf(v) {
 }
 
 // --- tensors -------------------------------------------------------------------------------------
-
-const num = (v) => (typeof v === 'number' ? v : v.toNumber())
-
-/** A FLOAT tensor's values (raw_data or float_data). */
-function floats(t) {
-  if (t.rawData !== undefined && t.rawData.length > 0) {
-    const b = Uint8Array.from(t.rawData)
-    return new Float32Array(b.buffer, 0, b.length / 4)
-  }
-  return Float32Array.from(t.floatData)
-}
-
-const raw = (typed) => new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength)
-
-function tensor(name, dataType, dims, typed) {
-  return onnx.TensorProto.create({ name, dataType, dims, rawData: raw(typed) })
-}
-
-const attrInt = (name, i) => onnx.AttributeProto.create({ name, type: ATTR.INT, i })
-
-const valueInfo = (name, elemType, dims) =>
-  onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) =>
-            typeof d === 'string'
-              ? onnx.TensorShapeProto.Dimension.create({ dimParam: d })
-              : onnx.TensorShapeProto.Dimension.create({ dimValue: d }),
-          ),
-        }),
-      }),
-    }),
-  })
 
 const clone = (m) => onnx.ModelProto.decode(onnx.ModelProto.encode(m).finish())
 
