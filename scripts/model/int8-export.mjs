@@ -39,7 +39,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { DT, num, floats, tensor, attrInt, attrInts, valueInfo, onnx } from './onnx-build.mjs'
+import { DT, floats, tensor, attrInt, attrInts, valueInfo, onnx, projections } from './onnx-build.mjs'
 
 const PAIRS =
   process.argv[2] !== undefined
@@ -89,23 +89,6 @@ function quantize8(w, N, K) {
 }
 
 // --- the rewrite ---------------------------------------------------------------------------------
-
-/** The linear layers: MatMul(x, Transpose(W)) with W an initializer [N, K]. */
-function projections(graph) {
-  const inits = new Map(graph.initializer.map((t) => [t.name, t]))
-  const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n])))
-  const out = []
-  for (const mm of graph.node) {
-    if (mm.opType !== 'MatMul') continue
-    const tr = producer.get(mm.input[1])
-    const w = tr?.opType === 'Transpose' ? inits.get(tr.input[0]) : undefined
-    if (w === undefined || w.dims.length !== 2 || w.dataType !== DT.FLOAT) continue
-    const perm = tr.attribute.find((a) => a.name === 'perm')
-    if (perm !== undefined && perm.ints.map(num).join(',') !== '1,0') continue
-    out.push({ matmul: mm, transpose: tr, weight: w, N: num(w.dims[0]), K: num(w.dims[1]) })
-  }
-  return out
-}
 
 /**
  * The audit name of a projection from its weight's name: `model.h.0.c_attn.weight` (GPT-2),

@@ -45,3 +45,23 @@ export const valueInfo = (name, elemType, dims) =>
       }),
     }),
   })
+
+/**
+ * The linear layers, as torch.onnx.export writes nn.Linear: MatMul(x, Transpose(W)) with W a float
+ * initializer [N, K] (row n = output feature n).
+ */
+export function projections(graph) {
+  const inits = new Map(graph.initializer.map((t) => [t.name, t]))
+  const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n])))
+  const out = []
+  for (const mm of graph.node) {
+    if (mm.opType !== 'MatMul') continue
+    const tr = producer.get(mm.input[1])
+    const w = tr?.opType === 'Transpose' ? inits.get(tr.input[0]) : undefined
+    if (w === undefined || w.dims.length !== 2 || w.dataType !== DT.FLOAT) continue
+    const perm = tr.attribute.find((a) => a.name === 'perm')
+    if (perm !== undefined && perm.ints.map(num).join(',') !== '1,0') continue
+    out.push({ matmul: mm, transpose: tr, weight: w, N: num(w.dims[0]), K: num(w.dims[1]) })
+  }
+  return out
+}

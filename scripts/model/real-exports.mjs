@@ -31,7 +31,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ATTR, DT, num, floats, raw, tensor, attrInt, valueInfo, onnx } from './onnx-build.mjs'
+import { ATTR, DT, num, floats, raw, tensor, attrInt, valueInfo, onnx, projections } from './onnx-build.mjs'
 
 const SOURCE = process.argv[2] ?? 'test/fixtures/models/llama-tiny'
 const OUT = process.argv[3] ?? 'test/fixtures/models'
@@ -111,21 +111,6 @@ function quantize4(w, N, K) {
     }
   }
   return { q, scales, zp, blocks, blob, deq }
-}
-
-/** The projections: MatMul(x, Transpose(W)) with W an initializer [N, K]. */
-function projections(graph) {
-  const inits = new Map(graph.initializer.map((t) => [t.name, t]))
-  const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n])))
-  const out = []
-  for (const mm of graph.node) {
-    if (mm.opType !== 'MatMul') continue
-    const tr = producer.get(mm.input[1])
-    const w = tr?.opType === 'Transpose' ? inits.get(tr.input[0]) : undefined
-    if (w === undefined || w.dims.length !== 2) continue
-    out.push({ matmul: mm, transpose: tr, weight: w, N: num(w.dims[0]), K: num(w.dims[1]) })
-  }
-  return out
 }
 
 /** Snap every projection weight to its 4-bit grid (in place). */

@@ -8,7 +8,7 @@ import { getPayout } from '../../../src/ledger/economics/access.js'
 import { payEpoch } from '../../../src/ledger/economics/rewards.js'
 import type { EconParams } from '../../../src/ledger/economics/records.js'
 import type { RaceParams } from '../../../src/ledger/epoch/records.js'
-import { TEST_PARAMS, testSigner } from '../../helpers/chainSim.js'
+import { TEST_PARAMS, TEST_RACE, testSigner } from '../../helpers/chainSim.js'
 import { checkBooks, genesisSupply } from '../../../src/ledger/economics/index.js'
 
 const client = testSigner(5)
@@ -28,20 +28,7 @@ const econ: EconParams = {
   yearMs: YEAR,
   minWorkBps: 5000,
 }
-const race: RaceParams = {
-  commitBlocks: 1,
-  revealBlocks: 1,
-  raceMs: 1000,
-  submitMs: 500,
-  validateMs: 500,
-  maxProofNonces: 100,
-  sampleSize: 4,
-  maxSampleFailures: 0,
-  noRevealPenalty: 0n,
-  maxWeightPerPeer: 0,
-  minRevealBps: 5000,
-  committeeSize: 0,
-}
+const race: RaceParams = { ...TEST_RACE, maxSampleFailures: 0 }
 const genesis: Genesis = {
   chainId: 'cordex-rewards',
   time: 0,

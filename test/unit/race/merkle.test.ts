@@ -8,19 +8,9 @@ import {
   PATH_ELEMENT_BYTES,
   type NonceSample,
 } from '../../../src/race/index.js'
+import { xorshift } from '../../helpers/rng.js'
 
-/** A deterministic generator (xorshift32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
+const rng = xorshift
 
 /** `count` strictly increasing nonces with random gaps, some near 2^53. */
 function sortedNonces(count: number, seed: number, start = 0): number[] {

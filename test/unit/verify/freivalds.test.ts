@@ -28,19 +28,9 @@ import {
   type RowOpening,
   type RowTree,
 } from '../../../src/verify/freivalds/index.js'
+import { xorshift } from '../../helpers/rng.js'
 
-/** A deterministic generator (xorshift32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
+const rng = xorshift
 
 function randomInt8(n: number, rand: () => number): Int8Array {
   const a = new Int8Array(n)
