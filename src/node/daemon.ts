@@ -2,7 +2,7 @@ import { LevelDatastore } from 'datastore-level'
 import type { Level } from 'level'
 import { loadConfig, type Config, type DeepPartial } from './config/index.js'
 import { createLogger, type Logger, type LogLevel } from '../util/logger.js'
-import { systemClock, type Clock } from '../util/clock.js'
+import { systemClock, unrefTimer, type Clock } from '../util/clock.js'
 import { CordexError } from '../util/errors.js'
 import { DataDirLock, type DataDirPaths } from './dataDir.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -462,11 +462,7 @@ export class Daemon {
                 me: signer.peerId,
                 log: log.child({ module: 'synthetic' }),
                 random: secretRandom,
-                setTimer: (fn, ms) => {
-                  const t = setTimeout(fn, ms)
-                  t.unref()
-                  return () => clearTimeout(t)
-                },
+                setTimer: unrefTimer,
               },
               { ...config.synthetic, blockIntervalMs: config.consensus.emptyBlockIntervalMs },
             ),

@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../../util/logger.js'
-import type { Clock } from '../../util/clock.js'
+import { unrefTimer, type Clock } from '../../util/clock.js'
 import {
   EngineError,
   MAX_CHAT_MESSAGES,
@@ -154,11 +154,7 @@ export class InferenceService {
     this.settlements = new Settlements({ chain, me: signer.peerId, clock, log })
     this.gate = new TaskGate({
       clock,
-      setTimer: (fn, ms) => {
-        const t = setTimeout(fn, ms)
-        t.unref()
-        return () => clearTimeout(t)
-      },
+      setTimer: unrefTimer,
     })
   }
 
