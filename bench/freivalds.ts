@@ -199,7 +199,7 @@ async function cost(
         time(() => {
           const c = new RowCommitter([shape])
           for (let t = 0; t < T; t++)
-            c.add(0, t, X.subarray(t * K, (t + 1) * K), Y.subarray(t * N, (t + 1) * N))
+            c.add(0, t, X.subarray(t * K, (t + 1) * K), Y.subarray(t * N, (t + 1) * N), 1)
           built = c.finish()
         }),
       )
@@ -211,7 +211,7 @@ async function cost(
       open.push(
         time(() => {
           openings = ch[0]!.rows.map((t) =>
-            tree.open(0, t, X.subarray(t * K, (t + 1) * K), Y.subarray(t * N, (t + 1) * N)),
+            tree.open(0, t, X.subarray(t * K, (t + 1) * K), Y.subarray(t * N, (t + 1) * N), 1),
           )
         }),
       )

@@ -18,7 +18,7 @@ import { ChainService } from './chain/service.js'
 import { RaceService, type ProverCheat } from './race/service.js'
 import { signerFromSeed } from '../ledger/index.js'
 import { Engine, RUNTIME, TextModel, TokenizerPool } from '../engine/index.js'
-import { InferProtocol, ProofProtocol, TaskProtocol } from '../protocols/index.js'
+import { InferProtocol, ProofProtocol, TaskOpenings, TaskProtocol } from '../protocols/index.js'
 import { executorHandler, type ExecutorCheat } from './infer/executor.js'
 import { TaskAdmission } from './infer/taskAdmission.js'
 import { MAX_PROMPT_CHARS, maxRequestBytes } from '../protocols/infer/index.js'
@@ -26,6 +26,7 @@ import { InferenceService } from './infer/service.js'
 import { TaskStore } from './infer/taskStore.js'
 import { ExecutorRecords } from './infer/executorRecords.js'
 import { TaskRecordSource } from './verify/recordSource.js'
+import { openingSource } from './verify/openingSource.js'
 import { VerifierService } from './verify/service.js'
 import { getEpoch } from '../ledger/epoch/access.js'
 import { HostAnnouncer } from './infer/announcer.js'
@@ -77,7 +78,9 @@ function executorCheat(c: Config['cheat']): ExecutorCheat | null {
   return mode === 'wrongTokens' ||
     mode === 'substituteModel' ||
     mode === 'truncate' ||
-    mode === 'ignoreSampling'
+    mode === 'ignoreSampling' ||
+    mode === 'corruptProduct' ||
+    mode === 'skipLayer'
     ? { mode, rate }
     : null
 }
@@ -300,10 +303,18 @@ export class Daemon {
     // gateway, which also needs the models' tokenizers when it hosts none.
     if (config.cheat !== null)
       log.warn({ cheat: config.cheat }, 'devnet cheat on: this peer misbehaves on purpose')
-    // A devnet host told to serve a substitute loads the cheap model besides the approved one.
+    // A devnet host told to serve a substitute loads the cheap model besides the approved one
     const modelDirs = [
       ...config.engine.models,
-      ...(config.cheat?.mode === 'substituteModel' ? ['models/kjv-tiny'] : []),
+      // (and an int8 model's float original, so that it can serve the float model's output).
+      ...(config.cheat?.mode === 'substituteModel'
+        ? [
+            'models/kjv-tiny',
+            ...config.engine.models
+              .filter((d) => d.endsWith('-int8'))
+              .map((d) => d.slice(0, -'-int8'.length)),
+          ]
+        : []),
     ].map((d) => path.resolve(PACKAGE_ROOT, d))
     const engine =
       config.engine.enabled && modelDirs.length > 0
@@ -395,6 +406,19 @@ export class Daemon {
       }),
       (p) => p.start(source.lookup),
     )
+    // SPEC 6.2: verifiers ask an int8 task's executor to open the rows their challenge picked.
+    const openings = await this.startable(
+      'task-open protocol',
+      new TaskOpenings({ node, guard, log: log.child({ module: 'task-open' }) }, config.network, {
+        timeoutMs: config.protocols.streamTimeoutMs,
+        maxInboundStreams: config.protocols.maxInboundStreams,
+        requestTimeoutMs: config.protocols.requestTimeoutMs,
+      }),
+      (p) =>
+        executorRecords === null
+          ? p.start(async () => undefined)
+          : p.start(openingSource(executorRecords, p.protocol)),
+    )
     await this.startable(
       'host announcer',
       new HostAnnouncer({ chain, log: log.child({ module: 'host' }), me: signer.peerId }, () => {
@@ -480,6 +504,7 @@ export class Daemon {
             engine,
             tokenizer,
             tasks: taskRecords,
+            openings,
             signer,
             chainId,
             log: log.child({ module: 'verifier' }),

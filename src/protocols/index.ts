@@ -21,8 +21,10 @@ export {
 export { PeerGuard, PENALTY, DEFAULT_GUARD_OPTIONS, type PeerGuardOptions } from './guard.js'
 export {
   TaskProtocol,
+  TaskOpenings,
   TaskFetchError,
   inferRequestReader,
+  type OpeningsLookup,
   type TaskFetchErrorCode,
   type TaskLimits,
   type TaskRecordData,

@@ -52,6 +52,8 @@ const daemons: TestDaemon[] = []
 /** Cheaters restarted by the test (outside the devnet supervisor). */
 const restarted = new Map<number, TestDaemon>()
 const clients = new Map<number, OpenAI>()
+/** The model every peer hosts and every task asks for (useVerifyDevnet's `model`). */
+let modelName = 'kjv-small'
 
 export const idOf = (i: number): string => peers[i]!.peerId
 export const api = (i: number): TestDaemon => restarted.get(i) ?? daemons[i]!
@@ -105,6 +107,13 @@ export function feeOf(c: Completion): bigint {
   )
 }
 
+/** A task's sampling and length; a prompt of its own, else the next of PROMPTS. */
+export interface TaskParams {
+  temperature: number
+  max_tokens: number
+  prompt?: string
+}
+
 const PROMPTS = [
   'And it came to pass,',
   'In the beginning',
@@ -132,7 +141,7 @@ export async function routable(peer: number): Promise<boolean> {
 export async function taskOn(
   executor: number,
   gateway: number,
-  req: { temperature: number; max_tokens: number },
+  req: TaskParams,
   honest: string[],
 ): Promise<Completion> {
   let i = 0
@@ -141,7 +150,7 @@ export async function taskOn(
     async () => {
       if (!(await routable(executor))) return undefined
       const c = (await openai(gateway).completions.create({
-        model: 'kjv-small',
+        model: modelName,
         prompt: PROMPTS[i++ % PROMPTS.length]!,
         ...req,
       } as never)) as unknown as Completion
@@ -155,12 +164,9 @@ export async function taskOn(
 }
 
 /** One task through `gateway`, to whichever host the draw picks (noted with the others). */
-export async function anyTask(
-  gateway: number,
-  req: { temperature: number; max_tokens: number },
-): Promise<Completion> {
+export async function anyTask(gateway: number, req: TaskParams): Promise<Completion> {
   const c = (await openai(gateway).completions.create({
-    model: 'kjv-small',
+    model: modelName,
     prompt: PROMPTS[completions.length % PROMPTS.length]!,
     ...req,
   } as never)) as unknown as Completion
@@ -208,10 +214,7 @@ export async function recheat(i: number, cheat: Record<string, unknown> | null):
  * checked against the rules. A task with no verifier drawn (about e^-1 of them at check rate 1)
  * closes unchecked; a cheat is never passed.
  */
-export async function convictOne(
-  req: { temperature: number; max_tokens: number },
-  gateway = 0,
-): Promise<{ c: Completion; t: TaskView }> {
+export async function convictOne(req: TaskParams, gateway = 0): Promise<{ c: Completion; t: TaskView }> {
   const stake = (await account(3)).stake
   for (let i = 0; i < 8; i++) {
     const c = await taskOn(3, gateway, req, honest)
@@ -228,7 +231,7 @@ export async function convictOne(
 /** One round: peer 3 restarted to cheat in another way. */
 export async function round(
   cheat: Record<string, unknown>,
-  req: { temperature: number; max_tokens: number },
+  req: TaskParams,
   gateway = 0,
 ): Promise<{ c: Completion; t: TaskView }> {
   await recheat(3, cheat)
@@ -277,9 +280,20 @@ export async function assertConvicted(
  * after them. Each test file gets its own devnet: the rounds of all of them together would not
  * fit one file's time limit.
  */
-export function useVerifyDevnet(firstCheat: Record<string, unknown>): void {
+export function useVerifyDevnet(
+  firstCheat: Record<string, unknown>,
+  opts: {
+    /** Another model folder than kjv-small for every peer to host, and the genesis to approve. */
+    model?: { dir: string; id: string; unitsPerToken: number }
+  } = {},
+): void {
   before(async () => {
-    for (let i = 0; i < N; i++) writeConfig(i, { ledger: { checkBooksEveryBlock: true } })
+    for (let i = 0; i < N; i++)
+      writeConfig(i, {
+        ledger: { checkBooksEveryBlock: true },
+        ...(opts.model === undefined ? {} : { engine: { models: [opts.model.dir] } }),
+      })
+    if (opts.model !== undefined) modelName = opts.model.id.split('@')[0]!
     writeConfig(0, {
       // Short epochs (a 2-second Race, 16 blocks): the rounds wait for audits, which close at epoch
       // ends. A check rate of 1 at any reputation: a convicted cheater regains its reputation in a
@@ -289,6 +303,9 @@ export function useVerifyDevnet(firstCheat: Record<string, unknown>): void {
         params: { minTxFee: '0', epochBlocks: 16 },
         race: { raceMs: 2000 },
         verification: { fraudJailEpochs: 0, minCheckRateBps: 10_000 },
+        ...(opts.model === undefined
+          ? {}
+          : { inference: { models: [{ id: opts.model.id, unitsPerToken: opts.model.unitsPerToken }] } }),
       },
     })
     writeConfig(3, { cheat: firstCheat })

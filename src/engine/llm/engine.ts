@@ -6,6 +6,7 @@ import type { GenerationChunk, GenerationRequest, GenerationResult } from './gen
 import type { EngineWorkerReply, EngineWorkerRequest, ProviderChoice } from './worker.js'
 import type { ExecutionProvider } from './decoder.js'
 import { silentLogger, type Logger } from '../../util/logger.js'
+import type { AuditRequest, AuditVerdict } from './auditCheck.js'
 import {
   DEFAULT_REPLAY_EPSILON,
   type ReplayEpsilon,
@@ -35,12 +36,13 @@ export interface EngineComponents {
   log?: Logger
 }
 
-/** What a job asks of the worker: a generation, or a replay of one (issue 10). */
+/** What a job asks of the worker: a generation, a replay of one (issue 10), or an int8 audit (issue 13). */
 type Work =
   | { kind: 'generate'; req: GenerationRequest; onChunk: (c: GenerationChunk) => void }
   | { kind: 'replay'; req: ReplayRequest; eps: ReplayEpsilon }
+  | { kind: 'audit'; req: AuditRequest }
 
-type Outcome = GenerationResult | ReplayVerdict
+type Outcome = GenerationResult | ReplayVerdict | AuditVerdict
 
 interface Job {
   id: number
@@ -190,6 +192,14 @@ export class Engine {
     return this.submit(modelId, { kind: 'replay', req, eps }, signal) as Promise<ReplayVerdict>
   }
 
+  /**
+   * Check an int8 task's opened products (issue 13): Freivalds' check of every opened row, the
+   * float glue between them, and the tokens they lead to, in the worker, as a replay is.
+   */
+  audit(modelId: string, req: AuditRequest, signal?: AbortSignal): Promise<AuditVerdict> {
+    return this.submit(modelId, { kind: 'audit', req }, signal) as Promise<AuditVerdict>
+  }
+
   private submit(modelId: string, work: Work, signal?: AbortSignal): Promise<Outcome> {
     if (this.stopped) return Promise.reject(new EngineError('ENGINE_STOPPED', 'the engine is stopped'))
     if (!this.byId.has(modelId))
@@ -232,16 +242,11 @@ export class Engine {
       const job = this.waiting.shift()!
       this.active.set(job.id, job)
       const w = job.work
+      const { id, model } = job
       this.worker.postMessage(
-        (w.kind === 'generate'
-          ? { kind: 'generate', job: job.id, model: job.model, req: w.req }
-          : {
-              kind: 'replay',
-              job: job.id,
-              model: job.model,
-              req: w.req,
-              eps: w.eps,
-            }) satisfies EngineWorkerRequest,
+        (w.kind === 'replay'
+          ? { kind: 'replay', job: id, model, req: w.req, eps: w.eps }
+          : { kind: w.kind, job: id, model, req: w.req }) as EngineWorkerRequest,
       )
     }
   }
@@ -257,7 +262,7 @@ export class Engine {
   }
 
   private onReply(m: EngineWorkerReply): void {
-    if (m.kind !== 'chunk' && m.kind !== 'done' && m.kind !== 'replayed' && m.kind !== 'failed') return
+    if (m.kind === 'loaded' || m.kind === 'loadFailed' || m.kind === 'stopped') return
     const job = this.active.get(m.job)
     if (job === undefined) return
     if (m.kind === 'chunk') {
@@ -269,9 +274,9 @@ export class Engine {
       job,
       m.kind === 'done'
         ? m.result
-        : m.kind === 'replayed'
-          ? m.verdict
-          : new EngineError(m.code as EngineErrorCode, m.message),
+        : m.kind === 'failed'
+          ? new EngineError(m.code as EngineErrorCode, m.message)
+          : m.verdict,
     )
     this.pump()
   }

@@ -2,6 +2,7 @@ import { EngineError } from './errors.js'
 import { Stream } from '../../race/prng.js'
 import { Sampler, type SamplingParams } from './sampler.js'
 import type { DecoderCache } from './decoder.js'
+import type { AuditTrace } from '../../verify/freivalds/trace.js'
 
 /** What one generation is asked for, after the prompt is tokenized. */
 export interface GenerationRequest {
@@ -19,7 +20,26 @@ export interface GenerationRequest {
    * output is then wrong somewhere, however short). Absent or 0: never.
    */
   wrongTokenRate?: number
+  /**
+   * An int8 model only (issue 13): also record every audited integer product and commit to them
+   * (`GenerationResult.audit`). Ignored for a model without audit outputs.
+   */
+  audit?: boolean
+  /** Devnet cheats only: how the committed products are falsified (docs/verification.md). */
+  auditCheat?: AuditCheat
+  /**
+   * Devnet cheat only: emit these tokens instead of sampling (a host committing to another
+   * model's output under this model's name). Ends where they end.
+   */
+  forceTokens?: number[]
 }
+
+/**
+ * How a cheating int8 host (devnet only) falsifies its commitment: `corruptProduct` adds 1 to an
+ * output of one product in every row (a wrong GEMM); `skipLayer` feeds block 2 the input of block
+ * 1, as a host that skipped block 1 would, with products computed exactly from those inputs.
+ */
+export type AuditCheat = 'corruptProduct' | 'skipLayer'
 
 export type FinishReason = 'stop' | 'length'
 
@@ -30,6 +50,8 @@ export interface GenerationResult {
   finishReason: FinishReason
   promptTokens: number
   completionTokens: number
+  /** The committed products (an int8 model asked with `audit`): their root goes in the receipt. */
+  audit?: AuditTrace
 }
 
 /** One piece of streamed output: the tokens sampled and the text they completed (may be empty). */
@@ -100,7 +122,7 @@ export async function generate(
   let { logits, cache } = await model.step(model.emptyCache(), promptIds)
   for (;;) {
     if (signal?.aborted === true) throw new EngineError('CANCELLED', 'generation cancelled')
-    let token = sampler.next(logits)
+    let token = req.forceTokens === undefined ? sampler.next(logits) : req.forceTokens[tokens.length]!
     // The first token always (so that every output served is wrong somewhere, however short),
     // then `wrongRate` of the others.
     if (wrong !== null && (tokens.length === 0 || wrong.next() / 4294967296 < wrongRate))
@@ -125,6 +147,7 @@ export async function generate(
     }
     // Prompt and output together stay within the context.
     if (tokens.length >= maxTokens || promptIds.length + tokens.length >= model.contextLength) break
+    if (req.forceTokens !== undefined && tokens.length >= req.forceTokens.length) break
     ;({ logits, cache } = await model.step(cache, [token]))
   }
   if (finishReason === 'length') text = model.decode(output)

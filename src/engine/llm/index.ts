@@ -27,7 +27,10 @@ export {
   type GenerationRequest,
   type GenerationResult,
   type LoopModel,
+  type AuditCheat,
 } from './generate.js'
+export { auditProducts, type AuditProduct } from './auditProducts.js'
+export type { AuditRequest, AuditVerdict } from './auditCheck.js'
 export {
   Sampler,
   GREEDY,
@@ -51,3 +54,5 @@ export {
   type ReplayRequest,
   type ReplayVerdict,
 } from './replay.js'
+export { loadInt8Weights, type Int8Weights } from './int8Weights.js'
+export type { Int8Activation, Int8Block, Int8Glue, Int8Norm } from './int8Glue.js'

@@ -114,18 +114,29 @@ export function replayFeed(ctx: Pick<ReplayContext, 'vocab' | 'contextLength'>, 
 export function replayRule(
   ctx: ReplayContext,
   req: ReplayRequest,
-  logits: Float32Array,
+  logits: Float32Array | ReadonlyMap<number, Float32Array>,
   eps: ReplayEpsilon,
 ): ReplayVerdict {
   const { tokens, promptIds, sampling } = req
   const V = ctx.vocab
   const sampler = new Sampler(sampling, req.seed, promptIds)
+  // Sparse rows (an int8 audit opens some positions only): a position without one is not checked,
+  // but its token is recorded and its PRNG word consumed, as generation did.
+  const sparse = logits instanceof Float32Array ? null : logits
+  const has = (i: number): boolean => sparse === null || sparse.has(i)
   const row = (i: number): Float32Array => {
-    if ((i + 1) * V > logits.length) throw new EngineError('ENGINE_FAILED', `replay: no logits row ${i}`)
-    return logits.subarray(i * V, (i + 1) * V)
+    const r =
+      sparse === null
+        ? (i + 1) * V <= (logits as Float32Array).length
+          ? (logits as Float32Array).subarray(i * V, (i + 1) * V)
+          : undefined
+        : sparse.get(i)
+    if (r === undefined || r.length !== V)
+      throw new EngineError('ENGINE_FAILED', `replay: no logits row ${i}`)
+    return r
   }
-  // What generation picks at `i` (for reports); consumes the position's word like generation.
-  const pick = (i: number): number => sampler.next(row(i))
+  // What generation picks at `i` (for reports; -1 without its row); consumes the position's word like generation.
+  const pick = (i: number): number => (has(i) ? sampler.next(row(i)) : -1)
   const ends = new EndTracker(ctx, req)
   let nearTies = 0
   let minMargin = Infinity
@@ -138,6 +149,12 @@ export function replayRule(
       return { ok: false, reason: 'end', position: i, expected: -1, actual, margin: Infinity }
     if (!validId(actual, V))
       return { ok: false, reason: 'token', position: i, expected: pick(i), actual, margin: Infinity }
+    if (!has(i)) {
+      if (sampler.sampled) sampler.nextWord()
+      sampler.record(actual)
+      ends.push(actual)
+      continue
+    }
     const z = sampler.penalized(row(i))
     const check = sampler.sampled
       ? checkSampled(sampling, z, sampler.nextWord(), actual, eps)

@@ -13,6 +13,9 @@ import {
   type LoopModel,
 } from './generate.js'
 import { EngineError } from './errors.js'
+import { auditProducts, type AuditProduct } from './auditProducts.js'
+import { auditedModel } from './auditedModel.js'
+import { checkAudit, type AuditRequest, type AuditVerdict } from './auditCheck.js'
 import {
   replayOn,
   type ReplayEpsilon,
@@ -34,6 +37,7 @@ export type EngineWorkerRequest =
     }
   | { kind: 'generate'; job: number; model: string; req: GenerationRequest }
   | { kind: 'replay'; job: number; model: string; req: ReplayRequest; eps: ReplayEpsilon }
+  | { kind: 'audit'; job: number; model: string; req: AuditRequest }
   | { kind: 'cancel'; job: number }
   | { kind: 'stop' }
 
@@ -48,6 +52,7 @@ export type EngineWorkerReply =
   | { kind: 'chunk'; job: number; chunk: GenerationChunk }
   | { kind: 'done'; job: number; result: GenerationResult }
   | { kind: 'replayed'; job: number; verdict: ReplayVerdict }
+  | { kind: 'audited'; job: number; verdict: AuditVerdict }
   | { kind: 'failed'; job: number; code: string; message: string }
   | { kind: 'loadFailed'; code: string; message: string }
   | { kind: 'stopped' }
@@ -56,7 +61,16 @@ const port = parentPort
 if (port === null) throw new Error('engine worker: not in a worker thread')
 const post = (m: EngineWorkerReply): void => port.postMessage(m)
 
-const models = new Map<string, LoopModel & ReplayModel & { close(): Promise<void> }>()
+type WorkerModel = LoopModel &
+  ReplayModel & {
+    close(): Promise<void>
+    dir: string
+    decoder: OrtDecoder
+    /** An int8 model's audited products (null: not int8). */
+    products: AuditProduct[] | null
+  }
+
+const models = new Map<string, WorkerModel>()
 const jobs = new Map<number, AbortController>()
 const running = new Set<Promise<void>>()
 
@@ -91,6 +105,9 @@ async function load(m: Extract<EngineWorkerRequest, { kind: 'load' }>): Promise<
       eos: model.spec.eos,
       contextLength: model.spec.contextLength,
       close: () => decoder.close(),
+      dir,
+      decoder,
+      products: auditProducts(model.manifest, model.spec.layers),
     })
   }
   post({ kind: 'loaded', ids: [...models.keys()], provider, ...(fallback !== undefined ? { fallback } : {}) })
@@ -106,8 +123,19 @@ async function run(
     const model = models.get(m.model)
     if (model === undefined) throw new EngineError('MODEL_NOT_FOUND', `model ${m.model} is not loaded`)
     if (m.kind === 'generate') {
-      const result = await generate(model, m.req, (chunk) => post({ kind: 'chunk', job, chunk }), ac.signal)
+      const onChunk = (chunk: GenerationChunk): void => post({ kind: 'chunk', job, chunk })
+      let result: GenerationResult
+      if (m.req.audit === true && model.products !== null) {
+        // The products are recorded step by step and committed here, before the tokens leave.
+        const audited = await auditedModel(model, model.decoder, model.products, m.req.auditCheat)
+        result = await generate(audited.model, m.req, onChunk, ac.signal)
+        result.audit = audited.finish()
+      } else result = await generate(model, m.req, onChunk, ac.signal)
       post({ kind: 'done', job, result })
+    } else if (m.kind === 'audit') {
+      if (model.products === null)
+        throw new EngineError('BAD_PARAMS', `${m.model} is not an int8 model: nothing to audit`)
+      post({ kind: 'audited', job, verdict: await checkAudit(model, model.products, m.req) })
     } else {
       // One teacher-forced pass and the rule, here: only the verdict crosses to the main thread,
       // never the logits (a GPT-2 vocabulary over 1,000 positions is 200 MB).
@@ -133,7 +161,8 @@ port.on('message', (m: EngineWorkerRequest) => {
       )
       return
     case 'generate':
-    case 'replay': {
+    case 'replay':
+    case 'audit': {
       const p = run(m.job, m).finally(() => running.delete(p))
       running.add(p)
       return

@@ -11,6 +11,11 @@ export interface Receipt {
   outputHash: Uint8Array
   promptTokens: number
   completionTokens: number
+  /**
+   * An int8 model's task only (SPEC 6.2, issue 13): the root of the executor's commitment to every
+   * integer product it computed, signed here before any verifier's challenge exists.
+   */
+  auditRoot?: Uint8Array
 }
 
 /** A task's id: fixed by its client's TaskOpen (sender and nonce), so no gateway can pick it. */
@@ -23,12 +28,22 @@ export function outputHash(tokens: readonly number[]): Uint8Array {
   return taggedHash('cordex/output', encode(tokens))
 }
 
+/** Six fields, and a seventh, the audit root, when there is one (so older receipts encode as before). */
 export function encodeReceipt(r: Receipt): unknown {
-  return [r.taskId, r.modelId, r.inputHash, r.outputHash, r.promptTokens, r.completionTokens]
+  const fields: unknown[] = [
+    r.taskId,
+    r.modelId,
+    r.inputHash,
+    r.outputHash,
+    r.promptTokens,
+    r.completionTokens,
+  ]
+  if (r.auditRoot !== undefined) fields.push(r.auditRoot)
+  return fields
 }
 
 export function decodeReceipt(v: unknown): Receipt {
-  const [t, m, i, o, p, c] = read.array(v, 6, 'receipt')
+  const [t, m, i, o, p, c, a] = read.array(v, Array.isArray(v) && v.length === 7 ? 7 : 6, 'receipt')
   return {
     taskId: read.bytes(t, 'taskId', 32),
     modelId: read.string(m, 128, 'modelId'),
@@ -36,6 +51,7 @@ export function decodeReceipt(v: unknown): Receipt {
     outputHash: read.bytes(o, 'outputHash', 32),
     promptTokens: read.uint(p, 'promptTokens'),
     completionTokens: read.uint(c, 'completionTokens'),
+    ...(a === undefined ? {} : { auditRoot: read.bytes(a, 'auditRoot', 32) }),
   }
 }
 

@@ -40,9 +40,14 @@ export const FRESH_STANDING: Standing = Object.freeze({
   falseAccusations: 0,
 }) as Standing
 
-/** What a check found wrong: a token, the end of the output, or the record itself. */
-export type VerifyReason = 'ok' | 'token' | 'end' | 'record'
-export const VERIFY_REASONS: readonly VerifyReason[] = ['ok', 'token', 'end', 'record']
+/**
+ * Why a verdict failed: `token`, `end` (the replay rule, or an int8 audit's check of the output
+ * against the committed logits), `record` (no record or openings that hold together), `product`
+ * (an int8 audit: an opening or a product is wrong), `chain` (an int8 audit: the float glue
+ * between committed products does not hold).
+ */
+export type VerifyReason = 'ok' | 'token' | 'end' | 'record' | 'product' | 'chain'
+export const VERIFY_REASONS: readonly VerifyReason[] = ['ok', 'token', 'end', 'record', 'product', 'chain']
 
 /** One verifier's verdict on a task, with its evidence. */
 export interface CheckVote {

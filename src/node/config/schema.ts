@@ -31,6 +31,8 @@ export const CHEAT_MODES = [
   'substituteModel',
   'truncate',
   'ignoreSampling',
+  'corruptProduct',
+  'skipLayer',
   'noRecords',
   'skipChecks',
   'falseAccuse',

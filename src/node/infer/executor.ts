@@ -1,5 +1,12 @@
 import type { Logger } from '../../util/logger.js'
-import { EngineError, GREEDY, type Engine, type TokenizerPool } from '../../engine/index.js'
+import {
+  EngineError,
+  GREEDY,
+  type AuditCheat,
+  type Engine,
+  type GenerationRequest,
+  type TokenizerPool,
+} from '../../engine/index.js'
 import { outputHash, signReceipt, type Receipt, type Signer } from '../../ledger/index.js'
 import {
   InferRefusal,
@@ -15,7 +22,12 @@ import type { ExecutorRecords } from './executorRecords.js'
 
 /** How a devnet host told to cheat serves its tasks (config `cheat`; docs/verification.md). */
 export interface ExecutorCheat {
-  mode: 'wrongTokens' | 'substituteModel' | 'truncate' | 'ignoreSampling'
+  /**
+   * `corruptProduct` and `skipLayer` falsify an int8 task's committed products
+   * (`AuditCheat`); `substituteModel` under an int8 model commits to the int8 model's products
+   * over the other model's tokens.
+   */
+  mode: 'wrongTokens' | 'substituteModel' | 'truncate' | 'ignoreSampling' | AuditCheat
   /** Share of tokens `wrongTokens` replaces after the first, which it always replaces. */
   rate: number
 }
@@ -96,26 +108,47 @@ export function executorHandler(components: {
     // Chunks go out in order, one write at a time; the receipt goes after the last.
     let sending = Promise.resolve()
     // The cheats (devnet only) each change one thing of what runs; the receipt claims the request.
+    // A substitute: an int8 model's float original when loaded (the float model under the int8
+    // SKU), else any other model.
+    const others = engine.models().filter((m) => m.id !== model.id)
     const runModel =
-      cheat?.mode === 'substituteModel' ? (engine.models().find((m) => m.id !== model.id) ?? model) : model
+      cheat?.mode === 'substituteModel'
+        ? (others.find((m) => `${m.name}-int8` === model.name) ?? others[0] ?? model)
+        : model
+    // SPEC 6.2: an int8 model's products are committed as they are computed.
+    const int8 = model.manifest.quantization === 'int8'
+    const genReq: GenerationRequest = {
+      promptIds,
+      sampling: cheat?.mode === 'ignoreSampling' ? GREEDY : req.sampling,
+      seed: samplingSeed(req.taskId),
+      maxTokens: cheat?.mode === 'truncate' ? Math.max(1, Math.floor(limit.maxTokens / 2)) : limit.maxTokens,
+      stop: req.stop,
+      ...(cheat?.mode === 'wrongTokens' ? { wrongTokenRate: cheat.rate } : {}),
+      ...(int8 && runModel === model ? { audit: true } : {}),
+      ...(cheat?.mode === 'corruptProduct' || cheat?.mode === 'skipLayer' ? { auditCheat: cheat.mode } : {}),
+    }
     const result = await engine.generate(
       runModel.id,
-      {
-        promptIds,
-        sampling: cheat?.mode === 'ignoreSampling' ? GREEDY : req.sampling,
-        seed: samplingSeed(req.taskId),
-        maxTokens:
-          cheat?.mode === 'truncate' ? Math.max(1, Math.floor(limit.maxTokens / 2)) : limit.maxTokens,
-        stop: req.stop,
-        ...(cheat?.mode === 'wrongTokens' ? { wrongTokenRate: cheat.rate } : {}),
-      },
+      genReq,
       (chunk) => {
         sending = sending.then(() => ctx.send(chunk))
         sending.catch(() => {}) // seen again below; a broken stream also aborts ctx.signal
       },
       ctx.signal,
     )
+    if (int8 && runModel !== model) {
+      // Another model's tokens under the int8 model's name: the int8 model's products over them.
+      const forced = await engine.generate(
+        model.id,
+        { ...genReq, audit: true, forceTokens: result.tokens },
+        () => {},
+        ctx.signal,
+      )
+      result.audit = forced.audit
+    }
     await sending
+    if (int8 && result.audit === undefined)
+      throw new InferRefusal('INTERNAL', `${model.id} committed no products`)
     const receipt: Receipt = {
       taskId: req.taskId,
       modelId: model.id,
@@ -123,6 +156,7 @@ export function executorHandler(components: {
       outputHash: outputHash(result.tokens),
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
+      ...(result.audit === undefined ? {} : { auditRoot: result.audit.root }),
     }
     const sig = signReceipt(chainId, signer, receipt)
     log.debug({ peer, tokens: result.completionTokens }, 'task executed')
@@ -132,6 +166,7 @@ export function executorHandler(components: {
       ?.put(
         { request: ctx.requestBytes, tokens: result.tokens, receipt, sig, executor: signer.peerId },
         epoch(),
+        result.audit,
       )
       .catch((err: unknown) => log.error({ err, peer }, 'cannot keep the task record'))
     return { receipt, sig, finishReason: taskFinish(result.finishReason, result, limit, req, context) }

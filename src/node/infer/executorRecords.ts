@@ -1,6 +1,7 @@
 import type { Level } from 'level'
 import { toHex } from '../../ledger/index.js'
 import { decodeTaskRecord, encodeTaskRecord, type TaskRecordData } from '../../protocols/task/index.js'
+import { decodeTrace, encodeTrace, type AuditTrace } from '../../verify/freivalds/index.js'
 
 type Op = { type: 'put' | 'del'; key: string; value?: Uint8Array }
 
@@ -14,8 +15,9 @@ const pad = (n: number, width: number): string => String(n).padStart(width, '0')
  * `executor-records` sublevel, stamped with the epoch it was served in and kept until that
  * epoch's rewards are paid (`prune`), at most `max` of them (the oldest epoch's go first).
  *
- * Keys: `r:<epoch>:<sequence>:<task id>` → the record (epoch order, then arrival order), and
- * `i:<task id>` → its `r:` key. The task id in the `r:` key lets a prune delete both without
+ * Keys: `r:<epoch>:<sequence>:<task id>` → the record (epoch order, then arrival order),
+ * `i:<task id>` → its `r:` key, and for an int8 task `t:<task id>` → its audit trace (every
+ * committed product row, what the executor opens when challenged: SPEC 6.2), which goes with it. The task id in the `r:` key lets a prune delete both without
  * reading a record. Writes and prunes take turns, so the count stays exact.
  */
 export class ExecutorRecords {
@@ -45,14 +47,17 @@ export class ExecutorRecords {
     return this.count
   }
 
-  /** Keep `record`, served in `epoch`; a record of the same task is replaced. */
-  put(record: TaskRecordData, epoch: number): Promise<void> {
+  /** Keep `record`, served in `epoch`, and its audit trace if any; a record of the same task is replaced. */
+  put(record: TaskRecordData, epoch: number, trace?: AuditTrace): Promise<void> {
     return this.inTurn(async () => {
       const id = toHex(record.receipt.taskId)
       const key = `r:${pad(epoch, 12)}:${pad(this.seq++, 16)}:${id}`
       const ops: Op[] = [
         { type: 'put', key, value: encodeTaskRecord(record) },
         { type: 'put', key: `i:${id}`, value: new TextEncoder().encode(key) },
+        trace === undefined
+          ? { type: 'del', key: `t:${id}` }
+          : { type: 'put', key: `t:${id}`, value: encodeTrace(trace) },
       ]
       const previous = await this.db.get(`i:${id}`)
       if (previous !== undefined) ops.push({ type: 'del', key: new TextDecoder().decode(previous) })
@@ -77,6 +82,12 @@ export class ExecutorRecords {
     return bytes === undefined ? undefined : decodeTaskRecord(bytes)
   }
 
+  /** The audit trace of `taskId` (an int8 task this executor served and still keeps). */
+  async trace(taskId: Uint8Array): Promise<AuditTrace | undefined> {
+    const bytes = await this.db.get(`t:${toHex(taskId)}`)
+    return bytes === undefined ? undefined : decodeTrace(bytes)
+  }
+
   /** Drop the records served in epochs before `beforeEpoch` (their rewards are paid); returns how many. */
   prune(beforeEpoch: number): Promise<number> {
     return this.inTurn(async () => {
@@ -84,8 +95,8 @@ export class ExecutorRecords {
       for await (const key of this.db.keys({ gte: 'r:', lt: `r:${pad(beforeEpoch, 12)}` }))
         ops.push(...drop(key))
       if (ops.length > 0) await this.db.batch(ops as never)
-      this.count -= ops.length / 2
-      return ops.length / 2
+      this.count -= ops.length / 3
+      return ops.length / 3
     })
   }
 
@@ -96,10 +107,12 @@ export class ExecutorRecords {
   }
 }
 
-/** The ops that delete the record under `key` and its index entry. */
+/** The ops that delete the record under `key`, its index entry and its trace. */
 function drop(key: string): Op[] {
+  const id = key.slice(key.lastIndexOf(':') + 1)
   return [
     { type: 'del', key },
-    { type: 'del', key: `i:${key.slice(key.lastIndexOf(':') + 1)}` },
+    { type: 'del', key: `i:${id}` },
+    { type: 'del', key: `t:${id}` },
   ]
 }

@@ -470,6 +470,8 @@ export class InferenceService {
       equalBytes(r.inputHash, outcome.inputHash) &&
       equalBytes(r.outputHash, outputHash(tokens)) &&
       r.completionTokens === tokens.length &&
+      // An int8 model's receipt commits to its products (SPEC 6.2); no other receipt claims to.
+      (r.auditRoot !== undefined) === (task.model.manifest.quantization === 'int8') &&
       withinBudget(
         r,
         outcome.finishReason,
@@ -521,6 +523,7 @@ export class InferenceService {
       outputHash: toHex(receipt.outputHash),
       promptTokens: receipt.promptTokens,
       completionTokens: receipt.completionTokens,
+      ...(receipt.auditRoot === undefined ? {} : { auditRoot: toHex(receipt.auditRoot) }),
       executor,
       sig: toHex(sig),
     }

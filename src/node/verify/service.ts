@@ -9,15 +9,27 @@ import {
   getChecked,
   getVerifyParams,
   selectionKey,
+  taggedHash,
   toHex,
   type Signer,
   type TaskOpenBody,
   type VerifyResultBody,
 } from '../../ledger/index.js'
-import { EngineError, type Engine, type TokenizerPool } from '../../engine/index.js'
-import { DEFAULT_REPLAY_EPSILON } from '../../engine/llm/replay.js'
+import { auditProducts, EngineError, type Engine, type TokenizerPool } from '../../engine/index.js'
+import { DEFAULT_REPLAY_EPSILON, type ReplayRequest } from '../../engine/llm/replay.js'
 import { decodeRequest, maxRequestBytes, tokenLimit } from '../../protocols/infer/index.js'
-import { inferRequestReader, type TaskProtocol, type TaskRecordData } from '../../protocols/task/index.js'
+import {
+  inferRequestReader,
+  type TaskOpenings,
+  type TaskProtocol,
+  type TaskRecordData,
+} from '../../protocols/task/index.js'
+import {
+  deriveChallenge,
+  FREIVALDS_DEFAULTS,
+  PrimeField,
+  type AuditParams,
+} from '../../verify/freivalds/index.js'
 import { checkDue, checkTaskRecord, revealDue, type CheckDuty } from '../../verify/index.js'
 import type { ChainService } from '../chain/service.js'
 import { samplingSeed } from '../infer/seed.js'
@@ -28,12 +40,22 @@ export type VerifierCheat = 'skipChecks' | 'falseAccuse' | null
 export interface VerifierOptions {
   /** Deadline for fetching a task record from one peer, ms. */
   recordTimeoutMs: number
+  /**
+   * How much of an int8 task to audit (docs/verification.md, "Freivalds audits"): rows opened per
+   * product (the same positions in every product, all products) and rounds of Freivalds' check.
+   */
+  freivalds: Pick<AuditParams, 'rows' | 'rounds'>
   /** Checks waiting here at most; more are dropped (and count as skipped duty). */
   maxQueued: number
   cheat: VerifierCheat
 }
 
-export const DEFAULT_VERIFIER: VerifierOptions = { recordTimeoutMs: 10_000, maxQueued: 4096, cheat: null }
+export const DEFAULT_VERIFIER: VerifierOptions = {
+  recordTimeoutMs: 10_000,
+  freivalds: { rows: FREIVALDS_DEFAULTS.rows, rounds: FREIVALDS_DEFAULTS.rounds },
+  maxQueued: 4096,
+  cheat: null,
+}
 
 interface Job {
   taskId: Uint8Array
@@ -74,6 +96,8 @@ export class VerifierService {
       engine: Engine
       tokenizer: TokenizerPool
       tasks: TaskProtocol
+      /** Openings of int8 tasks' committed products, from their executors. */
+      openings: TaskOpenings
       signer: Signer
       chainId: string
       log: Logger
@@ -263,19 +287,19 @@ export class VerifierService {
       return { ok: false, reason: 'record', position: 0, expected: 0, actual: -1 }
     }
     const limit = tokenLimit(req, maxCost, promptIds.length)
-    const verdict = await engine.replay(
-      model.id,
-      {
-        promptIds,
-        tokens: record.tokens,
-        sampling: req.sampling,
-        seed: samplingSeed(req.taskId),
-        maxTokens: Math.max(1, limit.maxTokens),
-        stop: req.stop,
-      },
-      DEFAULT_REPLAY_EPSILON,
-      this.abort.signal,
-    )
+    const replay: ReplayRequest = {
+      promptIds,
+      tokens: record.tokens,
+      sampling: req.sampling,
+      seed: samplingSeed(req.taskId),
+      maxTokens: Math.max(1, limit.maxTokens),
+      stop: req.stop,
+    }
+    // SPEC 6.2: an int8 model's task is audited through its committed products, not replayed.
+    const products = auditProducts(model.manifest, model.spec.layers)
+    if (products !== null || record.receipt.auditRoot !== undefined)
+      return this.audit(job, executor, record, replay, products)
+    const verdict = await engine.replay(model.id, replay, DEFAULT_REPLAY_EPSILON, this.abort.signal)
     if (verdict.ok) return { ok: true, reason: 'ok', position: 0, expected: 0, actual: 0 }
     return {
       ok: false,
@@ -284,6 +308,68 @@ export class VerifierService {
       expected: Math.max(0, verdict.expected),
       actual: verdict.actual,
     }
+  }
+
+  /**
+   * The int8 audit (SPEC 6.2, issue 13): the challenge comes from this verifier's selection key
+   * for the task's epoch and the committed root (unknown to the executor before it committed, and
+   * recomputable by anyone once the key is revealed); the executor opens the challenged rows; the
+   * engine's worker checks them (Freivalds, the float glue, the tokens). An executor that cannot
+   * open its own commitment fails the check, as one that keeps no record does.
+   */
+  private async audit(
+    job: Job,
+    executor: string,
+    record: TaskRecordData,
+    replay: ReplayRequest,
+    products: ReturnType<typeof auditProducts>,
+  ): Promise<Omit<VerifyResultBody, 'taskId'>> {
+    const { receipt } = record
+    const root = receipt.auditRoot
+    const rows = receipt.promptTokens + receipt.completionTokens - 1
+    const fail = (reason: VerifyResultBody['reason'], position = 0, expected = 0, actual = -1) =>
+      ({ ok: false, reason, position, expected: Math.max(0, expected), actual }) as const
+    // A root for a model that commits nothing, or none for one that does: the receipt is not one.
+    if (products === null || root === undefined || rows < 1) return fail('record')
+    const field = new PrimeField(FREIVALDS_DEFAULTS.p)
+    const shapes = products.map((p) => ({ ...p, rows }))
+    const randomness = taggedHash('cordex/freivalds/randomness', this.keyFor(job.epoch), job.taskId)
+    const { freivalds } = this.opts
+    const challenge = deriveChallenge(
+      randomness,
+      root,
+      shapes,
+      { products: shapes.length, rows: freivalds.rows, rounds: freivalds.rounds, shareRows: true },
+      field,
+    )
+    const requests = challenge.map((c) => ({ product: c.product, rows: c.rows }))
+    let openings
+    const time = deadline(this.opts.recordTimeoutMs, this.abort.signal)
+    try {
+      openings = await this.components.openings.fetchOpenings(
+        peerIdFromString(executor),
+        job.taskId,
+        requests,
+        time.signal,
+      )
+    } catch (err) {
+      if (this.abort.signal.aborted) throw err
+      this.components.log.info({ task: job.idHex, err: (err as Error).message }, 'openings not fetched')
+      return fail('record')
+    } finally {
+      time.clear()
+    }
+    const verdict = await this.components.engine.audit(
+      receipt.modelId,
+      { root, rows, p: field.p, challenge, openings, replay, eps: DEFAULT_REPLAY_EPSILON },
+      this.abort.signal,
+    )
+    if (verdict.ok) {
+      this.components.log.debug({ task: job.idHex, ...verdict }, 'int8 audit passed')
+      return { ok: true, reason: 'ok', position: 0, expected: 0, actual: 0 }
+    }
+    this.components.log.info({ task: job.idHex, ...verdict }, 'int8 audit failed')
+    return fail(verdict.reason, verdict.position, verdict.expected, verdict.actual)
   }
 
   /** The first record from `peers` that is the settled one and holds together. */

@@ -1,8 +1,7 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Logger } from '../../util/logger.js'
-import { CordexError } from '../../util/errors.js'
 import { ReqResp } from '../reqresp.js'
-import { ProtocolError, type PeerAction } from '../errors.js'
+import { ProtocolError } from '../errors.js'
 import { protocolId } from '../ids.js'
 import type { PeerGuard } from '../guard.js'
 import type { RequestReader } from '../../verify/index.js'
@@ -16,7 +15,22 @@ import {
   MAX_TASK_REQUEST_BYTES,
   type TaskRecordData,
 } from './codec.js'
+import { TaskFetchError, fetchError } from './fetchError.js'
 
+export { TaskFetchError, type TaskFetchErrorCode } from './fetchError.js'
+export {
+  TaskOpenings,
+  encodeOpenRequest,
+  decodeOpenRequest,
+  encodeOpenResponse,
+  decodeOpenResponse,
+  MAX_OPEN_ROWS,
+  MAX_OPEN_PRODUCTS,
+  MAX_OPEN_REQUEST_BYTES,
+  MAX_OPEN_RESPONSE_BYTES,
+  type OpeningsLookup,
+  type OpeningsLimits,
+} from './openings.js'
 export {
   encodeTaskRequest,
   decodeTaskRequest,
@@ -35,23 +49,6 @@ export const inferRequestReader: RequestReader = {
   hash: inputHash,
   decode: (frame) => decodeRequest(frame, maxRequestBytes()),
 }
-
-export type TaskFetchErrorCode =
-  /** The peer answered that it keeps no record of the task. */
-  | 'NOT_FOUND'
-  /** No whole answer within the deadline. */
-  | 'TIMEOUT'
-  /** No stream could be opened to the peer. */
-  | 'UNREACHABLE'
-  /** The peer refused (busy, over its rate, failed) or hung up. */
-  | 'REFUSED'
-  /** The answer was oversized or not a record. */
-  | 'MALFORMED'
-  /** The caller's signal aborted the fetch. */
-  | 'CANCELLED'
-
-/** Why a record could not be fetched; `meta.action` says what the answer deserves from its sender. */
-export class TaskFetchError extends CordexError<TaskFetchErrorCode, { peer: string; action: PeerAction }> {}
 
 /** The server side's lookup: the record this peer keeps of `taskId`, if any. Never sees a stream. */
 export type TaskRecordLookup = (taskId: Uint8Array, from: PeerId) => Promise<TaskRecordData | undefined>
@@ -156,25 +153,5 @@ export class TaskProtocol {
         action: 'ignore',
       })
     return res.record
-  }
-}
-
-function fetchError(peer: string, err: unknown, signal: AbortSignal | undefined): TaskFetchError {
-  const message = (err as Error).message
-  const fail = (code: TaskFetchErrorCode, action: PeerAction = 'ignore'): TaskFetchError =>
-    new TaskFetchError(code, message, { peer, action }, { cause: err })
-  if (signal?.aborted === true) return fail('CANCELLED')
-  if (!(err instanceof ProtocolError)) return fail('REFUSED')
-  switch (err.code) {
-    case 'TIMEOUT':
-      return fail('TIMEOUT')
-    case 'DIAL_FAILED':
-      return fail('UNREACHABLE')
-    case 'FRAME_TOO_LARGE':
-    case 'MALFORMED':
-      return fail('MALFORMED', err.meta.action)
-    case 'REMOTE_ERROR':
-    case 'STREAM_CLOSED':
-      return fail('REFUSED')
   }
 }

@@ -8,8 +8,10 @@ import { MAX_DIM } from './field.js'
  *
  * Hashes (`H(tag, bytes)` as `taggedHash` in src/ledger/crypto.ts; `u32` big-endian):
  * - leaf of row `i` of product `(layer, projection)` with depth K and width N:
- *   `H("cordex/freivalds/leaf", u32(layer) ‖ u32(projection) ‖ u32(i) ‖ u32(K) ‖ u32(N) ‖ x ‖ y)`,
- *   `x` the K int8 inputs, `y` the N int32 outputs little-endian (as they sit in memory);
+ *   `H("cordex/freivalds/leaf", u32(layer) ‖ u32(projection) ‖ u32(i) ‖ u32(K) ‖ u32(N) ‖ x ‖ y ‖ s)`,
+ *   `x` the K int8 inputs, `y` the N int32 outputs little-endian (as they sit in memory), `s` the
+ *   row's input scale as a little-endian float32 (what dequantizes `y`: the check of the float
+ *   glue between products needs it where it cannot recompute it, after attention);
  * - node: `H("cordex/freivalds/node", L ‖ R)`; a level of odd width promotes its last node;
  * - root: `H("cordex/freivalds/root", u32(P) ‖ (u32(layer) ‖ u32(projection) ‖ u32(T) ‖ u32(K) ‖
  *   u32(N)) for each product ‖ top)`, so the root binds the count, order and shapes too.
@@ -28,12 +30,14 @@ export interface ProductShape {
   cols: number
 }
 
-/** One opened row: the product's index in the shape list, the row, its integers and its path. */
+/** One opened row: the product's index in the shape list, the row, its integers, its scale and its path. */
 export interface RowOpening {
   product: number
   row: number
   x: Int8Array
   y: Int32Array
+  /** The row's input scale s_x (float32): `x ≈ input / s_x`. */
+  scale: number
   /** Sibling hashes from the leaf up (32 bytes each); promoted levels have none. */
   path: Uint8Array[]
 }
@@ -94,7 +98,7 @@ export class RowCommitter {
   }
 
   /** Hashes row `row` of product `product`. Throws `BAD_ARGUMENT` for a wrong shape or a repeat. */
-  add(product: number, row: number, x: Int8Array, y: Int32Array): void {
+  add(product: number, row: number, x: Int8Array, y: Int32Array, scale: number): void {
     const s = this.shapes[product]
     if (s === undefined) throw new FreivaldsError('BAD_ARGUMENT', `commitment: no product ${product}`)
     if (!Number.isSafeInteger(row) || row < 0 || row >= s.rows)
@@ -108,7 +112,7 @@ export class RowCommitter {
     if (this.filled[at] === 1) throw new FreivaldsError('BAD_ARGUMENT', `commitment: row ${row} added twice`)
     this.filled[at] = 1
     this.count++
-    this.leaves.set(leafHash(s, row, x, y), at * HASH_BYTES)
+    this.leaves.set(leafHash(s, row, x, y, scale), at * HASH_BYTES)
   }
 
   /** The tree; throws `BAD_ARGUMENT` while a row is missing. */
@@ -146,8 +150,13 @@ export class RowTree {
     this.root = rootOf(shapes, this.levels[this.levels.length - 1]!)
   }
 
-  /** The opening of row `row` of product `product`, with the row's integers as the executor kept them. */
-  open(product: number, row: number, x: Int8Array, y: Int32Array): RowOpening {
+  /** Every row's leaf hash, in commitment order (32 bytes each): what `treeFromLeaves` rebuilds the tree from. */
+  get leaves(): Uint8Array {
+    return this.levels[0]!
+  }
+
+  /** The opening of row `row` of product `product`, with the row's integers and scale as the executor kept them. */
+  open(product: number, row: number, x: Int8Array, y: Int32Array, scale: number): RowOpening {
     const s = this.shapes[product]
     if (s === undefined || !Number.isSafeInteger(row) || row < 0 || row >= s.rows)
       throw new FreivaldsError('BAD_ARGUMENT', `commitment: no row ${row} in product ${product}`)
@@ -160,8 +169,16 @@ export class RowTree {
         path.push(level.slice(sibling * HASH_BYTES, (sibling + 1) * HASH_BYTES))
       pos = Math.floor(pos / 2)
     }
-    return { product, row, x, y, path }
+    return { product, row, x, y, scale, path }
   }
+}
+
+/** The tree of `shapes` over leaf hashes kept from `RowTree.leaves`; throws `BAD_ARGUMENT` for a wrong count. */
+export function treeFromLeaves(shapes: readonly ProductShape[], leaves: Uint8Array): RowTree {
+  const { offsets, leaves: count } = layout(shapes)
+  if (leaves.length !== count * HASH_BYTES)
+    throw new FreivaldsError('BAD_ARGUMENT', `commitment: ${leaves.length / HASH_BYTES} leaves, not ${count}`)
+  return new RowTree(shapes, offsets, leaves)
 }
 
 /**
@@ -187,11 +204,12 @@ export function verifyOpening(root: Uint8Array, shapes: readonly ProductShape[],
     !(o.x instanceof Int8Array) ||
     !(o.y instanceof Int32Array) ||
     o.x.length !== s.inner ||
-    o.y.length !== s.cols
+    o.y.length !== s.cols ||
+    typeof o.scale !== 'number'
   )
-    fail(`row is not ${s.inner} int8 → ${s.cols} int32`)
+    fail(`row is not ${s.inner} int8 → ${s.cols} int32 with a scale`)
   if (!Array.isArray(o.path) || o.path.length > 64) fail('bad path')
-  let h: Uint8Array = leafHash(s, o.row, o.x, o.y)
+  let h: Uint8Array = leafHash(s, o.row, o.x, o.y, o.scale)
   let pos = offsets[o.product]! + o.row
   let width = leaves
   let used = 0
@@ -212,7 +230,7 @@ export function verifyOpening(root: Uint8Array, shapes: readonly ProductShape[],
   if (Buffer.compare(rootOf(shapes, h), root) !== 0) fail('does not hash to the root')
 }
 
-function leafHash(s: ProductShape, row: number, x: Int8Array, y: Int32Array): Buffer {
+function leafHash(s: ProductShape, row: number, x: Int8Array, y: Int32Array, scale: number): Buffer {
   const head = new Uint8Array(20)
   const view = new DataView(head.buffer)
   view.setUint32(0, s.layer)
@@ -225,6 +243,7 @@ function leafHash(s: ProductShape, row: number, x: Int8Array, y: Int32Array): Bu
     .update(head)
     .update(new Uint8Array(x.buffer, x.byteOffset, x.byteLength))
     .update(littleEndian(y))
+    .update(float32le(scale))
     .digest()
 }
 
@@ -234,6 +253,12 @@ function littleEndian(y: Int32Array): Uint8Array {
   const out = new Uint8Array(y.length * 4)
   const view = new DataView(out.buffer)
   for (let i = 0; i < y.length; i++) view.setInt32(i * 4, y[i]!, true)
+  return out
+}
+
+function float32le(v: number): Uint8Array {
+  const out = new Uint8Array(4)
+  new DataView(out.buffer).setFloat32(0, v, true)
   return out
 }
 

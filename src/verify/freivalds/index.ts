@@ -17,6 +17,7 @@ export {
 export {
   RowCommitter,
   RowTree,
+  treeFromLeaves,
   verifyOpening,
   MAX_LEAVES,
   type ProductShape,
@@ -26,3 +27,24 @@ export { deriveChallenge, type AuditParams, type ProductChallenge } from './chal
 export { auditOpenings, type WeightSource, type AuditOptions, type AuditSummary } from './audit.js'
 export { roundsMiss, avoidAll, hypergeometric, taskMiss, epochMiss, type CheatShape } from './soundness.js'
 export { FREIVALDS_DEFAULTS } from './params.js'
+export {
+  TraceRecorder,
+  encodeTrace,
+  decodeTrace,
+  openTrace,
+  rowBytes,
+  type AuditTrace,
+  type RowRequest,
+} from './trace.js'
+export {
+  checkChain,
+  CHAIN_SCALE_TOLERANCE,
+  type ChainModel,
+  type ChainProduct,
+  type ChainRow,
+  type ChainInput,
+  type ChainResult,
+  type ChainPass,
+  type ChainFail,
+  type ChainFailure,
+} from './chain.js'

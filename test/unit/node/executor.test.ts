@@ -65,6 +65,7 @@ function setup(contextLength = 256, eosAt = -1) {
   }
   const model = {
     id: MODEL,
+    manifest: { quantization: 'none' },
     spec: { contextLength },
     maxPromptChars: 10_000,
     minTokens: () => 1,

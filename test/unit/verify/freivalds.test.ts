@@ -76,11 +76,13 @@ function makeProducts(dims: Array<[number, number, number]>, seed: number): Prod
 
 const xRow = (p: Product, t: number): Int8Array => p.X.subarray(t * p.shape.inner, (t + 1) * p.shape.inner)
 const yRow = (p: Product, t: number): Int32Array => p.Y.subarray(t * p.shape.cols, (t + 1) * p.shape.cols)
+/** A row's input scale: any float32 the leaf binds. */
+const sRow = (t: number): number => Math.fround(0.01 + t / 64)
 
 function commit(products: Product[]): RowTree {
   const c = new RowCommitter(products.map((p) => p.shape))
   products.forEach((p, i) => {
-    for (let t = 0; t < p.shape.rows; t++) c.add(i, t, xRow(p, t), yRow(p, t))
+    for (let t = 0; t < p.shape.rows; t++) c.add(i, t, xRow(p, t), yRow(p, t), sRow(t))
   })
   return c.finish()
 }
@@ -107,7 +109,7 @@ function runAudit(
   const openings: RowOpening[] = []
   for (const c of challenge) {
     const p = products[c.product]!
-    for (const t of c.rows) openings.push(tree.open(c.product, t, xRow(p, t), yRow(p, t)))
+    for (const t of c.rows) openings.push(tree.open(c.product, t, xRow(p, t), yRow(p, t), sRow(t)))
   }
   try {
     auditOpenings(tree.root, shapes, challenge, openings, (l, j) => products[2 * l + j]!.W, field, {
@@ -230,7 +232,7 @@ test('freivalds: W r through an integer GEMM of base-128 digits equals the direc
   r.forEach((v, i) => assert.deepEqual(rounds[i]!.wr, prepareRound(field, p!.W, K, N, v).wr))
   // And the audit takes them: the honest rows pass, a corrupted one fails.
   const tree = commit([p!])
-  const openings = rows.map((t) => tree.open(0, t, xRow(p!, t), yRow(p!, t)))
+  const openings = rows.map((t) => tree.open(0, t, xRow(p!, t), yRow(p!, t), sRow(t)))
   const W = (): Int8Array => p!.W
   auditOpenings(tree.root, [p!.shape], challenge, openings, W, field, { rounds: () => rounds })
   const bad = Int32Array.from(openings[2]!.y)
@@ -240,7 +242,9 @@ test('freivalds: W r through an integer GEMM of base-128 digits equals the direc
   y.set(bad)
   const badTree = commit([p!])
   y.set(saved)
-  const badOpenings = rows.map((t, i) => badTree.open(0, t, xRow(p!, t), i === 2 ? bad : yRow(p!, t)))
+  const badOpenings = rows.map((t, i) =>
+    badTree.open(0, t, xRow(p!, t), i === 2 ? bad : yRow(p!, t), sRow(t)),
+  )
   assert.throws(
     () => auditOpenings(badTree.root, [p!.shape], challenge, badOpenings, W, field, { rounds: () => rounds }),
     (e: unknown) => e instanceof FreivaldsError && e.code === 'WRONG_PRODUCT' && e.meta.row === rows[2],
@@ -365,16 +369,17 @@ test('commitment: a wrong opening is refused', () => {
   // Every honest opening verifies (odd widths: promoted nodes on the way up).
   products.forEach((p, i) => {
     for (let t = 0; t < p.shape.rows; t++)
-      verifyOpening(tree.root, shapes, tree.open(i, t, xRow(p, t), yRow(p, t)))
+      verifyOpening(tree.root, shapes, tree.open(i, t, xRow(p, t), yRow(p, t), sRow(t)))
   })
   const p = products[1]!
-  const good = tree.open(1, 2, xRow(p, 2), yRow(p, 2))
+  const good = tree.open(1, 2, xRow(p, 2), yRow(p, 2), sRow(2))
   const xAltered = Int8Array.from(good.x)
   xAltered[0] = xAltered[0]! ^ 1
   refused({ ...good, x: xAltered })
   const yAltered = Int32Array.from(good.y)
   yAltered[5] = yAltered[5]! + 256
   refused({ ...good, y: yAltered })
+  refused({ ...good, scale: good.scale * 2 })
   refused({ ...good, row: 1 })
   refused({ ...good, row: 3 }) // out of range for this product
   refused({ ...good, product: 0 })
@@ -414,6 +419,7 @@ test('commitment: a wrong opening is refused', () => {
       c.rows[0]!,
       xRow(products[c.product]!, c.rows[0]!),
       yRow(products[c.product]!, c.rows[0]!),
+      sRow(c.rows[0]!),
     ),
   )
   const W = (l: number, j: number): Int8Array => products[2 * l + j]!.W

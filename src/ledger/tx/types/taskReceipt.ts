@@ -60,6 +60,7 @@ export const taskReceipt: TxType<TaskReceiptBody> = {
     completionTokens: b.receipt.completionTokens,
     inputHash: toHex(b.receipt.inputHash),
     outputHash: toHex(b.receipt.outputHash),
+    ...(b.receipt.auditRoot === undefined ? {} : { auditRoot: toHex(b.receipt.auditRoot) }),
   }),
   apply: (s, tx, ctx) => {
     const { receipt, executor, sig } = tx.body

@@ -1,0 +1,40 @@
+import { CordexError } from '../../util/errors.js'
+import { ProtocolError, type PeerAction } from '../errors.js'
+
+export type TaskFetchErrorCode =
+  /** The peer answered that it keeps no record of the task. */
+  | 'NOT_FOUND'
+  /** No whole answer within the deadline. */
+  | 'TIMEOUT'
+  /** No stream could be opened to the peer. */
+  | 'UNREACHABLE'
+  /** The peer refused (busy, over its rate, failed) or hung up. */
+  | 'REFUSED'
+  /** The answer was oversized or not a record. */
+  | 'MALFORMED'
+  /** The caller's signal aborted the fetch. */
+  | 'CANCELLED'
+
+/** Why a record could not be fetched; `meta.action` says what the answer deserves from its sender. */
+export class TaskFetchError extends CordexError<TaskFetchErrorCode, { peer: string; action: PeerAction }> {}
+
+/** The TaskFetchError for a failed request/response exchange with `peer`. */
+export function fetchError(peer: string, err: unknown, signal: AbortSignal | undefined): TaskFetchError {
+  const message = (err as Error).message
+  const fail = (code: TaskFetchErrorCode, action: PeerAction = 'ignore'): TaskFetchError =>
+    new TaskFetchError(code, message, { peer, action }, { cause: err })
+  if (signal?.aborted === true) return fail('CANCELLED')
+  if (!(err instanceof ProtocolError)) return fail('REFUSED')
+  switch (err.code) {
+    case 'TIMEOUT':
+      return fail('TIMEOUT')
+    case 'DIAL_FAILED':
+      return fail('UNREACHABLE')
+    case 'FRAME_TOO_LARGE':
+    case 'MALFORMED':
+      return fail('MALFORMED', err.meta.action)
+    case 'REMOTE_ERROR':
+    case 'STREAM_CLOSED':
+      return fail('REFUSED')
+  }
+}
