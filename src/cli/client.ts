@@ -8,8 +8,12 @@ import { ExitCode } from './exitCodes.js'
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 export interface ApiCallOptions {
-  method?: 'GET' | 'POST'
+  method?: 'GET' | 'POST' | 'DELETE'
   body?: unknown
+  /** A body sent as it is, with its content type, instead of `body` as JSON (file uploads). */
+  raw?: { contentType: string; data: Uint8Array }
+  /** Resolve with the answer's text as it is (a 2xx answer need not be JSON: file contents). */
+  text?: boolean
   timeoutMs?: number
   /**
    * The daemon's TCP listener (`http://127.0.0.1:<port>`, as `cordex status` shows it) to talk to
@@ -68,7 +72,8 @@ function requestError(err: NodeJS.ErrnoException, dataDir: string, where: string
  */
 export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCallOptions = {}): Promise<T> {
   const to = await endpoint(dataDir, opts.url)
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body)
+  const payload = opts.raw?.data ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body))
+  const contentType = opts.raw?.contentType ?? 'application/json'
   return new Promise<T>((resolve, reject) => {
     const req = http.request(
       {
@@ -77,7 +82,7 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
         method: opts.method ?? 'GET',
         headers: {
           ...to.options.headers,
-          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(payload !== undefined ? { 'content-type': contentType } : {}),
         },
         timeout: opts.timeoutMs ?? 30_000,
       },
@@ -90,6 +95,11 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
           else chunks.push(c)
         })
         res.on('end', () => {
+          const status = res.statusCode ?? 0
+          if (opts.text === true && status >= 200 && status < 300) {
+            resolve(Buffer.concat(chunks).toString('utf8') as T)
+            return
+          }
           let value: unknown
           try {
             value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
@@ -99,7 +109,6 @@ export async function callDaemon<T>(dataDir: string, path: string, opts: ApiCall
             )
             return
           }
-          const status = res.statusCode ?? 0
           if (status >= 200 && status < 300) {
             resolve(value as T)
             return

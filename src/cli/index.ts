@@ -16,6 +16,7 @@ import { reportCommand } from './cmds/report/index.js'
 import { hostCommand } from './cmds/host/index.js'
 import { modelCommand } from './cmds/model/index.js'
 import { priceCommand } from './cmds/price/index.js'
+import { batchCommand } from './cmds/batch/index.js'
 import { exitCodeOf } from './errors.js'
 import { ExitCode } from './exitCodes.js'
 import { errorMessage } from '../util/errors.js'
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(hostCommand as never)
     .command(modelCommand as never)
     .command(priceCommand as never)
+    .command(batchCommand as never)
     .demandCommand(1, 'name a command (cordex --help lists them)')
     .strict()
     .epilogue(

@@ -16,7 +16,7 @@ import { InfoProtocol, PeerGuard } from '../protocols/index.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ChainService } from './chain/service.js'
 import { RaceService, type ProverCheat } from './race/service.js'
-import { signerFromSeed } from '../ledger/index.js'
+import { getVerifyParams, signerFromSeed } from '../ledger/index.js'
 import { Engine, RUNTIME, TextModel, TokenizerPool } from '../engine/index.js'
 import { InferProtocol, ProofProtocol, TaskOpenings, TaskProtocol } from '../protocols/index.js'
 import { executorHandler, type ExecutorCheat } from './infer/executor.js'
@@ -34,7 +34,8 @@ import { PriceVoter } from './price/voter.js'
 import { SyntheticTraffic } from './synthetic/service.js'
 import { TrafficShapes } from './synthetic/shapes.js'
 import { enginePromptWriter } from './synthetic/prompts.js'
-import { randomInt } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
+import { BatchService, BatchStore, checkLine, gatewayExecutor } from './batch/index.js'
 import { PACKAGE_ROOT, VERSION } from '../version.js'
 import path from 'node:path'
 
@@ -493,6 +494,31 @@ export class Daemon {
           )
     if (synthetic !== null) inference?.onTask((task) => synthetic.observe(task))
 
+    // Batch jobs (OpenAI's Batch API): each line an ordinary task through this gateway.
+    const batches =
+      inference === null
+        ? null
+        : await this.startable(
+            'batch jobs',
+            new BatchService(
+              {
+                store: new BatchStore(lock.db),
+                execute: gatewayExecutor({
+                  gateway: inference,
+                  clock: this.clock,
+                  verifying: () => getVerifyParams(chain.replica.state) !== undefined,
+                }),
+                check: checkLine,
+                models: () => inference.available().flatMap(({ model }) => [model.name, model.id]),
+                clock: this.clock,
+                setTimer: unrefTimer,
+                newId: (prefix) => `${prefix}${randomBytes(12).toString('hex')}`,
+                log: log.child({ module: 'batch' }),
+              },
+              config.batch,
+            ),
+          )
+
     // SPEC 6: check the tasks this peer's key selects, and disputed ones; reveal the key after.
     if (engine !== null && this.taskRecords !== undefined) {
       const taskRecords = this.taskRecords
@@ -553,6 +579,7 @@ export class Daemon {
             inference,
             tasks,
             synthetic,
+            batches,
             apiUrl: () => api.apiUrl,
           }),
         ),

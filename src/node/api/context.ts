@@ -9,6 +9,7 @@ import type { Signer } from '../../ledger/index.js'
 import type { InferenceService } from '../infer/service.js'
 import type { TaskStore } from '../infer/taskStore.js'
 import type { SyntheticTraffic } from '../synthetic/service.js'
+import type { BatchService } from '../batch/index.js'
 
 /** What the control socket's routes may read of the running daemon. */
 export interface ApiContext {
@@ -30,6 +31,8 @@ export interface ApiContext {
   tasks: TaskStore | null
   /** Synthetic traffic, or null when this daemon has no gateway and engine to send it with. */
   synthetic: SyntheticTraffic | null
+  /** Batch jobs (OpenAI's Files and Batch APIs), or null when the chain takes no tasks. */
+  batches: BatchService | null
   /** URL of the TCP listener, or null. */
   apiUrl: () => string | null
 }

@@ -19,6 +19,14 @@ import { hostRoute } from './routes/hosts.js'
 import { modelGovernanceRoute, modelProposeRoute, modelVoteRoute } from './routes/models.js'
 import { priceRoute } from './routes/price.js'
 import { syntheticRoute } from './routes/synthetic.js'
+import {
+  uploadFileRoute,
+  listFilesRoute,
+  fileRoute,
+  fileContentRoute,
+  deleteFileRoute,
+} from './routes/files.js'
+import { createBatchRoute, batchRoute, listBatchesRoute, cancelBatchRoute } from './routes/batch.js'
 
 export { ApiServer, EventStream, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
@@ -53,6 +61,15 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     modelsRoute(ctx),
     completionsRoute(ctx),
     chatCompletionsRoute(ctx),
+    uploadFileRoute(ctx),
+    listFilesRoute(ctx),
+    fileRoute(ctx),
+    fileContentRoute(ctx),
+    deleteFileRoute(ctx),
+    createBatchRoute(ctx),
+    listBatchesRoute(ctx),
+    batchRoute(ctx),
+    cancelBatchRoute(ctx),
     taskRoute(ctx),
     reportRoute(ctx),
     hostRoute(ctx),

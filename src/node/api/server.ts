@@ -29,8 +29,10 @@ export interface ApiRequest {
   path: string
   params: Record<string, string>
   query: URLSearchParams
-  /** Parsed JSON body (undefined for requests without one). */
+  /** Parsed JSON body (undefined for requests without one, and for a multipart upload). */
   body: unknown
+  /** A `multipart/form-data` body as it came, for routes with `multipart: true` only (file uploads). */
+  upload?: Upload
   /** Aborted when the client goes away or the server stops. */
   signal: AbortSignal
 }
@@ -40,6 +42,23 @@ export interface ApiRoute {
   /** Path pattern with `:name` segments, e.g. `/peers/:id`. */
   path: string
   handler: (req: ApiRequest) => Promise<unknown>
+  /** The route takes a `multipart/form-data` body (as `upload`); every other route takes JSON only. */
+  multipart?: boolean
+}
+
+/** A request body of type `multipart/form-data`, unparsed (within the body size limit). */
+export interface Upload {
+  /** The whole Content-Type header, with its boundary. */
+  contentType: string
+  bytes: Buffer
+}
+
+/** A handler's answer sent as it is, with this content type, rather than as JSON (file contents). */
+export class RawResponse {
+  constructor(
+    readonly contentType: string,
+    readonly bytes: Uint8Array,
+  ) {}
 }
 
 /**
@@ -217,6 +236,7 @@ export class ApiServer {
     try {
       const result = await parsed.route.handler(parsed.req)
       if (result instanceof EventStream) await streamEvents(res, result, this.components.log)
+      else if (result instanceof RawResponse) sendRaw(res, result)
       else send(res, 200, JSON.stringify(result))
     } catch (err) {
       if (err instanceof HttpError) {
@@ -244,7 +264,7 @@ export class ApiServer {
     }
     if (!this.methods.has(method)) throw this.methodNotAllowed(method)
     const { path, query } = parseTarget(req.url ?? '')
-    const body = await readBody(req, this.opts.maxBodyBytes)
+    const { body, upload } = await readBody(req, this.opts.maxBodyBytes)
     if (this.routes === null) {
       throw this.withdrawn
         ? new HttpError(503, 'STOPPING', 'the daemon is stopping')
@@ -253,10 +273,19 @@ export class ApiServer {
           })
     }
     const { route, params } = match(this.routes, method, path)
+    if (upload !== undefined && route.multipart !== true)
+      throw new HttpError(
+        400,
+        'INVALID_JSON',
+        'request body is not valid JSON (multipart/form-data is taken by POST /v1/files only)',
+      )
     const client = new AbortController()
     res.on('close', () => client.abort())
     const signal = AbortSignal.any([client.signal, this.stopping.signal])
-    return { route, req: { method, path, params, query, body, signal } }
+    return {
+      route,
+      req: { method, path, params, query, body, signal, ...(route.multipart === true ? { upload } : {}) },
+    }
   }
 
   /** The TCP listener's refusal of this request (see guard.ts), or null; the Unix socket refuses nothing. */
@@ -384,8 +413,11 @@ function bodyPending(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
-/** Read and parse a JSON body, refusing more than `max` bytes without buffering them. */
-async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
+/**
+ * Read and parse a JSON body, refusing more than `max` bytes without buffering them; a
+ * `multipart/form-data` body is kept as it came, for the route to take or refuse.
+ */
+async function readBody(req: IncomingMessage, max: number): Promise<{ body: unknown; upload?: Upload }> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > max) {
     throw new HttpError(
@@ -414,9 +446,12 @@ async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
     req.on('end', onEnd)
     req.on('error', reject)
   })
-  if (data.length === 0) return undefined
+  const contentType = req.headers['content-type'] ?? ''
+  if (/^multipart\/form-data\s*;/i.test(contentType))
+    return { body: undefined, upload: { contentType, bytes: data } }
+  if (data.length === 0) return { body: undefined }
   try {
-    return JSON.parse(data.toString('utf8'))
+    return { body: JSON.parse(data.toString('utf8')) }
   } catch (err) {
     throw new HttpError(400, 'INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`)
   }
@@ -435,6 +470,11 @@ async function streamEvents(res: ServerResponse, stream: EventStream, log: Logge
     if (!(err instanceof HttpError)) log.error({ err }, 'stream failed')
     res.end(`data: ${errorBody(e.status, e.code, e.message)}\n\n`)
   }
+}
+
+function sendRaw(res: ServerResponse, r: RawResponse): void {
+  res.writeHead(200, { 'content-type': r.contentType, 'content-length': r.bytes.byteLength })
+  res.end(r.bytes)
 }
 
 function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {

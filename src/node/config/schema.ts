@@ -3,6 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { LOG_LEVELS } from '../../util/logger.js'
 import { DEFAULT_PEER_LIMITS } from '../../protocols/guard.js'
 import { raceFitProblem } from './raceFit.js'
+import { DEFAULT_BATCH_OPTIONS as BATCH } from '../batch/options.js'
 
 const ms = z.number().int().positive()
 
@@ -357,6 +358,30 @@ export const configSchema = z
         maxTaskRecords: z.number().int().min(1),
       })
       .strict(),
+    /**
+     * Batch jobs (docs/inference.md, "Batch jobs"): bounds of an input file, how many files and
+     * batches are kept, how many lines run at once, and how a line refused as busy is retried.
+     */
+    batch: z
+      .object({
+        /** Largest input file, bytes (an upload is also bounded by `api.maxBodyBytes`). */
+        maxFileBytes: z.number().int().min(1024).default(BATCH.maxFileBytes),
+        /** Most requests in one input file. */
+        maxLines: z.number().int().min(1).max(100_000).default(BATCH.maxLines),
+        /** Input files kept at once. */
+        maxFiles: z.number().int().min(1).max(100_000).default(BATCH.maxFiles),
+        /** Batches kept; beyond, the oldest finished one is dropped. */
+        maxBatches: z.number().int().min(1).max(100_000).default(BATCH.maxBatches),
+        /** Lines in flight at once, over every batch. */
+        concurrency: z.number().int().min(1).max(256).default(BATCH.concurrency),
+        /** Retries of a line refused with gateway_busy or no_executor, then it fails. */
+        maxRetries: z.number().int().min(0).max(100).default(BATCH.maxRetries),
+        /** Backoff before the first retry, doubling up to retryMaxMs. */
+        retryBaseMs: ms.default(BATCH.retryBaseMs),
+        retryMaxMs: ms.default(BATCH.retryMaxMs),
+      })
+      .strict()
+      .prefault({}),
     /**
      * Synthetic tasks when demand is low (SPEC 6.4; docs/economics.md, "Synthetic tasks"): while
      * this peer has weight and an epoch settled fewer real tasks than `minTasksPerEpoch`, it sends

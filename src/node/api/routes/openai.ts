@@ -2,147 +2,17 @@ import type { ApiRoute } from '../server.js'
 import { EventStream } from '../server.js'
 import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
-import {
-  checkSampling,
-  MAX_STOP_LENGTH,
-  MAX_STOP_SEQUENCES,
-  type ChatMessage,
-  type SamplingParams,
-} from '../../../engine/index.js'
-import type { InferenceService, TaskRequest, TaskResult } from '../../infer/service.js'
+import type { InferenceService } from '../../infer/service.js'
 import { getVerifyParams } from '../../../ledger/index.js'
+import { parseCompletionRequest } from '../openaiRequest.js'
+import { completionBody, cordexField, finishReason, usage } from '../openaiResponse.js'
 
 // The OpenAI-compatible API (SPEC 5.2): /v1/models, /v1/completions, /v1/chat/completions, with
 // `stream: true` as server-sent events. Extensions: `max_cost` in (base units), `cordex` out.
 
-const bad = (message: string, code = 'invalid_value'): HttpError => new HttpError(400, code, message)
-
-type Body = Record<string, unknown>
-
-function num(b: Body, key: string, dflt: number): number {
-  const v = b[key]
-  if (v === undefined || v === null) return dflt
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${key} must be a number`)
-  return v
-}
-
-function sampling(b: Body): SamplingParams {
-  const p = {
-    temperature: num(b, 'temperature', 1),
-    topP: num(b, 'top_p', 1),
-    topK: num(b, 'top_k', 0),
-    repetitionPenalty: num(b, 'repetition_penalty', 1),
-    frequencyPenalty: num(b, 'frequency_penalty', 0),
-    presencePenalty: num(b, 'presence_penalty', 0),
-  }
-  // The engine's own check, so that the API refuses at once what the executor would refuse.
-  try {
-    checkSampling(p)
-  } catch (err) {
-    throw bad((err as Error).message)
-  }
-  return p
-}
-
-function stopList(b: Body): string[] {
-  const v = b.stop
-  if (v === undefined || v === null) return []
-  const list = typeof v === 'string' ? [v] : v
-  if (
-    !Array.isArray(list) ||
-    list.length > MAX_STOP_SEQUENCES ||
-    list.some((s) => typeof s !== 'string' || s.length === 0 || s.length > MAX_STOP_LENGTH)
-  )
-    throw bad(
-      `stop must be a string or up to ${MAX_STOP_SEQUENCES} strings of 1 to ${MAX_STOP_LENGTH} characters`,
-    )
-  return list as string[]
-}
-
-function maxCost(b: Body): bigint | undefined {
-  const v = b.max_cost
-  if (v === undefined || v === null) return undefined
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) return BigInt(v)
-  if (typeof v === 'string' && /^[1-9]\d{0,19}$/.test(v) && BigInt(v) < 1n << 64n) return BigInt(v)
-  throw bad('max_cost must be a positive whole number of base units (a number or a decimal string)')
-}
-
-function maxTokens(b: Body): number | undefined {
-  const v = b.max_completion_tokens ?? b.max_tokens
-  if (v === undefined || v === null) return undefined
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw bad('max_tokens must be an integer')
-  return v
-}
-
-function body(v: unknown): Body {
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw bad('the request body must be a JSON object')
-  const b = v as Body
-  if (typeof b.model !== 'string' || b.model.length === 0) throw bad('model is required')
-  if (b.n !== undefined && b.n !== null && b.n !== 1) throw bad('only n = 1 is supported')
-  if (b.stream !== undefined && typeof b.stream !== 'boolean') throw bad('stream must be a boolean')
-  return b
-}
-
-function messages(v: unknown): ChatMessage[] {
-  if (!Array.isArray(v) || v.length === 0 || v.length > 256)
-    throw bad('messages must be a list of 1 to 256 messages')
-  return v.map((m, i) => {
-    if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`)
-    const { role, content } = m as Body
-    if (typeof role !== 'string' || !['system', 'user', 'assistant', 'developer'].includes(role))
-      throw bad(`messages[${i}].role must be system, user, assistant or developer`)
-    let text: string
-    if (typeof content === 'string') text = content
-    else if (Array.isArray(content))
-      text = content
-        .map((part: unknown) => {
-          const p = part as Body
-          if (p?.type !== 'text' || typeof p.text !== 'string')
-            throw bad(`messages[${i}].content: only text parts`)
-          return p.text
-        })
-        .join('')
-    else throw bad(`messages[${i}].content must be a string`)
-    return { role: role === 'developer' ? 'system' : role, content: text }
-  })
-}
-
 function service(ctx: ApiContext): InferenceService {
   if (ctx.inference === null) throw new HttpError(503, 'inference_off', 'this chain takes no inference tasks')
   return ctx.inference
-}
-
-/**
- * The OpenAI `finish_reason`: an output that ended because one more token would have cost more
- * than `max_cost` (SPEC 7) is `length`, as OpenAI names an output cut short by a limit (clients
- * with a closed set of reasons keep working); `cordex.budget_exhausted` says which limit it was.
- */
-function finishReason(r: TaskResult): 'stop' | 'length' {
-  return r.finishReason === 'budget' ? 'length' : r.finishReason
-}
-
-/**
- * The `cordex` object of an answer. Its `verification` is `pending` (the task has just settled or
- * is settling: `GET /tasks/:id` follows it), or `unchecked` on a chain that checks no tasks.
- */
-function cordexField(r: TaskResult, verification: 'pending' | 'unchecked'): Record<string, unknown> {
-  return {
-    task_id: r.taskId,
-    executor: r.executor,
-    model_id: r.model,
-    cost: r.cost.toString(),
-    max_cost: r.maxCost.toString(),
-    budget_exhausted: r.finishReason === 'budget',
-    receipt: r.receipt,
-    attempts: r.attempts,
-    verification,
-  }
-}
-
-function usage(r: TaskResult): Record<string, number> {
-  const { promptTokens: p, completionTokens: c } = r.usage
-  return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c }
 }
 
 /** A push-fed async iterable: the task's chunks become events as they arrive. */
@@ -182,50 +52,16 @@ function channel<T>(): { push(v: T): void; end(): void; fail(e: Error): void; it
 }
 
 async function handle(ctx: ApiContext, raw: unknown, signal: AbortSignal, chat: boolean): Promise<unknown> {
-  const b = body(raw)
-  let input: TaskRequest['input']
-  if (chat) input = { messages: messages(b.messages) }
-  else {
-    const p = Array.isArray(b.prompt) && b.prompt.length === 1 ? b.prompt[0] : b.prompt
-    if (typeof p !== 'string') throw bad('prompt must be a string')
-    input = { prompt: p }
-  }
+  const { request, stream } = parseCompletionRequest(raw, chat)
   const svc = service(ctx)
-  const task = await svc.prepare(
-    {
-      model: b.model as string,
-      input,
-      maxTokens: maxTokens(b),
-      sampling: sampling(b),
-      stop: stopList(b),
-      maxCost: maxCost(b),
-    },
-    signal,
-  )
+  const task = await svc.prepare(request, signal)
   const created = Math.floor(ctx.clock.now() / 1000)
   const verification = getVerifyParams(ctx.chain.replica.state) === undefined ? 'unchecked' : 'pending'
   const model = task.model.name
-  if (b.stream !== true) {
+  if (!stream) {
     return svc
       .run(task, () => {}, signal)
-      .then((r) => ({
-        id: `${chat ? 'chatcmpl' : 'cmpl'}-${r.taskId}`,
-        object: chat ? 'chat.completion' : 'text_completion',
-        created,
-        model,
-        choices: [
-          chat
-            ? {
-                index: 0,
-                message: { role: 'assistant', content: r.text },
-                finish_reason: finishReason(r),
-                logprobs: null,
-              }
-            : { index: 0, text: r.text, finish_reason: finishReason(r), logprobs: null },
-        ],
-        usage: usage(r),
-        cordex: cordexField(r, verification),
-      }))
+      .then((r) => completionBody(r, { chat, created, model, verification }))
   }
   const ch = channel<unknown>()
   let id = `${chat ? 'chatcmpl' : 'cmpl'}-pending`

@@ -1,13 +1,12 @@
 import type { ApiRoute } from '../server.js'
 import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
-import { fromHex, getChecked, getVerifyParams, type SignedTx } from '../../../ledger/index.js'
-import { getEpoch } from '../../../ledger/epoch/access.js'
+import { fromHex, getVerifyParams, type SignedTx } from '../../../ledger/index.js'
 import { txRefusal } from '../txRefusal.js'
+import { taskStatus } from '../views/taskStatus.js'
 import {
   chainTaskView,
   isFinal,
-  taskVerification,
   verificationOf,
   type ChainTaskView,
   type FinalVerification,
@@ -33,19 +32,8 @@ export function taskRoute(ctx: ApiContext): ApiRoute {
     path: '/tasks/:id',
     handler: async (req) => {
       const id = taskId(req.params.id)
-      const rec = await ctx.tasks?.get(id)
+      const { rec, checked, verification } = await taskStatus(ctx, id)
       const state = ctx.chain.replica.state
-      const checked = getChecked(state, id)
-      const params = getVerifyParams(state)
-      const verification = taskVerification({
-        status: checked?.status,
-        verifying: params !== undefined,
-        recorded: rec !== undefined,
-        saved: rec?.verification,
-        recordEpoch: rec?.epoch,
-        epoch: getEpoch(state)?.number ?? 0,
-        disputeEpochs: params?.disputeEpochs ?? 0,
-      })
       if (verification === undefined)
         throw new HttpError(404, 'not_found', `no task ${id} here or on the chain`)
       if (rec !== undefined && checked !== undefined && isFinal(checked.status)) {
