@@ -53,6 +53,36 @@ import {
   type TaskResponse,
 } from '../../src/protocols/task/codec.js'
 import { testRecord, testRequest } from '../helpers/taskRecord.js'
+import {
+  decodeOpenRequest,
+  decodeOpenResponse,
+  encodeOpenRequest,
+  encodeOpenResponse,
+} from '../../src/protocols/task/openings.js'
+import {
+  decodeTrace,
+  encodeTrace,
+  openTrace,
+  TraceRecorder,
+  type AuditTrace,
+} from '../../src/verify/freivalds/index.js'
+
+/** A small int8 trace (two products, three rows) and openings of it: seeds of the task-open targets. */
+function seedTrace(): AuditTrace {
+  const r = new TraceRecorder([
+    { layer: 0, projection: 0, inner: 4, cols: 3 },
+    { layer: 1, projection: 0, inner: 4, cols: 3 },
+  ])
+  for (const i of [0, 1])
+    r.append(
+      i,
+      Int8Array.from({ length: 12 }, (_, k) => k - 6),
+      Int32Array.from({ length: 9 }, (_, k) => k * 1000 - 4000),
+      Float32Array.of(0.5, 0.25, 0.125),
+    )
+  return r.finish()
+}
+const TRACE = seedTrace()
 import { testSigner } from '../helpers/chainSim.js'
 import { generate } from './inputs.js'
 import { proofTargets } from './proofTargets.js'
@@ -170,6 +200,31 @@ const targets: Target[] = [
     maxBytes: 64 * 1024,
     decode: (b) => decodeTaskResponse(b),
     reencode: (v) => encodeTaskResponse(v as TaskResponse),
+  },
+  {
+    name: 'task-open decodeOpenRequest',
+    seeds: [
+      encodeOpenRequest(new Uint8Array(32).fill(3), [
+        { product: 0, rows: [0, 2] },
+        { product: 1, rows: [1] },
+      ]),
+    ],
+    maxBytes: 32 * 1024,
+    decode: (b) => decodeOpenRequest(b),
+    reencode: (v) => {
+      const r = v as ReturnType<typeof decodeOpenRequest>
+      return encodeOpenRequest(r.taskId, r.requests)
+    },
+  },
+  {
+    name: 'task-open decodeOpenResponse',
+    seeds: [
+      encodeOpenResponse(undefined),
+      encodeOpenResponse(openTrace(TRACE, [{ product: 1, rows: [0, 2] }])),
+    ],
+    maxBytes: 64 * 1024,
+    decode: (b) => decodeOpenResponse(b),
+    reencode: (v) => encodeOpenResponse(v as ReturnType<typeof decodeOpenResponse>),
   },
   ...proofTargets,
   {
