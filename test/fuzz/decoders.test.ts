@@ -59,13 +59,7 @@ import {
   encodeOpenRequest,
   encodeOpenResponse,
 } from '../../src/protocols/task/openings.js'
-import {
-  decodeTrace,
-  encodeTrace,
-  openTrace,
-  TraceRecorder,
-  type AuditTrace,
-} from '../../src/verify/freivalds/index.js'
+import { openTrace, TraceRecorder, type AuditTrace } from '../../src/verify/freivalds/index.js'
 
 /** A small int8 trace (two products, three rows) and openings of it: seeds of the task-open targets. */
 function seedTrace(): AuditTrace {
