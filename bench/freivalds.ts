@@ -101,7 +101,7 @@ function gemmJs(X: Int8Array, W: Int8Array, T: number, K: number, N: number): In
 }
 
 /** A one-node graph: Y = MatMulInteger(X, W) (T×K by K×N), int8 × int8 → int32, both as inputs. */
-async function ortGemm(T: number, K: number, N: number): Promise<ort.InferenceSession> {
+export async function ortGemm(T: number, K: number, N: number): Promise<ort.InferenceSession> {
   const DT = onnx.TensorProto.DataType
   const info = (
     name: string,

@@ -10,6 +10,10 @@
 //    truncation at half, greedy when sampling was asked; and honest false positives (target 0).
 //  - With the argument `freivalds` (`npm run bench:verify -- freivalds`): only the cost of a
 //    Freivalds audit of int8 products and its soundness table (bench/freivalds.ts).
+//  - With the argument `batch` (`npm run bench:verify -- batch`): only the throughput of a batch job
+//    against single requests on a 2-daemon devnet (bench/batchThroughput.ts; BENCH_TASKS default 16).
+//  - With `audit` (`npm run bench:verify -- audit`): the whole audit of a real kjv-small-int8 task
+//    (commit, open, check) against its inference, its products and a replay (bench/int8Audit.ts).
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +30,8 @@ import {
 } from '../src/engine/index.js'
 import { ROOT } from './lib/daemons.js'
 import { freivaldsBench } from './freivalds.js'
+import { batchThroughput } from './batchThroughput.js'
+import { int8AuditBench } from './int8Audit.js'
 import { print, progress, table, ms } from './lib/report.js'
 import { seededRandom, summarize } from './lib/stats.js'
 
@@ -263,6 +269,10 @@ async function catchRates(): Promise<string[][]> {
 async function main(): Promise<void> {
   // `npm run bench:verify -- freivalds`: only the Freivalds audit section (bench/freivalds.ts).
   if (process.argv.includes('freivalds')) return freivaldsBench()
+  // `npm run bench:verify -- batch`: only batch jobs against single requests (bench/batchThroughput.ts).
+  if (process.argv.includes('batch')) return batchThroughput()
+  // `npm run bench:verify -- audit`: the whole audit of a real int8 task (bench/int8Audit.ts).
+  if (process.argv.includes('audit')) return int8AuditBench()
   const costRows = await cost()
   const catchRows = await catchRates()
   print(`replay cost (Engine.replay vs the Engine.generate it checks; 2 threads; median of ${RUNS})`)
