@@ -15,7 +15,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readApiToken } from '../src/node/index.js'
-import { CORDEX } from './lib/daemons.js'
+import { CORDEX, DaemonProcess } from './lib/daemons.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { sleep } from './lib/stats.js'
 
@@ -248,6 +248,13 @@ export async function batchThroughput(): Promise<void> {
       ]),
     )
     print(`batch ${job.view.id}: ${c.completed} completed, ${c.failed} failed of ${c.total}`)
+  } catch (err) {
+    // The daemons' logs go with the temporary folder: show what they said at warn and above first.
+    for (const i of [0, 1])
+      progress(
+        `peer-${i} log (warn and above):\n${new DaemonProcess(i, join(base, `peer-${i}`), '').logTail(10)}`,
+      )
+    throw err
   } finally {
     if (devnet.exitCode === null && devnet.signalCode === null) devnet.kill('SIGTERM')
     await gone
