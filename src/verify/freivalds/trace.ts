@@ -27,6 +27,8 @@ export interface RowRequest {
 const MAGIC = 0x43445854 // "CDXT"
 const VERSION = 1
 const HASH = 32
+/** All Node targets are little-endian: int32 rows are copied as they sit in memory. */
+const LITTLE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1
 
 /** Bytes one packed row of `s` takes. */
 export function rowBytes(s: ProductShape): number {
@@ -77,7 +79,8 @@ export class TraceRecorder {
           const scale = part.scale[i]!
           committer.add(product, row, x, y, scale)
           rows.set(new Uint8Array(x.buffer, x.byteOffset, x.length), at)
-          for (let n = 0; n < s.cols; n++) view.setInt32(at + s.inner + 4 * n, y[n]!, true)
+          if (LITTLE) rows.set(new Uint8Array(y.buffer, y.byteOffset, y.byteLength), at + s.inner)
+          else for (let n = 0; n < s.cols; n++) view.setInt32(at + s.inner + 4 * n, y[n]!, true)
           view.setFloat32(at + s.inner + 4 * s.cols, scale, true)
           at += rowBytes(s)
         }
