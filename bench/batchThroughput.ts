@@ -15,7 +15,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readApiToken } from '../src/node/index.js'
-import { CORDEX, DaemonProcess } from './lib/daemons.js'
+import { CORDEX, DaemonProcess, waitFor } from './lib/daemons.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { sleep } from './lib/stats.js'
 
@@ -143,24 +143,6 @@ async function batch(gw: Gateway, n: number): Promise<{ answers: Answer[]; ms: n
     }
   }
   return { answers, ms: elapsed, view }
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      const v = await check()
-      if (v !== undefined) return v
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(250)
-  }
 }
 
 const tokensOf = (xs: Answer[]): number => xs.reduce((s, x) => s + (x?.tokens ?? 0), 0)

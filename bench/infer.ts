@@ -28,7 +28,7 @@ import {
 } from '../src/engine/index.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { summarize } from './lib/stats.js'
-import { ROOT, CORDEX } from './lib/daemons.js'
+import { ROOT, CORDEX, waitFor } from './lib/daemons.js'
 import { readApiToken } from '../src/node/index.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -195,20 +195,6 @@ async function direct(engine: Engine, model: TextModel, maxTokens: number): Prom
     (c) => (ttft ||= c.text.length > 0 ? performance.now() - t0 : 0),
   )
   return { ttftMs: ttft, totalMs: performance.now() - t0, tokens: r.completionTokens }
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    try {
-      const v = await check()
-      if (v !== undefined) return v
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
 }
 
 async function network(): Promise<void> {

@@ -259,3 +259,22 @@ export class DaemonProcess {
     return picked.length > 0 ? picked.join('\n') : '(nothing at warn or above)'
   }
 }
+
+/** Polls `check` every 250 ms until it gives a value (a throw counts as "not yet"); throws after `ms`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  ms = 120_000,
+): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      const v = await check()
+      if (v !== undefined) return v
+    } catch {
+      // not yet
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}

@@ -2,7 +2,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Logger } from '../../util/logger.js'
 import { CordexError } from '../../util/errors.js'
 import { ReqResp } from '../reqresp.js'
-import { ProtocolError, type PeerAction } from '../errors.js'
+import { exchangeFailure, ProtocolError, type PeerAction } from '../errors.js'
 import { protocolId } from '../ids.js'
 import type { PeerGuard } from '../guard.js'
 import { verifySample, type NonceSample, type NonceTree } from '../../race/index.js'
@@ -198,21 +198,6 @@ export function checkSamples(
 }
 
 function fetchError(peer: string, err: unknown, signal: AbortSignal | undefined): ProofFetchError {
-  const message = (err as Error).message
-  const fail = (code: ProofFetchErrorCode, action: PeerAction = 'ignore'): ProofFetchError =>
-    new ProofFetchError(code, message, { peer, action }, { cause: err })
-  if (signal?.aborted === true) return fail('CANCELLED')
-  if (!(err instanceof ProtocolError)) return fail('REFUSED')
-  switch (err.code) {
-    case 'TIMEOUT':
-      return fail('TIMEOUT')
-    case 'DIAL_FAILED':
-      return fail('UNREACHABLE')
-    case 'FRAME_TOO_LARGE':
-    case 'MALFORMED':
-      return fail('MALFORMED', err.meta.action)
-    case 'REMOTE_ERROR':
-    case 'STREAM_CLOSED':
-      return fail('REFUSED')
-  }
+  const { code, action } = exchangeFailure(err, signal)
+  return new ProofFetchError(code, (err as Error).message, { peer, action }, { cause: err })
 }

@@ -1,5 +1,5 @@
 import { CordexError } from '../../util/errors.js'
-import { ProtocolError, type PeerAction } from '../errors.js'
+import { exchangeFailure, type PeerAction } from '../errors.js'
 
 export type TaskFetchErrorCode =
   /** The peer answered that it keeps no record of the task. */
@@ -20,21 +20,6 @@ export class TaskFetchError extends CordexError<TaskFetchErrorCode, { peer: stri
 
 /** The TaskFetchError for a failed request/response exchange with `peer`. */
 export function fetchError(peer: string, err: unknown, signal: AbortSignal | undefined): TaskFetchError {
-  const message = (err as Error).message
-  const fail = (code: TaskFetchErrorCode, action: PeerAction = 'ignore'): TaskFetchError =>
-    new TaskFetchError(code, message, { peer, action }, { cause: err })
-  if (signal?.aborted === true) return fail('CANCELLED')
-  if (!(err instanceof ProtocolError)) return fail('REFUSED')
-  switch (err.code) {
-    case 'TIMEOUT':
-      return fail('TIMEOUT')
-    case 'DIAL_FAILED':
-      return fail('UNREACHABLE')
-    case 'FRAME_TOO_LARGE':
-    case 'MALFORMED':
-      return fail('MALFORMED', err.meta.action)
-    case 'REMOTE_ERROR':
-    case 'STREAM_CLOSED':
-      return fail('REFUSED')
-  }
+  const { code, action } = exchangeFailure(err, signal)
+  return new TaskFetchError(code, (err as Error).message, { peer, action }, { cause: err })
 }

@@ -265,6 +265,11 @@ function float32le(v: number): Uint8Array {
 const LITTLE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1
 
 function rootOf(shapes: readonly ProductShape[], top: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(ROOT).update(shapeList(shapes)).update(top).digest())
+}
+
+/** `u32(P) ‖ (u32 layer ‖ projection ‖ T ‖ K ‖ N) per product`, big-endian: what the root binds (and a kept trace's header). */
+export function shapeList(shapes: readonly ProductShape[]): Uint8Array {
   const buf = new Uint8Array(4 + 20 * shapes.length)
   const view = new DataView(buf.buffer)
   view.setUint32(0, shapes.length)
@@ -276,7 +281,7 @@ function rootOf(shapes: readonly ProductShape[], top: Uint8Array): Uint8Array {
     view.setUint32(o + 12, s.inner)
     view.setUint32(o + 16, s.cols)
   })
-  return new Uint8Array(createHash('sha256').update(ROOT).update(buf).update(top).digest())
+  return buf
 }
 
 /** `len(tag) ‖ tag`: the start of `H(tag, …)` (SPEC 1). */

@@ -1,5 +1,12 @@
 import { FreivaldsError } from './errors.js'
-import { layout, RowCommitter, treeFromLeaves, type ProductShape, type RowOpening } from './commitment.js'
+import {
+  layout,
+  RowCommitter,
+  shapeList,
+  treeFromLeaves,
+  type ProductShape,
+  type RowOpening,
+} from './commitment.js'
 
 /**
  * What an executor keeps of one task's audited products (SPEC 6.2): every row's integers and
@@ -92,20 +99,12 @@ export class TraceRecorder {
 }
 
 export function encodeTrace(t: AuditTrace): Uint8Array {
-  const head = 12 + 20 * t.shapes.length
+  const head = 8 + 4 + 20 * t.shapes.length
   const out = new Uint8Array(head + HASH + t.leaves.length + t.rows.length)
   const view = new DataView(out.buffer)
   view.setUint32(0, MAGIC)
   view.setUint32(4, VERSION)
-  view.setUint32(8, t.shapes.length)
-  t.shapes.forEach((s, i) => {
-    const o = 12 + 20 * i
-    view.setUint32(o, s.layer)
-    view.setUint32(o + 4, s.projection)
-    view.setUint32(o + 8, s.rows)
-    view.setUint32(o + 12, s.inner)
-    view.setUint32(o + 16, s.cols)
-  })
+  out.set(shapeList(t.shapes), 8)
   out.set(t.root, head)
   out.set(t.leaves, head + HASH)
   out.set(t.rows, head + HASH + t.leaves.length)
