@@ -350,7 +350,14 @@ export class Daemon {
     await tasks.open()
     // What this peer served as an executor, kept for verifiers as long as the gateway's records.
     const executorRecords =
-      engine === null ? null : new ExecutorRecords(lock.db, config.inference.maxTaskRecords)
+      engine === null
+        ? null
+        : new ExecutorRecords(
+            lock.db,
+            config.inference.maxTaskRecords,
+            config.inference.maxTraceBytes,
+            log.child({ module: 'executor-records' }),
+          )
     await executorRecords?.open()
     // A request holds at most the longest prompt a hosted model can take: far below a response frame.
     const longestPrompt = Math.max(1, ...models.map((m) => Math.min(MAX_PROMPT_CHARS, m.maxPromptChars)))

@@ -4,6 +4,7 @@ import { LOG_LEVELS } from '../../util/logger.js'
 import { DEFAULT_PEER_LIMITS } from '../../protocols/guard.js'
 import { raceFitProblem } from './raceFit.js'
 import { DEFAULT_BATCH_OPTIONS as BATCH } from '../batch/options.js'
+import { DEFAULT_MAX_TRACE_BYTES } from '../infer/executorRecords.js'
 
 const ms = z.number().int().positive()
 
@@ -356,6 +357,11 @@ export const configSchema = z
         priceVote: units,
         /** Task records kept for verifiers, at most. */
         maxTaskRecords: z.number().int().min(1),
+        /**
+         * Bytes of int8 tasks' audit traces an executor keeps, at most (docs/verification.md,
+         * "Freivalds audits"); past it the oldest traces go, and their tasks fail their audits.
+         */
+        maxTraceBytes: z.number().int().min(0).default(DEFAULT_MAX_TRACE_BYTES),
       })
       .strict(),
     /**

@@ -7,6 +7,7 @@ import { ExecutorRecords } from '../../../src/node/infer/executorRecords.js'
 import { TaskStore, type TaskRecordJson } from '../../../src/node/infer/taskStore.js'
 import { TaskRecordSource } from '../../../src/node/verify/recordSource.js'
 import { tempDir } from '../../helpers/cli.js'
+import { encodeTrace, TraceRecorder, type AuditTrace } from '../../../src/verify/freivalds/index.js'
 import { testSigner } from '../../helpers/chainSim.js'
 import { testRecord, testRequest } from '../../helpers/taskRecord.js'
 
@@ -135,6 +136,52 @@ test('the record source answers from the executor records first, then the gatewa
     )
     const cheat = new TaskRecordSource({ executor: executorRecords, gateway }, { noRecords: true })
     assert.equal(await cheat.get(record(1).receipt.taskId), undefined)
+    await db.close()
+  })
+})
+
+test('executor records: audit traces go with their records, and their bytes are bounded (oldest first), across a reopen', async () => {
+  const trace = (seed: number): AuditTrace => {
+    const r = new TraceRecorder([{ layer: 0, projection: 0, inner: 8, cols: 8 }])
+    r.append(
+      0,
+      new Int8Array(8 * 10).fill(seed),
+      new Int32Array(8 * 10).fill(seed),
+      new Float32Array(10).fill(1),
+    )
+    return r.finish()
+  }
+  const size = encodeTrace(trace(1)).length
+  await withDb(async (open) => {
+    let db = open()
+    // Room for two traces; records up to 4.
+    let store = new ExecutorRecords(db, 4, 2 * size + 10)
+    await store.open()
+    await store.put(record(1), 1, trace(1))
+    await store.put(record(2), 1, trace(2))
+    assert.equal(store.tracesSize, 2 * size)
+    assert.deepEqual((await store.trace(record(1).receipt.taskId))?.root, trace(1).root)
+    // A third trace pushes out the oldest trace; its record stays.
+    await store.put(record(3), 2, trace(3))
+    assert.equal(await store.trace(record(1).receipt.taskId), undefined)
+    assert.deepEqual(await store.get(record(1).receipt.taskId), record(1))
+    assert.deepEqual((await store.trace(record(3).receipt.taskId))?.root, trace(3).root)
+    assert.equal(store.tracesSize, 2 * size)
+    // A record replaced without a trace loses its old one; a pruned record takes its trace along.
+    await store.put(record(2), 2)
+    assert.equal(await store.trace(record(2).receipt.taskId), undefined)
+    assert.equal(store.tracesSize, size)
+    await db.close()
+    db = open()
+    store = new ExecutorRecords(db, 4, 2 * size + 10)
+    await store.open()
+    assert.equal(store.tracesSize, size, 'the trace bytes are counted again on reopen')
+    assert.equal(await store.prune(3), 3)
+    assert.equal(await store.trace(record(3).receipt.taskId), undefined)
+    assert.equal(store.tracesSize, 0)
+    // A trace larger than the whole bound is not kept at all.
+    await new ExecutorRecords(db, 4, size - 1).put(record(4), 3, trace(4))
+    assert.equal(await store.trace(record(4).receipt.taskId), undefined)
     await db.close()
   })
 })
