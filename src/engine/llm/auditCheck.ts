@@ -1,13 +1,18 @@
 import {
   auditOpenings,
+  DIGITS,
   FreivaldsError,
   PrimeField,
+  roundDigits,
+  roundsFromProjection,
+  type Round,
   type ProductChallenge,
   type RowOpening,
 } from '../../verify/freivalds/index.js'
 import { checkChain } from '../../verify/freivalds/chain.js'
 import type { AuditProduct } from './auditProducts.js'
 import { loadInt8Weights, type Int8Weights } from './int8Weights.js'
+import { Int8Projector } from './int8Projector.js'
 import { replayRule, type ReplayContext, type ReplayEpsilon, type ReplayRequest } from './replay.js'
 
 /** A verifier's audit of one int8 task (issue 13, SPEC 6.2), run in the engine's worker. */
@@ -58,6 +63,8 @@ export type AuditVerdict =
     }
 
 const weightsByDir = new Map<string, Promise<Int8Weights>>()
+/** One projector per weight of a model (`<dir>#<layer>/<projection>`), made at its first audit. */
+const projectors = new Map<string, Promise<Int8Projector>>()
 
 /** The whole check: openings and products, then the chain and the tokens of every fully opened position. */
 export async function checkAudit(
@@ -72,18 +79,30 @@ export async function checkAudit(
   }
   const w = await weights
   const shapes = products.map((p) => ({ ...p, rows: req.rows }))
+  const field = new PrimeField(req.p)
+  // Each challenged product's W·r through onnxruntime's integer GEMM (the digits of r as int8).
+  const rounds = new Map<number, Round[]>()
+  for (const c of req.challenge) {
+    const s = shapes[c.product]
+    if (s === undefined) continue // auditOpenings refuses it below
+    const key = `${model.dir}#${s.layer}/${s.projection}`
+    let projector = projectors.get(key)
+    if (projector === undefined) {
+      projector = Int8Projector.create(w.weight(s.layer, s.projection), s.inner, s.cols)
+      projectors.set(key, projector)
+    }
+    const V = await (await projector).project(roundDigits(field, c.r, s.cols), DIGITS * c.r.length)
+    rounds.set(c.product, roundsFromProjection(field, c.r, V, s.inner))
+  }
   let summary
   try {
-    summary = auditOpenings(
-      req.root,
-      shapes,
-      req.challenge,
-      req.openings,
-      (l, j) => w.weight(l, j),
-      new PrimeField(req.p),
-    )
+    summary = auditOpenings(req.root, shapes, req.challenge, req.openings, (l, j) => w.weight(l, j), field, {
+      rounds: (product) => rounds.get(product),
+    })
   } catch (err) {
-    if (!(err instanceof FreivaldsError)) throw err
+    // The executor's faults; anything else (a bad argument, too small a field) is this verifier's.
+    if (!(err instanceof FreivaldsError) || err.code === 'BAD_ARGUMENT' || err.code === 'FIELD_TOO_SMALL')
+      throw err
     const at = products.findIndex((p) => p.layer === err.meta?.layer && p.projection === err.meta.projection)
     return {
       ok: false,
