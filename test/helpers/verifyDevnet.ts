@@ -178,13 +178,15 @@ const final = (s: string | undefined): boolean =>
   s === 'fraud' || s === 'cleared' || s === 'verified' || s === 'unchecked'
 
 export async function decided(gateway: number, id: string): Promise<TaskView> {
+  // A task whose votes do not reach a majority early is decided when its audit closes, at the end
+  // of the next epoch; on a loaded machine that can take more than two minutes.
   return waitFor(
     `task ${id.slice(0, 8)} decided`,
     async () => {
       const t = await task(gateway, id)
       return final(t.chain?.status) ? t : undefined
     },
-    120_000,
+    240_000,
   )
 }
 
