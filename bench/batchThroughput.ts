@@ -11,11 +11,11 @@
 //    sequential single requests, and how many texts of the batch (and of the concurrent clients)
 //    equal the sequential ones (greedy: all should).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readApiToken } from '../src/node/index.js'
-import { CORDEX, DaemonProcess, waitFor } from './lib/daemons.js'
+import { CORDEX, DaemonProcess, waitFor, writeGatewayExecutor } from './lib/daemons.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { sleep } from './lib/stats.js'
 
@@ -151,16 +151,7 @@ const matches = (xs: Answer[], ref: Answer[]): number =>
 
 export async function batchThroughput(): Promise<void> {
   const base = mkdtempSync(join(tmpdir(), 'cordex-bench-batch-'))
-  for (const [i, extra] of [
-    [0, { engine: { enabled: false }, genesis: { params: { minTxFee: '0' } } }],
-    [1, {}],
-  ] as const) {
-    mkdirSync(join(base, `peer-${i}`), { recursive: true })
-    writeFileSync(
-      join(base, `peer-${i}`, 'config.json'),
-      JSON.stringify({ network: 'devnet', raceWorker: { enabled: false }, log: { level: 'warn' }, ...extra }),
-    )
-  }
+  writeGatewayExecutor(base)
   progress('starting a gateway and an executor daemon (Race workers off)')
   // CORDEX_EXIT_WITH_PARENT: a benchmark killed outright leaves no devnet behind (its daemons follow).
   const devnet = spawn(

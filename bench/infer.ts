@@ -12,7 +12,7 @@
 // provider comparison runs on. Arguments pick sections: `npm run bench:infer -- providers` runs
 // only that one (`engine`, `network`, `providers`; default all).
 import ort from 'onnxruntime-node'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { spawn, spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -28,7 +28,7 @@ import {
 } from '../src/engine/index.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { summarize } from './lib/stats.js'
-import { ROOT, CORDEX, waitFor } from './lib/daemons.js'
+import { ROOT, CORDEX, waitFor, writeGatewayExecutor } from './lib/daemons.js'
 import { readApiToken } from '../src/node/index.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -201,16 +201,7 @@ async function network(): Promise<void> {
   progress('starting a gateway and an executor daemon (Race workers off)')
   const base = join(tmpdir(), `cordex-bench-infer-${process.pid}`)
   rmSync(base, { recursive: true, force: true })
-  for (const [i, extra] of [
-    [0, { engine: { enabled: false }, genesis: { params: { minTxFee: '0' } } }],
-    [1, {}],
-  ] as const) {
-    mkdirSync(join(base, `peer-${i}`), { recursive: true })
-    writeFileSync(
-      join(base, `peer-${i}`, 'config.json'),
-      JSON.stringify({ network: 'devnet', raceWorker: { enabled: false }, log: { level: 'warn' }, ...extra }),
-    )
-  }
+  writeGatewayExecutor(base)
   const devnet = spawn(
     process.execPath,
     [CORDEX, 'devnet', '--peers', '2', '--api', '--base-dir', base, '--json'],

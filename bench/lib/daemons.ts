@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sleep } from './stats.js'
@@ -276,5 +276,22 @@ export async function waitFor<T>(
     }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+/**
+ * The configs of a two-peer devnet under `base`: peer 0 a gateway without an engine (and no
+ * transaction fee), peer 1 an executor with the default model; Race workers off, logs at warn.
+ */
+export function writeGatewayExecutor(base: string): void {
+  for (const [i, extra] of [
+    [0, { engine: { enabled: false }, genesis: { params: { minTxFee: '0' } } }],
+    [1, {}],
+  ] as const) {
+    mkdirSync(join(base, `peer-${i}`), { recursive: true })
+    writeFileSync(
+      join(base, `peer-${i}`, 'config.json'),
+      JSON.stringify({ network: 'devnet', raceWorker: { enabled: false }, log: { level: 'warn' }, ...extra }),
+    )
   }
 }
