@@ -153,6 +153,11 @@ export class Engine {
     return `${this.runtime}/${modelIds.join(',')}`
   }
 
+  /** Jobs (generations, replays, audits) running in the worker and waiting for a slot. */
+  get load(): { active: number; waiting: number } {
+    return { active: this.active.size, waiting: this.waiting.length }
+  }
+
   /** True while any generation runs or waits. */
   get busy(): boolean {
     return this.active.size + this.waiting.length > 0
