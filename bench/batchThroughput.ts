@@ -15,14 +15,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readApiToken } from '../src/node/index.js'
+import { DEFAULT_BATCH_OPTIONS } from '../src/node/batch/options.js'
 import { CORDEX, DaemonProcess, waitFor, writeGatewayExecutor } from './lib/daemons.js'
 import { print, progress, table, num, ms } from './lib/report.js'
 import { sleep } from './lib/stats.js'
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 16)
 const MAX_TOKENS = 32
-/** The default `batch.concurrency` of a daemon (src/node/batch/options.ts). */
-const BATCH_CONCURRENCY = 4
+const BATCH_CONCURRENCY = DEFAULT_BATCH_OPTIONS.concurrency
 const POLL_MS = 100
 const PROMPTS = [
   'In the beginning',

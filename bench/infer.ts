@@ -3,7 +3,8 @@
 //    model files, in the same run (ratio; target ≥ 0.9);
 //  - time to first token and total time of a request through a gateway and an executor daemon on
 //    loopback, against a direct engine call in the same run (overhead; target < 2 ms at the median);
-//  - throughput with 1, 4 and 16 concurrent clients;
+//  - throughput with 1, 4 and 16 concurrent clients, on the engine alone and through the gateway
+//    (issue 14, item 6: continuous batching; target ≥ 3× one client's with 16);
 //  - prefill and decode tokens/s of a random-weight decoder of about 100M parameters
 //    (scripts/model/random-decoder.mjs, built into build/models/ on first use) on the CPU, and on
 //    the GPU through onnxruntime's WebGPU provider where it finds an adapter (issue 11, item 4).
@@ -12,7 +13,7 @@
 // provider comparison runs on. Arguments pick sections: `npm run bench:infer -- providers` runs
 // only that one (`engine`, `network`, `providers`; default all).
 import ort from 'onnxruntime-node'
-import { existsSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { spawn, spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -30,6 +31,7 @@ import { print, progress, table, num, ms } from './lib/report.js'
 import { summarize } from './lib/stats.js'
 import { ROOT, CORDEX, waitFor, writeGatewayExecutor } from './lib/daemons.js'
 import { readApiToken } from '../src/node/index.js'
+import { DEFAULT_PEER_LIMITS } from '../src/protocols/guard.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 30)
@@ -197,6 +199,44 @@ async function direct(engine: Engine, model: TextModel, maxTokens: number): Prom
   return { ttftMs: ttft, totalMs: performance.now() - t0, tokens: r.completionTokens }
 }
 
+/** engine.maxActive of the devnet's executor: the sequences one model decodes together at most. */
+const MAX_ACTIVE = (
+  JSON.parse(readFileSync(join(ROOT, 'configs', 'devnet.json'), 'utf8')) as { engine: { maxActive: number } }
+).engine.maxActive
+
+/** Tokens/s and latency with 1, 4 and 16 clients each sending `one` in a loop for SECONDS. */
+async function throughput(name: string, one: () => Promise<Streamed>): Promise<string[][]> {
+  const rows: string[][] = [[name, 'requests', 'tokens/s', 'vs 1 client', 'latency p50', 'latency p99']]
+  let single = 0
+  for (const clients of [1, 4, 16]) {
+    progress(`${name}: ${clients} concurrent clients for ${SECONDS} s`)
+    const lat: number[] = []
+    let tokens = 0
+    const t0 = performance.now()
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (performance.now() - t0 < SECONDS * 1000) {
+          const r = await one()
+          lat.push(r.totalMs)
+          tokens += r.tokens
+        }
+      }),
+    )
+    const rate = tokens / ((performance.now() - t0) / 1000)
+    if (clients === 1) single = rate
+    const s = summarize(lat)
+    rows.push([
+      `${clients} client${clients === 1 ? '' : 's'}`,
+      String(lat.length),
+      num(rate, 0),
+      `${num(rate / single, 2)}×`,
+      ms(s.p50),
+      ms(s.p99),
+    ])
+  }
+  return rows
+}
+
 async function network(): Promise<void> {
   progress('starting a gateway and an executor daemon (Race workers off)')
   const base = join(tmpdir(), `cordex-bench-infer-${process.pid}`)
@@ -261,27 +301,21 @@ async function network(): Promise<void> {
       ]),
     )
 
-    const rows: string[][] = [['clients', 'requests', 'tokens/s', 'latency p50', 'latency p99']]
-    for (const clients of [1, 4, 16]) {
-      progress(`${clients} concurrent clients for ${SECONDS} s`)
-      const lat: number[] = []
-      let tokens = 0
-      const t0 = performance.now()
-      await Promise.all(
-        Array.from({ length: clients }, async () => {
-          while (performance.now() - t0 < SECONDS * 1000) {
-            const r = await viaGateway(gw, 32)
-            lat.push(r.totalMs)
-            tokens += r.tokens
-          }
-        }),
-      )
-      const secs = (performance.now() - t0) / 1000
-      const s = summarize(lat)
-      rows.push([String(clients), String(lat.length), num(tokens / secs, 0), ms(s.p50), ms(s.p99)])
-    }
-    print(`\nThroughput through the gateway (32-token completions; one executor, engine.maxActive 4)`)
-    print(table(rows))
+    print(
+      `\nThroughput with concurrent clients (32-token completions, greedy; engine.maxActive ${MAX_ACTIVE}; ` +
+        `the executor admits ${DEFAULT_PEER_LIMITS.maxStreamsPerPeer} streams from one gateway at once)`,
+    )
+    const engineAgain = await Engine.start({
+      models: [MODEL_DIR],
+      maxActive: MAX_ACTIVE,
+      maxQueue: 64,
+      spinning: false,
+    })
+    print(
+      table(await throughput('direct engine calls', (): Promise<Streamed> => direct(engineAgain, model, 32))),
+    )
+    await engineAgain.stop()
+    print(table(await throughput('through gateway and executor', () => viaGateway(gw, 32))))
   } finally {
     devnet.kill('SIGTERM')
     await new Promise((r) => devnet.once('exit', r))

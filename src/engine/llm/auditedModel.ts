@@ -1,7 +1,7 @@
-import type ort from 'onnxruntime-node'
 import { TraceRecorder, type AuditTrace } from '../../verify/freivalds/trace.js'
 import type { AuditProduct } from './auditProducts.js'
-import type { DecoderCache, OrtDecoder } from './decoder.js'
+import type { DecoderCache } from './decoder.js'
+import type { StepResult } from './stepScheduler.js'
 import { EngineError } from './errors.js'
 import type { AuditCheat, LoopModel } from './generate.js'
 import { loadInt8Weights } from './int8Weights.js'
@@ -13,7 +13,7 @@ import { loadInt8Weights } from './int8Weights.js'
  */
 export async function auditedModel(
   base: LoopModel & { dir: string },
-  decoder: OrtDecoder,
+  stepAudited: (cache: DecoderCache, tokens: readonly number[]) => Promise<StepResult>,
   products: readonly AuditProduct[],
   cheat: AuditCheat | undefined,
 ): Promise<{ model: LoopModel; finish: () => AuditTrace }> {
@@ -22,18 +22,14 @@ export async function auditedModel(
   const model: LoopModel = {
     ...base,
     step: async (cache: DecoderCache, tokens: readonly number[]) => {
-      const { logits, cache: next, audit } = await decoder.stepAudited(cache, tokens)
+      const { logits, cache: next, audit } = await stepAudited(cache, tokens)
       const rows = products.map((p) => {
-        const part = (suffix: string): ort.Tensor => {
+        const part = <T>(suffix: string): T => {
           const t = audit[`${p.name}/${suffix}`]
           if (t === undefined) throw new EngineError('MODEL_INVALID', `the model has no ${p.name}/${suffix}`)
-          return t
+          return t as T
         }
-        return {
-          x: part('x').data as Int8Array,
-          y: part('y').data as Int32Array,
-          scale: part('scale').data as Float32Array,
-        }
+        return { x: part<Int8Array>('x'), y: part<Int32Array>('y'), scale: part<Float32Array>('scale') }
       })
       falsify?.(rows)
       rows.forEach((r, i) => recorder.append(i, r.x, r.y, r.scale))

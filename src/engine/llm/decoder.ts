@@ -5,11 +5,20 @@ import { decoderIo, type DecoderIo, type IndexType } from './decoderIo.js'
 import { halfToFloat } from './float16.js'
 import type { DecoderSpec } from './model.js'
 
-/** One sequence's KV cache: the `past_key_values.*` inputs of the next step, and its length. */
+/**
+ * One sequence's KV cache: the `past_key_values.*` inputs of its next step, and its length. After
+ * a batched step (`OrtDecoder.decodeBatch`) the tensors are the whole batch's, [rows, kvHeads,
+ * width, headDim], shared by its sequences: this one is row `row` (default 0), and its positions
+ * are the last `length` of the width (the batch is left-padded).
+ */
 export interface DecoderCache {
   past: Record<string, ort.Tensor>
   length: number
+  row?: number
 }
+
+/** One sequence's part of a step's audited outputs (an int8 export): rows of x, y and scale, views. */
+export type AuditRows = Record<string, Int8Array | Int32Array | Float32Array>
 
 /** Where onnxruntime runs the graph. WebGPU falls back to the CPU node by node for what it lacks. */
 export type ExecutionProvider = 'cpu' | 'webgpu'
@@ -47,20 +56,26 @@ const indexTensor = (type: IndexType, values: readonly number[], dims: number[])
     : new ort.Tensor('int32', Int32Array.from(values), dims)
 
 const ones = (type: IndexType, n: number): ort.Tensor =>
-  type === 'int64'
-    ? new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n])
-    : new ort.Tensor('int32', new Int32Array(n).fill(1), [1, n])
+  indexTensor(type, new Array<number>(n).fill(1), [1, n])
+
+/** A float cache tensor's elements, of its own type (float16 as Uint16Array bit patterns). */
+type CacheData = Float32Array | Uint16Array
+
+const cacheTensor = (type: 'float32' | 'float16', data: CacheData, dims: number[]): ort.Tensor =>
+  type === 'float16'
+    ? new ort.Tensor('float16', data as Uint16Array, dims)
+    : new ort.Tensor('float32', data as Float32Array, dims)
 
 /**
  * Logits from element `from` on, as float32 whatever the export returns (float16 arrives as
  * Uint16Array bit patterns, and is converted: a copy). float32 comes back as a view, or a copy
  * when `copy` is set (so that one row does not keep a whole output alive).
  */
-function floatLogits(t: ort.Tensor, from: number, copy: boolean): Float32Array {
+function floatLogits(t: ort.Tensor, from: number, copy: boolean, to = t.size): Float32Array {
   const data = t.data
-  if (data instanceof Float32Array) return copy ? data.slice(from) : data.subarray(from)
-  if (data instanceof Uint16Array) return halfToFloat(data.subarray(from))
-  return Float32Array.from(data as ArrayLike<number>).subarray(from)
+  if (data instanceof Float32Array) return copy ? data.slice(from, to) : data.subarray(from, to)
+  if (data instanceof Uint16Array) return halfToFloat(data.subarray(from, to))
+  return Float32Array.from(data as ArrayLike<number>).subarray(from, to)
 }
 
 /**
@@ -136,6 +151,119 @@ export class OrtDecoder {
   }
 
   /**
+   * Whether `decodeBatch` can run sequences of different lengths together: it needs the export to
+   * take an attention mask (to hide the padding) and position ids (each row has its own).
+   */
+  get batchable(): boolean {
+    return this.io.mask !== null && this.io.positions !== null
+  }
+
+  /**
+   * One decoding step of several sequences in one run (continuous batching): sequence i feeds
+   * `tokens[i]` after `caches[i]`. Their caches are stacked into [rows, kvHeads, width, headDim],
+   * each left-padded to the longest and the padding masked out, unless they already are exactly
+   * the previous batch's rows in order, which is fed as it is (no copy). Each sequence gets its
+   * logits, its cache (a row of the batch's present tensors), and with `audit` its audited rows.
+   * A sequence's output in a batch equals its output alone up to float rounding (the padding
+   * shifts its positions within the attention's sums).
+   */
+  async decodeBatch(
+    caches: readonly DecoderCache[],
+    tokens: readonly number[],
+    audit = false,
+  ): Promise<Array<{ logits: Float32Array; cache: DecoderCache; audit: AuditRows }>> {
+    const B = caches.length
+    if (B === 0 || tokens.length !== B)
+      throw new EngineError('BAD_PARAMS', 'decodeBatch: one token per sequence')
+    if (B > 1 && !this.batchable)
+      throw new EngineError('BAD_PARAMS', 'decodeBatch: the export takes no attention mask or position ids')
+    for (const c of caches)
+      if (c.length + 1 > this.spec.contextLength)
+        throw new EngineError(
+          'CONTEXT_OVERFLOW',
+          `position ${c.length + 1} is past the context of ${this.spec.contextLength}`,
+        )
+    const { io } = this
+    const stacked = this.stack(caches)
+    const width = stacked.width
+    const mask: number[] = []
+    for (const c of caches) for (let p = 0; p <= width; p++) mask.push(p >= width - c.length ? 1 : 0)
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: indexTensor(io.ids, tokens, [B, 1]),
+      ...stacked.past,
+    }
+    if (io.mask !== null) feeds.attention_mask = indexTensor(io.mask, mask, [B, width + 1])
+    if (io.positions !== null)
+      feeds.position_ids = indexTensor(
+        io.positions,
+        caches.map((c) => c.length),
+        [B, 1],
+      )
+    if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [width > 0], [1])
+    const extra = audit ? io.auditNames : []
+    const out = await this.run(feeds, extra)
+    const V = this.spec.vocab
+    return caches.map((c, b) => {
+      const rows: AuditRows = {}
+      for (const name of extra) {
+        const data = out.audit[name]!.data as Int8Array | Int32Array | Float32Array
+        const n = data.length / B
+        rows[name] = data.subarray(b * n, (b + 1) * n)
+      }
+      const end = ((b + 1) * out.logits.size) / B
+      return {
+        logits: floatLogits(out.logits, end - V, true, end),
+        cache: { past: out.past, length: c.length + 1, row: b },
+        audit: rows,
+      }
+    })
+  }
+
+  /**
+   * The caches as one batch's past inputs: as they are when they are exactly one earlier batch's
+   * rows in order, else copied into new tensors, each sequence's positions at the right end.
+   */
+  private stack(caches: readonly DecoderCache[]): { past: Record<string, ort.Tensor>; width: number } {
+    const shared = caches[0]!.past
+    const t0 = shared[this.io.pastNames[0]!]!
+    if (caches.every((c, i) => c.past === shared && (c.row ?? 0) === i) && t0.dims[0] === caches.length)
+      return { past: shared, width: t0.dims[2]! }
+    return this.gather(caches)
+  }
+
+  /** The past tensors of one sequence alone, unpadded: its own, or its row copied out of a batch's. */
+  private own(cache: DecoderCache): Record<string, ort.Tensor> {
+    const t = cache.past[this.io.pastNames[0]!]
+    return t === undefined || (t.dims[0] === 1 && t.dims[2] === cache.length)
+      ? cache.past
+      : this.gather([cache]).past
+  }
+
+  private gather(caches: readonly DecoderCache[]): { past: Record<string, ort.Tensor>; width: number } {
+    const width = Math.max(...caches.map((c) => c.length))
+    const { kvHeads: H, headDim: D } = this.spec
+    const past: Record<string, ort.Tensor> = {}
+    for (const name of this.io.pastNames) {
+      const data: CacheData =
+        this.io.kv === 'float16'
+          ? new Uint16Array(caches.length * H * width * D)
+          : new Float32Array(caches.length * H * width * D)
+      caches.forEach((c, b) => {
+        const t = c.past[name]!
+        const src = t.data as CacheData
+        const [, , w = 0] = t.dims
+        const row = c.row ?? 0
+        for (let h = 0; h < H; h++) {
+          const from = ((row * H + h) * w + (w - c.length)) * D
+          data.set(src.subarray(from, from + c.length * D), ((b * H + h) * width + (width - c.length)) * D)
+        }
+      })
+      past[name] = cacheTensor(this.io.kv, data, [caches.length, H, width, D])
+    }
+    return { past, width }
+  }
+
+  /**
    * `step`, also returning the audited integer products of an int8 export (io.auditNames:
    * `audit/<layer>/<proj>/x` int8 [1, tokens, K], `…/y` int32 [1, tokens, N], `…/scale` float32
    * [1, tokens, 1]; scripts/model/int8-export.mjs), one row per fed token. Empty for other exports.
@@ -179,7 +307,8 @@ export class OrtDecoder {
     const { io } = this
     const feeds: Record<string, ort.Tensor> = {
       input_ids: indexTensor(io.ids, tokens, [1, n]),
-      ...cache.past,
+      // A row of a batch is copied out into a cache of its own.
+      ...this.own(cache),
     }
     if (io.mask !== null) feeds.attention_mask = ones(io.mask, total)
     if (io.positions !== null)
@@ -190,6 +319,15 @@ export class OrtDecoder {
       )
     // The merged decoder's else-branch ignores the past: take it only when there is one.
     if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [cache.length > 0], [1])
+    const { logits, past, audit } = await this.run(feeds, extra)
+    return { logits, cache: { past, length: total }, audit }
+  }
+
+  private async run(
+    feeds: Record<string, ort.Tensor>,
+    extra: readonly string[],
+  ): Promise<{ logits: ort.Tensor; past: Record<string, ort.Tensor>; audit: Record<string, ort.Tensor> }> {
+    const { io } = this
     // Only what is used comes back: an int8 export's audit outputs are copied out when asked for.
     const out = await this.session.run(feeds, ['logits', ...io.presentNames, ...extra])
     const logits = out.logits
@@ -202,7 +340,7 @@ export class OrtDecoder {
     }
     const audit: Record<string, ort.Tensor> = {}
     for (const name of extra) audit[name] = out[name]!
-    return { logits, cache: { past, length: total }, audit }
+    return { logits, past, audit }
   }
 
   async close(): Promise<void> {

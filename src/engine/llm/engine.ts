@@ -21,7 +21,10 @@ export interface EngineOptions {
   threads?: number
   /** Let onnxruntime's idle threads spin (its default; see DecoderOptions.spinning). */
   spinning?: boolean
-  /** Jobs (generations and replays) running at once. */
+  /**
+   * Jobs (generations, replays, audits) running at once. The generations among them that run on
+   * one model decode together, in one batched onnxruntime call per step (continuous batching).
+   */
   maxActive: number
   /** Jobs waiting for a slot; one more is refused with BUSY. */
   maxQueue: number
@@ -115,6 +118,7 @@ export class Engine {
       threads: opts.threads,
       spinning: opts.spinning,
       provider: opts.executionProvider ?? 'cpu',
+      maxBatch: opts.maxActive,
     } satisfies EngineWorkerRequest)
     let reply: Extract<EngineWorkerReply, { kind: 'loaded' }>
     try {

@@ -4,6 +4,7 @@
 import { parentPort } from 'node:worker_threads'
 import { TextModel } from './model.js'
 import { OrtDecoder, type ExecutionProvider } from './decoder.js'
+import { StepScheduler } from './stepScheduler.js'
 import { webgpuUnavailable } from './webgpuProbe.js'
 import {
   generate,
@@ -34,6 +35,8 @@ export type EngineWorkerRequest =
       threads: number | undefined
       spinning: boolean | undefined
       provider: ProviderChoice
+      /** Sequences of one model decoded together in one onnxruntime call, at most. */
+      maxBatch: number
     }
   | { kind: 'generate'; job: number; model: string; req: GenerationRequest }
   | { kind: 'replay'; job: number; model: string; req: ReplayRequest; eps: ReplayEpsilon }
@@ -66,6 +69,7 @@ type WorkerModel = LoopModel &
     close(): Promise<void>
     dir: string
     decoder: OrtDecoder
+    steps: StepScheduler
     /** An int8 model's audited products (null: not int8). */
     products: AuditProduct[] | null
   }
@@ -96,8 +100,9 @@ async function load(m: Extract<EngineWorkerRequest, { kind: 'load' }>): Promise<
   for (const dir of dirs) {
     const model = await TextModel.load(dir)
     const decoder = await OrtDecoder.open(dir, model.spec, { threads, spinning, provider })
+    const steps = new StepScheduler(decoder, m.maxBatch)
     models.set(model.id, {
-      step: (c, t) => decoder.step(c, t),
+      step: (c, t) => steps.step(c, t),
       score: (t, from) => decoder.score(t, from),
       vocab: model.spec.vocab,
       emptyCache: () => decoder.emptyCache(),
@@ -107,6 +112,7 @@ async function load(m: Extract<EngineWorkerRequest, { kind: 'load' }>): Promise<
       close: () => decoder.close(),
       dir,
       decoder,
+      steps,
       products: auditProducts(model.manifest, model.spec.layers),
     })
   }
@@ -127,7 +133,12 @@ async function run(
       let result: GenerationResult
       if (m.req.audit === true && model.products !== null) {
         // The products are recorded step by step and committed here, before the tokens leave.
-        const audited = await auditedModel(model, model.decoder, model.products, m.req.auditCheat)
+        const audited = await auditedModel(
+          model,
+          (c, t) => model.steps.step(c, t, true),
+          model.products,
+          m.req.auditCheat,
+        )
         result = await generate(audited.model, m.req, onChunk, ac.signal)
         result.audit = audited.finish()
       } else result = await generate(model, m.req, onChunk, ac.signal)

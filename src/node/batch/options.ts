@@ -4,7 +4,10 @@ import type { BatchFileLimits } from './files.js'
 export interface BatchOptions extends BatchFileLimits {
   /** Batches kept; beyond, the oldest finished one goes (with its results and output files). */
   maxBatches: number
-  /** Lines in flight at once over every batch of this daemon. */
+  /**
+   * Lines in flight at once over every batch of this daemon. Default 8: as many as one executor
+   * takes from one gateway at once (`protocols.maxStreamsPerPeer`), where they decode together.
+   */
   concurrency: number
   /** Times a busy refusal (`gateway_busy`, `no_executor`) of a line is retried before it fails. */
   maxRetries: number
@@ -19,7 +22,7 @@ export const DEFAULT_BATCH_OPTIONS: BatchOptions = {
   maxLines: 1000,
   maxFiles: 100,
   maxBatches: 100,
-  concurrency: 4,
+  concurrency: 8,
   maxRetries: 5,
   retryBaseMs: 1000,
   retryMaxMs: 30_000,

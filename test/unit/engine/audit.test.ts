@@ -35,7 +35,7 @@ let float: TextModel
 const field = new PrimeField(FREIVALDS_DEFAULTS.p)
 
 before(async () => {
-  engine = await Engine.start({ models: [INT8, FLOAT], maxActive: 2, maxQueue: 8 })
+  engine = await Engine.start({ models: [INT8, FLOAT], maxActive: 4, maxQueue: 8 })
   int8 = engine.models().find((m) => m.name === 'kjv-small-int8')!
   float = engine.models().find((m) => m.name === 'kjv-small')!
 })
@@ -177,4 +177,27 @@ test('wrong tokens, or the float model’s tokens, over honestly committed produ
     failed(await audit(r, forced, { opened: 1 << 16 }), 'token')
   }
   assert.ok(found, 'some prompt’s greedy output differs between the float and the int8 model')
+})
+
+test('int8 tasks decoded together in one batch each commit their own products: honest ones pass, a cheat among them fails alone', async () => {
+  const reqs = [
+    request('And it came to pass,', { maxTokens: 20 }),
+    request('In the beginning', { sampling: { ...GREEDY, temperature: 0.8, topP: 0.95 }, maxTokens: 16 }),
+    request('And God said,', { maxTokens: 8 }),
+    request('Blessed is the man', { maxTokens: 20 }),
+  ]
+  const results = await Promise.all(
+    reqs.map((r, i) =>
+      engine.generate(
+        int8.id,
+        { ...r, audit: true, ...(i === 3 ? { auditCheat: 'corruptProduct' as const } : {}) },
+        () => {},
+      ),
+    ),
+  )
+  for (let i = 0; i < 3; i++) {
+    const v = await audit(reqs[i]!, results[i]!)
+    assert.equal(v.ok, true, `task ${i}: ${JSON.stringify(v)}`)
+  }
+  failed(await audit(reqs[3]!, results[3]!), 'product')
 })
