@@ -15,7 +15,8 @@
 //    standard error, a weighted regression of weight on speed, and provers whose weight was capped.
 // SIM_RACES (default 2) Races per pace; SIM_PACE idle | busy | both (default both); SIM_SEED;
 // SIM_SCALE multiplies the prover counts (default 1); SIM_CPU_GFLOPS (default 100: a mainnet nonce
-// on 2 CPU threads, ../shared/FINDINGS.md) prices the recomputation in seconds.
+// on 2 CPU threads, FINDINGS; docs/protocol.md says what that is) prices the recomputation in
+// seconds.
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { createHash } from 'node:crypto'
@@ -712,7 +713,7 @@ export function mainnetSetup(): MainnetSetup {
 }
 
 /**
- * Provers from CPU-class to GPU-class (nonces/s on the mainnet profile, ../shared/FINDINGS.md):
+ * Provers from CPU-class to GPU-class (nonces/s on the mainnet profile, FINDINGS, docs/protocol.md):
  * 50 CPUs at 5–40, 20 H200s on our WebGPU backend at about 960, 5 on PyTorch fp32 at 7,300 and
  * 2 on PyTorch bf16 at 38,000; `scale` multiplies the counts.
  */
