@@ -38,6 +38,8 @@ import { randomBytes, randomInt } from 'node:crypto'
 import { BatchService, BatchStore, checkLine, gatewayExecutor } from './batch/index.js'
 import { PACKAGE_ROOT, VERSION } from '../version.js'
 import path from 'node:path'
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import { createMetrics, type Metrics } from './metrics.js'
 
 export interface DaemonOptions {
   dataDir: string
@@ -112,6 +114,8 @@ export class Daemon {
   guard: PeerGuard | undefined
   /** `task` (SPEC 6.1): serves this daemon's task records; verifiers fetch with `fetchTaskRecord`. */
   taskRecords: TaskProtocol | undefined
+  /** Every metric, on this daemon's own registry (`GET /metrics`). */
+  metrics: Metrics | undefined
 
   private readonly parts: Part[] = []
   private stopRequested = false
@@ -151,6 +155,12 @@ export class Daemon {
     const log = createLogger({ level: this.opts.logLevel ?? (config.log.level as LogLevel) })
     this.log = log
     log.info({ network: config.network, version: VERSION, dataDir: this.opts.dataDir }, 'daemon starting')
+    // One registry per daemon, never prom-client's global one: two daemons in one process (tests)
+    // keep their own. The process metrics come with it (CPU, memory, event-loop lag, GC).
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    const metrics = createMetrics(registry)
+    this.metrics = metrics
 
     const lock = await this.step(
       'data directory',
@@ -216,6 +226,7 @@ export class Daemon {
     const guard = new PeerGuard({
       clock: this.clock,
       onBan: (peer, reason, until) => {
+        metrics.p2p.bans.inc()
         log.warn({ peer, reason, until: new Date(until).toISOString() }, 'peer banned')
         void this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
       },
@@ -227,6 +238,13 @@ export class Daemon {
     )
     this.node = node
     log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) }, 'libp2p started')
+    metrics.p2p.peers.addCollect((g) => g.set(node.getPeers().length))
+    metrics.p2p.connections.addCollect((g) => {
+      const conns = node.getConnections()
+      const inbound = conns.filter((c) => c.direction === 'inbound').length
+      g.set({ direction: 'inbound' }, inbound)
+      g.set({ direction: 'outbound' }, conns.length - inbound)
+    })
 
     const reqRespLimits = {
       maxFrameBytes: config.protocols.maxFrameBytes,
@@ -267,6 +285,7 @@ export class Daemon {
           signer,
           guard,
           onFatal: (err) => this.fail(err),
+          metrics,
         },
         config,
         reqRespLimits,
@@ -288,7 +307,15 @@ export class Daemon {
       ? await this.startable(
           'race',
           new RaceService(
-            { chain, db: lock.db, proofs, signer, log: log.child({ module: 'race' }), clock: this.clock },
+            {
+              chain,
+              db: lock.db,
+              proofs,
+              signer,
+              log: log.child({ module: 'race' }),
+              clock: this.clock,
+              metrics,
+            },
             {
               profile: config.race,
               cheat: proverCheat(config.cheat),
@@ -339,6 +366,12 @@ export class Daemon {
     if (engine !== null)
       log.info({ models: engine.models().map((m) => m.id), provider: engine.provider }, 'engine ready')
     if (engine !== null && race !== null) engine.onBusy((busy) => race.yieldTo(busy))
+    if (engine !== null)
+      metrics.engine.jobs.addCollect((g) => {
+        const { active, waiting } = engine.load
+        g.set({ state: 'active' }, active)
+        g.set({ state: 'waiting' }, waiting)
+      })
     const models = engine?.models() ?? (await Promise.all(modelDirs.map((d) => TextModel.load(d))))
     // Prompts are tokenized in a worker thread, within per-caller budgets, never on the event loop.
     const tokenizer = await this.step(
@@ -390,6 +423,7 @@ export class Daemon {
               records: executorRecords,
               epoch: () => getEpoch(chain.replica.state)?.number ?? 0,
               cheat: executorCheat(config.cheat),
+              metrics,
             }),
           }
     if (local !== null) {
@@ -464,6 +498,7 @@ export class Daemon {
                 signer,
                 log: log.child({ module: 'gateway' }),
                 clock: this.clock,
+                metrics,
               },
               {
                 chainId,
@@ -543,6 +578,7 @@ export class Daemon {
             log: log.child({ module: 'verifier' }),
             local: (id) => source.get(id),
             records: executorRecords,
+            metrics,
           },
           {
             recordTimeoutMs: config.protocols.streamTimeoutMs,
@@ -587,6 +623,7 @@ export class Daemon {
             tasks,
             synthetic,
             batches,
+            metrics,
             apiUrl: () => api.apiUrl,
           }),
         ),

@@ -1,5 +1,6 @@
 import { TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
+import type { Counter } from 'prom-client'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from '../util/logger.js'
 import { topicName } from './ids.js'
@@ -32,6 +33,17 @@ export interface LedgerGossipHandlers {
   onVote: (v: Vote) => Verdict
 }
 
+/** The topic names of the ledger's gossip, as metric labels. */
+export type LedgerTopic = 'tx' | 'proposal' | 'vote'
+
+/** What the ledger's gossip counts (the daemon's metrics; docs/metrics.md). */
+export interface LedgerGossipMetrics {
+  /** Received messages, by topic and the validator's result (accept, ignore, reject). */
+  received: Pick<Counter<'topic' | 'result'>, 'inc'>
+  /** Published messages, by topic and result (sent, failed). */
+  published: Pick<Counter<'topic' | 'result'>, 'inc'>
+}
+
 export interface LedgerGossipOptions {
   network: string
   chainId: string
@@ -54,6 +66,8 @@ export class LedgerGossip {
       log: Logger
       /** Scores the peer that relayed a rejected message (null: gossipsub's own scoring only). */
       guard?: PeerGuard | null
+      /** Counts messages in and out (null: counts nothing). */
+      metrics?: LedgerGossipMetrics | null
     },
     private readonly opts: LedgerGossipOptions,
     private readonly handlers: LedgerGossipHandlers,
@@ -65,9 +79,10 @@ export class LedgerGossip {
   start(): void {
     const { pubsub } = this.components
     const judged =
-      (topic: string, validate: (m: Message) => TopicValidatorResult) =>
+      (topic: LedgerTopic, validate: (m: Message) => TopicValidatorResult) =>
       (from: PeerId, m: Message): TopicValidatorResult => {
         const result = validate(m)
+        this.components.metrics?.received.inc({ topic, result })
         if (result === TopicValidatorResult.Reject)
           this.components.guard?.penalize(from.toString(), `invalid message on ${topic}`, PENALTY.reject)
         return result
@@ -96,21 +111,27 @@ export class LedgerGossip {
   }
 
   publishTx(tx: SignedTx): void {
-    this.publish(this.topics.tx, tx.bytes)
+    this.publish('tx', tx.bytes)
   }
 
   publishProposal(p: Proposal): void {
-    this.publish(this.topics.proposal, encodeProposal(p))
+    this.publish('proposal', encodeProposal(p))
   }
 
   publishVote(v: Vote): void {
-    this.publish(this.topics.vote, encodeVote(v))
+    this.publish('vote', encodeVote(v))
   }
 
-  private publish(topic: string, data: Uint8Array): void {
-    this.components.pubsub.publish(topic, data).catch((err: unknown) => {
-      this.components.log.debug({ topic, err: (err as Error).message }, 'publish failed')
-    })
+  private publish(name: LedgerTopic, data: Uint8Array): void {
+    const topic = this.topics[name]
+    const { metrics } = this.components
+    this.components.pubsub.publish(topic, data).then(
+      () => metrics?.published.inc({ topic: name, result: 'sent' }),
+      (err: unknown) => {
+        metrics?.published.inc({ topic: name, result: 'failed' })
+        this.components.log.debug({ topic, err: (err as Error).message }, 'publish failed')
+      },
+    )
   }
 
   private validateTx(m: Message): TopicValidatorResult {

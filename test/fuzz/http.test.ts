@@ -7,6 +7,7 @@ import { TestDaemon } from '../helpers/daemon.js'
 import { tempDir } from '../helpers/cli.js'
 import { testSigner } from '../helpers/chainSim.js'
 import { apiRoutes, type ApiContext } from '../../src/node/api/index.js'
+import { parsePrometheus } from '../helpers/prometheus.js'
 import { baseRegistry } from '../../src/ledger/index.js'
 import {
   type Rng,
@@ -625,6 +626,15 @@ function edgeCases(host: string): Request[] {
   return out
 }
 
+/** Paths of the status page's files, served as they are and without the token (statusPage.ts). */
+const PAGE_PATHS = new Set(['/', '/ui/app.js', '/ui/style.css', '/ui/icon.svg'])
+
+/** A GET of one of the status page's files. */
+function pageRequest(r: Request): boolean {
+  const target = /^GET (\S+) HTTP\//.exec(r.data.subarray(0, 4096).toString('latin1'))?.[1]
+  return target !== undefined && PAGE_PATHS.has(target.split('?')[0]!)
+}
+
 /** Why an answer breaks the API's rules, or undefined. */
 function judge(r: Request, o: Outcome): string | undefined {
   const res = o.response
@@ -648,6 +658,16 @@ function judge(r: Request, o: Outcome): string | undefined {
       return `${res.status} whose body is not JSON with an error code: ${show(res.body.slice(0, 80))}`
   } else if (res.status >= 200 && !r.head) {
     if (/text\/event-stream/.test(res.headers['content-type'] ?? '')) return undefined
+    if (pageRequest(r)) return undefined
+    // GET /metrics answers in Prometheus' text format, which must parse as such.
+    if (/^text\/plain; version=0\.0\.4/.test(res.headers['content-type'] ?? '')) {
+      try {
+        parsePrometheus(res.body)
+        return undefined
+      } catch (err) {
+        return `${res.status} metrics that do not parse: ${(err as Error).message}`
+      }
+    }
     try {
       JSON.parse(res.body)
     } catch {
@@ -826,6 +846,7 @@ test(
         const res = o.response
         if (res === undefined)
           return o.timedOut ? `no answer within ${CAP_MS} ms` : 'closed without an answer'
+        if (res.status === 200 && pageRequest(r)) return undefined
         if (res.status !== 401 && res.status !== 403) return `answered ${res.status} without a valid token`
         if (!/application\/json/.test(res.headers['content-type'] ?? ''))
           return `${res.status} without a JSON content type`

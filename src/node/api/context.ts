@@ -10,6 +10,7 @@ import type { InferenceService } from '../infer/service.js'
 import type { TaskStore } from '../infer/taskStore.js'
 import type { SyntheticTraffic } from '../synthetic/service.js'
 import type { BatchService } from '../batch/index.js'
+import type { Metrics } from '../metrics.js'
 
 /** What the control socket's routes may read of the running daemon. */
 export interface ApiContext {
@@ -33,6 +34,8 @@ export interface ApiContext {
   synthetic: SyntheticTraffic | null
   /** Batch jobs (OpenAI's Files and Batch APIs), or null when the chain takes no tasks. */
   batches: BatchService | null
+  /** The daemon's metrics, served by `GET /metrics`. */
+  metrics: Metrics
   /** URL of the TCP listener, or null. */
   apiUrl: () => string | null
 }

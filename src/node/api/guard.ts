@@ -10,6 +10,12 @@ export interface TcpGuard {
   tokenFile: string
   /** The listener's port: its own origins are `http://<loopback name>:<port>`. */
   port: number
+  /**
+   * The request is for one of the status page's files (statusPage.ts), which hold no data: it
+   * needs no token (a browser cannot send one when it opens the page; the page's own API requests
+   * carry it), but every other check still applies.
+   */
+  page?: boolean
 }
 
 /** Names a request to the loopback listener may carry in `Host`; anything else is DNS rebinding. */
@@ -25,7 +31,7 @@ const LOOPBACK_HOST = /^(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?$/i
  *   own, a `Sec-Fetch-Site` of another site, or a CORS preflight, answered without any
  *   Access-Control-Allow-* header so the browser sends nothing more;
  * - a missing or wrong `Authorization: Bearer <token>` (401 UNAUTHORIZED), compared in constant
- *   time.
+ *   time; not asked of a request for the status page's files (`guard.page`).
  */
 export function checkTcpRequest(
   method: string,
@@ -45,8 +51,8 @@ export function checkTcpRequest(
   if (origin !== undefined && !ownOrigin(origin, guard.port)) {
     return new HttpError(403, 'FORBIDDEN_ORIGIN', 'cross-origin requests are refused')
   }
-  // Fetch Metadata: a page on another port of localhost is "same-site", and the API serves no page
-  // to be "same-origin" with; only "none" (the user's own act) and "same-origin" pass.
+  // Fetch Metadata: a page on another port of localhost is "same-site"; only "none" (the user's own
+  // act) and "same-origin" (the status page's own requests) pass.
   const site = headers['sec-fetch-site']
   if (site === 'cross-site' || site === 'same-site') {
     return new HttpError(403, 'FORBIDDEN_ORIGIN', `${site} requests are refused`)
@@ -54,6 +60,7 @@ export function checkTcpRequest(
   if (method === 'OPTIONS' && headers['access-control-request-method'] !== undefined) {
     return new HttpError(403, 'FORBIDDEN_ORIGIN', 'cross-origin requests are refused')
   }
+  if (guard.page === true) return null
   const given = /^Bearer +(\S+) *$/i.exec(headers.authorization ?? '')?.[1]
   if (given === undefined || !sameToken(given, guard.token)) {
     return new HttpError(

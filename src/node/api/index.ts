@@ -14,7 +14,7 @@ import {
   finalityRoute,
 } from './routes/ledger.js'
 import { modelsRoute, completionsRoute, chatCompletionsRoute } from './routes/openai.js'
-import { taskRoute, reportRoute } from './routes/tasks.js'
+import { taskRoute, reportRoute, recentTasksRoute } from './routes/tasks.js'
 import { hostRoute } from './routes/hosts.js'
 import { modelGovernanceRoute, modelProposeRoute, modelVoteRoute } from './routes/models.js'
 import { priceRoute } from './routes/price.js'
@@ -27,13 +27,14 @@ import {
   deleteFileRoute,
 } from './routes/files.js'
 import { createBatchRoute, batchRoute, listBatchesRoute, cancelBatchRoute } from './routes/batch.js'
+import { metricsRoute } from './routes/metrics.js'
 
 export { ApiServer, EventStream, type ApiRoute, type ApiServerOptions, type ApiRequest } from './server.js'
 export { HttpError, errorBody } from './errors.js'
 export type { ApiContext } from './context.js'
 export type { StatusView } from './routes/status.js'
 export type { PeerView } from './routes/peers.js'
-export type { ReportView } from './routes/tasks.js'
+export type { ReportView, RecentTaskView } from './routes/tasks.js'
 export type { HostView } from './views/hostView.js'
 export type { ModelTxView } from './routes/models.js'
 export type { ModelGovernanceView, PendingModelView } from './views/modelsView.js'
@@ -70,6 +71,7 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     listBatchesRoute(ctx),
     batchRoute(ctx),
     cancelBatchRoute(ctx),
+    recentTasksRoute(ctx),
     taskRoute(ctx),
     reportRoute(ctx),
     hostRoute(ctx),
@@ -78,5 +80,6 @@ export function apiRoutes(ctx: ApiContext): ApiRoute[] {
     modelVoteRoute(ctx),
     priceRoute(ctx),
     syntheticRoute(ctx),
+    metricsRoute(ctx),
   ]
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../../util/logger.js'
 import { HttpError, errorBody } from './errors.js'
 import { checkTcpRequest } from './guard.js'
 import { ConnectionSlots } from './connections.js'
+import { StatusPage } from './statusPage.js'
 
 export interface ApiServerOptions {
   /** Unix socket path (mode 0600). */
@@ -21,6 +22,8 @@ export interface ApiServerOptions {
   maxConnections: number
   /** A connection that sends no byte for this long is closed, ms (default 2000, at most headersTimeoutMs). */
   firstByteTimeoutMs?: number
+  /** Folder of the status page's files (default: the one shipped, STATUS_PAGE_DIR); null serves no page. */
+  pageDir?: string | null
 }
 
 export interface ApiRequest {
@@ -112,6 +115,8 @@ export class ApiServer {
   /** Every method an ApiRoute may have; any other (CONNECT, PUT, PROPFIND...) is a 405. */
   private readonly methods = new Set<string>(['GET', 'POST', 'DELETE'] satisfies ApiRoute['method'][])
   private tcpPort: number | null = null
+  /** The status page served at `/`, or null. */
+  private page: StatusPage | null = null
   private readonly stopping = new AbortController()
 
   constructor(
@@ -125,6 +130,7 @@ export class ApiServer {
   }
 
   async start(): Promise<void> {
+    if (this.opts.pageDir !== null) this.page = await StatusPage.load(this.opts.pageDir)
     const unix = this.createServer('unix')
     await rm(this.opts.socketPath, { force: true })
     await listen(unix, { path: this.opts.socketPath })
@@ -220,6 +226,7 @@ export class ApiServer {
       return
     }
     res.once('close', () => slots.end(socket))
+    if (this.servePage(req, res, transport)) return
     let parsed: Parsed
     try {
       parsed = await this.parse(req, res, transport)
@@ -289,13 +296,36 @@ export class ApiServer {
   }
 
   /** The TCP listener's refusal of this request (see guard.ts), or null; the Unix socket refuses nothing. */
-  private guard(transport: Transport, req: IncomingMessage): HttpError | null {
+  private guard(transport: Transport, req: IncomingMessage, page = false): HttpError | null {
     if (transport === 'unix') return null
     return checkTcpRequest(req.method ?? '', req.headers, {
       token: this.opts.tcpAuth.token,
       tokenFile: this.opts.tcpAuth.file,
       port: req.socket.localPort ?? 0,
+      page,
     })
+  }
+
+  /**
+   * Answer a GET of one of the status page's files (statusPage.ts) and return true, or return
+   * false for any other request. The files need no token, as the page cannot send one when the
+   * browser opens it, but pass the TCP guard's other checks; they are served while the daemon
+   * starts and stops too, when the page shows the API's 503s.
+   */
+  private servePage(req: IncomingMessage, res: ServerResponse, transport: Transport): boolean {
+    const target = req.url ?? ''
+    if (this.page === null || req.method !== 'GET' || !target.startsWith('/')) return false
+    const file = this.page.file(parseTarget(target).path)
+    if (file === undefined) return false
+    const refused = this.guard(transport, req, true)
+    if (refused !== null) {
+      this.refuse(req, res, refused)
+      return true
+    }
+    const answer = StatusPage.answer(file, req.headers['if-none-match'])
+    res.writeHead(answer.status, answer.headers)
+    res.end(answer.body)
+    return true
   }
 
   private methodNotAllowed(method: string): HttpError {

@@ -36,7 +36,12 @@ import {
   books,
   describeBooks,
   genesisSupply,
+  getHeld,
+  type Block,
+  type ProofVerdictBody,
+  type VerifyResultBody,
 } from '../../ledger/index.js'
+import type { Metrics } from '../metrics.js'
 import { LedgerGossip, type Verdict } from '../../protocols/ledgerGossip.js'
 import { SyncProtocol } from '../../protocols/sync/index.js'
 import { PENALTY, ProtocolError, type PeerGuard, type ReqRespLimits } from '../../protocols/index.js'
@@ -59,6 +64,8 @@ export interface ChainComponents {
    * stops on it.
    */
   onFatal?: (err: ChainError) => void
+  /** Where blocks, gossip, the mempool and held rewards are counted (null: nowhere). */
+  metrics?: Metrics | null
 }
 
 /** Events waiting for the replica at most; gossip beyond this is dropped (and gossiped again). */
@@ -98,6 +105,8 @@ export class ChainService {
   private readonly ownTxs: OwnTxQueue
   private readonly ownWindow: number
   private ownTick: NodeJS.Timeout | undefined
+  /** Header time of the last committed block (or genesis), ms: the start of the next block interval. */
+  private lastBlockTime = 0
   /** Coins issued by the genesis: the books' third side (set at start). */
   private genesisSupply = 0n
 
@@ -127,7 +136,7 @@ export class ChainService {
   }
 
   async start(): Promise<void> {
-    const { node, log, clock, signer, guard } = this.components
+    const { node, log, clock, signer, guard, metrics } = this.components
     const genesis = genesisFromConfig(this.config.genesis)
     const bad = checkGenesis(genesis)
     if (bad !== undefined) throw new ChainError('CHAIN_GENESIS', `invalid genesis: ${bad}`)
@@ -136,6 +145,7 @@ export class ChainService {
     const { state, head } = await this.open(gHash, genesisState(genesis), genesis.time)
     this.genesisSupply = genesisSupply(genesis)
     this.checkBooks(state, head.height)
+    this.lastBlockTime = head.time
     log.info({ chainId: this.chainId, height: head.height, hash: toHex(head.hash) }, 'ledger loaded')
 
     const c = this.config.consensus
@@ -165,11 +175,15 @@ export class ChainService {
       registry: this.registry,
       limits: this.limits,
     }
-    this.gossip = new LedgerGossip({ pubsub: node.services.pubsub, log, guard }, chain, {
-      onTx: (tx) => this.admit(tx),
-      onProposal: (proposal) => this.judge({ kind: 'proposal', proposal }),
-      onVote: (vote) => this.judge({ kind: 'vote', vote }),
-    })
+    this.gossip = new LedgerGossip(
+      { pubsub: node.services.pubsub, log, guard, metrics: metrics?.gossip },
+      chain,
+      {
+        onTx: (tx) => this.admit(tx),
+        onProposal: (proposal) => this.judge({ kind: 'proposal', proposal }),
+        onVote: (vote) => this.judge({ kind: 'vote', vote }),
+      },
+    )
     this.sync = new SyncProtocol({ node, log, guard }, chain, this.reqLimits)
     await this.sync.start({
       headHeight: () => this.replica.head.height,
@@ -177,10 +191,48 @@ export class ChainService {
       commitBytes: (h) => this.store.commits.getBytes(h),
     })
     this.gossip.start()
+    this.track(metrics ?? null)
     this.running = true
     await this.perform(this.replica.start())
     this.enqueue({ kind: 'resend' })
     this.watchForStall(this.replica.head.height)
+  }
+
+  /** Gauges of the ledger's state, read when Prometheus scrapes. */
+  private track(metrics: Metrics | null): void {
+    if (metrics === null) return
+    const { chain } = metrics
+    chain.height.addCollect((g) => g.set(this.replica.head.height))
+    chain.mempoolTxs.addCollect((g) => g.set(this.replica.mempool.size))
+    chain.mempoolBytes.addCollect((g) => g.set(this.replica.mempool.sizeBytes))
+    const me = this.components.signer.peerId
+    chain.heldRewards.addCollect((g) => {
+      let own = 0n
+      let all = 0n
+      for (const [peer, , amount] of getHeld(this.replica.state)) {
+        all += amount
+        if (peer === me) own += amount
+      }
+      g.set({ scope: 'own' }, Number(own))
+      g.set({ scope: 'all' }, Number(all))
+    })
+  }
+
+  /** Count a committed block: its transactions, the verdicts in it, the time since the one before. */
+  private countBlock(block: Block, failed: ReadonlyMap<string, unknown>, prevTime: number): void {
+    const chain = this.components.metrics?.chain
+    if (chain === undefined) return
+    chain.blocks.inc()
+    if (block.header.height > 1) chain.blockInterval.observe(Math.max(0, block.header.time - prevTime) / 1000)
+    for (const tx of block.txs) {
+      const ok = !failed.has(tx.hashHex)
+      chain.txs.inc({ type: tx.type, result: ok ? 'ok' : 'failed' })
+      if (!ok) continue
+      if (tx.type === 'VerifyResult')
+        chain.verdicts.inc({ kind: 'task', result: (tx.body as VerifyResultBody).ok ? 'pass' : 'fail' })
+      else if (tx.type === 'ProofVerdict')
+        chain.verdicts.inc({ kind: 'race', result: (tx.body as ProofVerdictBody).accepted ? 'pass' : 'fail' })
+    }
   }
 
   /**
@@ -476,8 +528,11 @@ export class ChainService {
           this.timers.add(t)
           break
         }
-        case 'persist':
+        case 'persist': {
+          const prevTime = this.lastBlockTime
           await this.store.commitBlock(e.block, e.commit, e.changes, e.failed)
+          this.lastBlockTime = e.block.header.time
+          this.countBlock(e.block, e.failed, prevTime)
           this.recordFinality(e.block.header.height, e.commit.round)
           // Off by default: one pass over the state per block (docs/economics.md, "The books").
           if (this.config.ledger.checkBooksEveryBlock && !this.checkBlockBooks(e.block.header.height)) return
@@ -495,6 +550,7 @@ export class ChainService {
           if (this.recentHeads.length > 64) this.recentHeads.shift()
           for (const l of [...this.commitListeners]) l()
           break
+        }
         case 'behind':
           void this.catchUp(e.height)
           break
@@ -510,7 +566,9 @@ export class ChainService {
     for (const key of this.proposedAt.keys())
       if (Number(key.split('/')[0]) <= height) this.proposedAt.delete(key)
     if (at === undefined) return
-    this.finalityMs.push(performance.now() - at)
+    const ms = performance.now() - at
+    this.components.metrics?.chain.proposalToFinality.observe(ms / 1000)
+    this.finalityMs.push(ms)
     if (this.finalityMs.length > 1000) this.finalityMs.shift()
   }
 

@@ -19,6 +19,7 @@ import { MAX_PROMPT_CHARS } from '../../protocols/infer/index.js'
 import { samplingSeed } from './seed.js'
 import type { TaskAdmission } from './taskAdmission.js'
 import type { ExecutorRecords } from './executorRecords.js'
+import type { Metrics } from '../metrics.js'
 
 /** How a devnet host told to cheat serves its tasks (config `cheat`; docs/verification.md). */
 export interface ExecutorCheat {
@@ -61,6 +62,8 @@ export function executorHandler(components: {
   epoch?: () => number
   /** Devnet only: serve answers wrong in one named way (docs/verification.md). */
   cheat?: ExecutorCheat | null
+  /** Counts prefill and decode tokens and time (null: nowhere). */
+  metrics?: Metrics | null
 }): InferHandler {
   const { engine, tokenizer, admission, signer, chainId, log, records = null, epoch = () => 0 } = components
   const cheat = components.cheat ?? null
@@ -127,15 +130,20 @@ export function executorHandler(components: {
       ...(int8 && runModel === model ? { audit: true } : {}),
       ...(cheat?.mode === 'corruptProduct' || cheat?.mode === 'skipLayer' ? { auditCheat: cheat.mode } : {}),
     }
+    // Prefill ends with the first chunk (which carries the first sampled tokens); decode is the rest.
+    const started = performance.now()
+    let first: { at: number; tokens: number } | undefined
     const result = await engine.generate(
       runModel.id,
       genReq,
       (chunk) => {
+        first ??= { at: performance.now(), tokens: chunk.tokens.length }
         sending = sending.then(() => ctx.send(chunk))
         sending.catch(() => {}) // seen again below; a broken stream also aborts ctx.signal
       },
       ctx.signal,
     )
+    countTokens(components.metrics ?? null, started, first, result)
     if (int8 && runModel !== model) {
       // Another model's tokens under the int8 model's name: the int8 model's products over them.
       const forced = await engine.generate(
@@ -171,4 +179,21 @@ export function executorHandler(components: {
       .catch((err: unknown) => log.error({ err, peer }, 'cannot keep the task record'))
     return { receipt, sig, finishReason: taskFinish(result.finishReason, result, limit, req, context) }
   }
+}
+
+/** Prefill and decode throughput of one generation: tokens and seconds, for Prometheus to rate. */
+function countTokens(
+  metrics: Metrics | null,
+  started: number,
+  first: { at: number; tokens: number } | undefined,
+  result: { promptTokens: number; completionTokens: number },
+): void {
+  if (metrics === null || first === undefined) return
+  const { engine } = metrics
+  engine.prefillTokens.inc(result.promptTokens)
+  engine.prefillSeconds.inc((first.at - started) / 1000)
+  const decoded = result.completionTokens - first.tokens
+  if (decoded <= 0) return
+  engine.decodeTokens.inc(decoded)
+  engine.decodeSeconds.inc((performance.now() - first.at) / 1000)
 }

@@ -47,6 +47,7 @@ import { InferenceError } from './errors.js'
 import type { TaskStore } from './taskStore.js'
 import { Settlements } from './settlements.js'
 import { TaskGate, TaskGateError } from './taskGate.js'
+import type { Metrics } from '../metrics.js'
 
 /** Executor refusals that mean "no room for this gateway now", not "broken": try later. */
 const BUSY_CODES = new Set(['BUSY', 'RATE_LIMITED', 'UNCONFIRMED_LIMIT'])
@@ -147,6 +148,8 @@ export class InferenceService {
       signer: Signer
       log: Logger
       clock: Clock
+      /** Counts tasks by outcome and times them (null: nowhere). */
+      metrics?: Metrics | null
     },
     private readonly opts: InferenceOptions,
   ) {
@@ -298,6 +301,36 @@ export class InferenceService {
    * InferenceError; a task that fails after its escrow is refunded with TaskCancel.
    */
   async run(
+    task: PreparedTask,
+    onChunk: (text: string, executor: string) => void,
+    signal?: AbortSignal,
+  ): Promise<TaskResult> {
+    const gateway = this.components.metrics?.gateway
+    if (gateway === undefined) return this.gated(task, onChunk, signal)
+    const firstToken = gateway.timeToFirstToken.startTimer()
+    const total = gateway.duration.startTimer()
+    let first = true
+    try {
+      const result = await this.gated(
+        task,
+        (text, executor) => {
+          if (first) firstToken()
+          first = false
+          onChunk(text, executor)
+        },
+        signal,
+      )
+      total()
+      gateway.tasks.inc({ outcome: 'completed' })
+      return result
+    } catch (err) {
+      gateway.tasks.inc({ outcome: err instanceof InferenceError ? err.code : 'error' })
+      throw err
+    }
+  }
+
+  /** `run` once the task gate lets it in. */
+  private async gated(
     task: PreparedTask,
     onChunk: (text: string, executor: string) => void,
     signal?: AbortSignal,

@@ -98,6 +98,15 @@ export class TaskStore {
     return value === undefined ? undefined : (JSON.parse(value) as TaskRecordJson)
   }
 
+  /** The newest `limit` records, newest first. */
+  async recent(limit: number): Promise<TaskRecordJson[]> {
+    const recs: TaskRecordJson[] = []
+    for await (const value of this.db.values({ gte: 's:', lt: 's;', reverse: true, limit })) {
+      recs.push(JSON.parse(value) as TaskRecordJson)
+    }
+    return recs
+  }
+
   /**
    * Save a task's final verification in its record (see TaskRecordJson.verification); false when
    * there is no record of it (any more).

@@ -15,6 +15,7 @@ import { nodeSeed, judgeSample, NonceTree, type RaceProfile } from '../../race/i
 import { deadline } from '../../util/deadline.js'
 import type { ChainService } from '../chain/service.js'
 import type { WorkerReply, WorkerRequest } from './worker.js'
+import type { Metrics } from '../metrics.js'
 
 /** Fetches sampled nonces of a prover's committed list, each checked against the root (`proof` protocol). */
 export interface ProofFetcher {
@@ -96,6 +97,8 @@ export class RaceService {
       signer: Signer
       log: Logger
       clock: Clock
+      /** Counts nonces evaluated and valid (null: nowhere). */
+      metrics?: Metrics | null
     },
     private readonly opts: RaceServiceOptions,
   ) {
@@ -129,6 +132,9 @@ export class RaceService {
         if (r.kind === 'error') this.components.log.warn({ err: r.message }, 'race backend not prepared')
       },
       () => {},
+    )
+    this.components.metrics?.race.rate.addCollect((g) =>
+      g.set(this.progress.racing ? this.progress.ratePerSec : 0),
     )
     this.components.chain.onCommit(this.onCommit)
     this.onCommit()
@@ -247,6 +253,15 @@ export class RaceService {
       submitted: null,
     })
     this.components.log.info({ epoch: e.number, until: new Date(until).toISOString() }, 'race started')
+    // The worker reports running totals: the counters take what is new in each report.
+    const counted = { done: 0, valid: 0 }
+    const count = (done: number, valid: number): void => {
+      const race = this.components.metrics?.race
+      race?.nonces.inc(Math.max(0, done - counted.done))
+      race?.validNonces.inc(Math.max(0, valid - counted.valid))
+      counted.done = Math.max(counted.done, done)
+      counted.valid = Math.max(counted.valid, valid)
+    }
     const reply = await this.call(
       {
         kind: 'race',
@@ -258,12 +273,14 @@ export class RaceService {
         batch: this.opts.batch,
       },
       (m) => {
-        if (m.kind === 'progress')
-          Object.assign(this.progress, { done: m.done, valid: m.valid, ratePerSec: m.ratePerSec })
+        if (m.kind !== 'progress') return
+        Object.assign(this.progress, { done: m.done, valid: m.valid, ratePerSec: m.ratePerSec })
+        count(m.done, m.valid)
       },
     )
     if (reply.kind !== 'raced')
       throw new Error(reply.kind === 'error' ? reply.message : 'unexpected worker reply')
+    count(reply.done, reply.nonces.length)
     Object.assign(this.progress, {
       racing: false,
       done: reply.done,

@@ -33,6 +33,7 @@ import {
 import { checkDue, checkTaskRecord, revealDue, type CheckDuty } from '../../verify/index.js'
 import type { ChainService } from '../chain/service.js'
 import { samplingSeed } from '../infer/seed.js'
+import type { Metrics } from '../metrics.js'
 
 /** Devnet-only verifier misbehaviour (docs/verification.md, "Cheating on purpose"). */
 export type VerifierCheat = 'skipChecks' | 'falseAccuse' | null
@@ -105,6 +106,8 @@ export class VerifierService {
       local: (taskId: Uint8Array) => Promise<TaskRecordData | undefined>
       /** The executor's records, pruned once no audit can still ask for them. */
       records?: { prune(beforeEpoch: number): Promise<number> } | null
+      /** Counts checks by duty and result (null: nowhere). */
+      metrics?: Metrics | null
     },
     opts: Partial<VerifierOptions> = {},
   ) {
@@ -165,6 +168,7 @@ export class VerifierService {
         if (duty === null) continue
         if (this.queue.length >= this.opts.maxQueued) {
           this.components.log.warn({ task: idHex }, 'verifier queue full: check skipped')
+          this.components.metrics?.verify.checks.inc({ duty, result: 'skipped' })
           continue
         }
         this.queued.add(idHex)
@@ -214,12 +218,14 @@ export class VerifierService {
     this.working = this.working.then(async () => {
       while (this.running && this.queue.length > 0) {
         const job = this.queue[0]!
+        const checks = this.components.metrics?.verify.checks
         try {
-          await this.check(job)
+          checks?.inc({ duty: job.duty, result: await this.check(job) })
         } catch (err) {
           if (!this.running) return
           // The engine is busy serving: try again after the next block.
           if (err instanceof EngineError && err.code === 'BUSY') return
+          checks?.inc({ duty: job.duty, result: 'error' })
           this.components.log.warn({ task: job.idHex, err: (err as Error).message }, 'check failed to run')
         }
         this.queue.shift()
@@ -229,12 +235,16 @@ export class VerifierService {
     })
   }
 
-  private async check(job: Job): Promise<void> {
+  /**
+   * Check one task and post the verdict. Returns the verdict's reason (`ok` when it passed), or
+   * `decided` when the task was decided while it waited, or `skipped` (the skipChecks cheat).
+   */
+  private async check(job: Job): Promise<string> {
     const { chain, log } = this.components
     const task = getChecked(chain.replica.state, job.idHex)
     // Decided (or pruned) while it waited: nothing to add.
-    if (task === undefined || (task.status !== 'open' && task.status !== 'disputed')) return
-    if (this.opts.cheat === 'skipChecks') return
+    if (task === undefined || (task.status !== 'open' && task.status !== 'disputed')) return 'decided'
+    if (this.opts.cheat === 'skipChecks') return 'skipped'
     let verdict: Omit<VerifyResultBody, 'taskId'>
     if (this.opts.cheat === 'falseAccuse') {
       verdict = { ok: false, reason: 'token', position: 0, expected: 0, actual: 0 }
@@ -244,6 +254,7 @@ export class VerifierService {
     const body: VerifyResultBody = { taskId: job.taskId, ...verdict }
     log.info({ task: job.idHex, duty: job.duty, ok: verdict.ok, reason: verdict.reason }, 'task checked')
     await chain.queueTx('VerifyResult', body, { lane: 'settle' }).done
+    return verdict.reason
   }
 
   /** Fetch the record, check it against the settled receipt, replay it. */

@@ -44,3 +44,31 @@ test('task records are kept up to the limit, oldest dropped first, and survive a
     dir.cleanup()
   }
 })
+
+test('the newest records are listed newest first, within the limit, and none once pruned', async () => {
+  const dir = tempDir()
+  try {
+    const db = new Level<string, Uint8Array>(join(dir.path, 'db'), { valueEncoding: 'view' })
+    const store = new TaskStore(db, 4)
+    await store.open()
+    assert.deepEqual(await store.recent(10), [])
+    for (let i = 1; i <= 6; i++) await store.put({ ...record(i), epoch: i })
+    assert.deepEqual(
+      (await store.recent(3)).map((r) => r.time),
+      [6, 5, 4],
+    )
+    assert.deepEqual(
+      (await store.recent(10)).map((r) => r.time),
+      [6, 5, 4, 3],
+      'only what the store still holds',
+    )
+    await store.prune(6)
+    assert.deepEqual(
+      (await store.recent(10)).map((r) => r.time),
+      [6],
+    )
+    await db.close()
+  } finally {
+    dir.cleanup()
+  }
+})

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { exitWithParent } from '../../../util/parentWatch.js'
 import { mkdir } from 'node:fs/promises'
-import type { StatusView } from '../../../node/index.js'
+import { readApiToken, type StatusView } from '../../../node/index.js'
 import { callDaemon } from '../../client.js'
 import { CliError } from '../../errors.js'
 import { ExitCode } from '../../exitCodes.js'
@@ -71,6 +71,7 @@ export async function devnetHandler(args: DevnetArgs): Promise<void> {
           out.line(
             `peer-${s.child.peer.index} API ${s.status.apiUrl} (bearer token in ${s.status.apiTokenFile})`,
           )
+          out.line(`peer-${s.child.peer.index} status page ${await statusPageUrl(s.status)}`)
         }
       }
     } else {
@@ -87,6 +88,15 @@ export async function devnetHandler(args: DevnetArgs): Promise<void> {
   if (stopSignal === undefined) {
     throw new CliError(ExitCode.ERROR, 'DEVNET_DIED', 'every daemon exited; see peer-<i>/daemon.log')
   }
+}
+
+/**
+ * The status page's address with the token in its fragment, which the browser keeps to itself
+ * (the page moves it to the tab's storage); without the token when it cannot be read.
+ */
+async function statusPageUrl(status: StatusView): Promise<string> {
+  const token = await readApiToken(status.dataDir).catch(() => null)
+  return token === null ? `${status.apiUrl}/` : `${status.apiUrl}/#token=${encodeURIComponent(token)}`
 }
 
 async function poll(state: PeerState): Promise<void> {

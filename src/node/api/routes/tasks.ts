@@ -3,7 +3,7 @@ import type { ApiContext } from '../context.js'
 import { HttpError } from '../errors.js'
 import { fromHex, getVerifyParams, type SignedTx } from '../../../ledger/index.js'
 import { txRefusal } from '../txRefusal.js'
-import { taskStatus } from '../views/taskStatus.js'
+import { taskStatus, taskVerdict } from '../views/taskStatus.js'
 import {
   chainTaskView,
   isFinal,
@@ -44,6 +44,62 @@ export function taskRoute(ctx: ApiContext): ApiRoute {
       const chain: ChainTaskView | null = checked === undefined ? null : chainTaskView(state, checked)
       const answer: { verification: Verification; chain: ChainTaskView | null } = { verification, chain }
       return rec === undefined ? { taskId: id, ...answer } : { ...rec, ...answer }
+    },
+  }
+}
+
+/** One element of `GET /tasks`: a task this gateway ran, in brief. */
+export interface RecentTaskView {
+  taskId: string
+  /** When the gateway recorded it (ISO 8601). */
+  time: string
+  model: string
+  executor: string
+  /** What it cost the client, base units (decimal string). */
+  cost: string
+  /** Output tokens. */
+  tokens: number
+  verification: Verification
+  /** The prompt as the gateway ran it, cut to PROMPT_CHARS. */
+  prompt: string
+  /** Sent by this daemon's synthetic traffic rather than by a client. */
+  synthetic: boolean
+}
+
+const PROMPT_CHARS = 200
+const RECENT_DEFAULT = 20
+const RECENT_MAX = 100
+
+/**
+ * `GET /tasks?limit=N` (1–100, default 20): `{data}`, the newest tasks this gateway recorded,
+ * newest first, each with its verification as `GET /tasks/:id` tells it (the status page's list).
+ */
+export function recentTasksRoute(ctx: ApiContext): ApiRoute {
+  return {
+    method: 'GET',
+    path: '/tasks',
+    handler: async (req) => {
+      const raw = req.query.get('limit')
+      const limit = raw === null ? RECENT_DEFAULT : Number(raw)
+      if (!Number.isInteger(limit) || limit < 1 || limit > RECENT_MAX)
+        throw new HttpError(400, 'invalid_value', `limit is an integer from 1 to ${RECENT_MAX}`)
+      const recs = (await ctx.tasks?.recent(limit)) ?? []
+      const data: RecentTaskView[] = []
+      for (const rec of recs) {
+        const { verification } = await taskVerdict(ctx, rec.taskId)
+        data.push({
+          taskId: rec.taskId,
+          time: new Date(rec.time).toISOString(),
+          model: rec.model,
+          executor: rec.executor,
+          cost: rec.cost,
+          tokens: rec.tokens.length,
+          verification: verification ?? 'unknown',
+          prompt: rec.prompt.slice(0, PROMPT_CHARS),
+          synthetic: rec.synthetic === true,
+        })
+      }
+      return { data }
     },
   }
 }

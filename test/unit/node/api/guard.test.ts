@@ -62,3 +62,14 @@ test("browsers' cross-site requests and preflights are refused, the listener's o
   // A page cannot reach the token check: the origin is refused first, with the token or without.
   assert.equal(code({ host: ok.host, origin: 'http://evil.example' }), 'FORBIDDEN_ORIGIN')
 })
+
+test('a request for the status page’s files needs no token, but every other check holds', () => {
+  const page = { ...guard, page: true }
+  const pageCode = (headers: IncomingHttpHeaders): string | null =>
+    checkTcpRequest('GET', headers, page)?.code ?? null
+  assert.equal(pageCode({ host: ok.host }), null)
+  assert.equal(pageCode({ host: ok.host, 'sec-fetch-site': 'none' }), null)
+  assert.equal(pageCode({ host: 'evil.example' }), 'FORBIDDEN_HOST')
+  assert.equal(pageCode({ host: ok.host, origin: 'http://evil.example' }), 'FORBIDDEN_ORIGIN')
+  assert.equal(pageCode({ host: ok.host, 'sec-fetch-site': 'cross-site' }), 'FORBIDDEN_ORIGIN')
+})
