@@ -6,7 +6,8 @@
 //    short list), sent three ways through peer 0's TCP API: one after another; as ONE batch job
 //    (upload the JSONL, create, poll every POLL_MS until completed, read the output file), timed
 //    from the upload to the poll that sees it completed; and by BATCH_CONCURRENCY clients at once,
-//    which is what the batch's default `batch.concurrency` amounts to;
+//    which is what the batch's default `batch.concurrency` amounts to (a 503 is retried after its
+//    Retry-After, as the `openai` package does, and counted);
 //  - output tokens/s of each (usage.completion_tokens over wall time), the ratios to the
 //    sequential single requests, and how many texts of the batch (and of the concurrent clients)
 //    equal the sequential ones (greedy: all should).
@@ -73,6 +74,10 @@ const body = (i: number): Record<string, unknown> => ({
   temperature: 0,
 })
 
+/** Times a client retries a 503 after its Retry-After, as the `openai` package does by default. */
+const MAX_RETRIES = 5
+let retried = 0
+
 async function call<T>(gw: Gateway, method: string, path: string, payload?: unknown): Promise<T> {
   const init: RequestInit = { method, headers: { authorization: `Bearer ${gw.token}` } }
   if (payload instanceof FormData) init.body = payload
@@ -80,10 +85,17 @@ async function call<T>(gw: Gateway, method: string, path: string, payload?: unkn
     init.body = JSON.stringify(payload)
     init.headers = { ...init.headers, 'content-type': 'application/json' }
   }
-  const res = await fetch(`${gw.url}${path}`, init)
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`)
-  return (path.endsWith('/content') ? text : JSON.parse(text)) as T
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(`${gw.url}${path}`, init)
+    const text = await res.text()
+    if (res.status === 503 && attempt < MAX_RETRIES) {
+      retried++
+      await sleep(Number(res.headers.get('retry-after') ?? 1) * 1000)
+      continue
+    }
+    if (res.status !== 200) throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`)
+    return (path.endsWith('/content') ? text : JSON.parse(text)) as T
+  }
 }
 
 async function single(gw: Gateway, i: number): Promise<Answer> {
@@ -221,6 +233,7 @@ export async function batchThroughput(): Promise<void> {
       ]),
     )
     print(`batch ${job.view.id}: ${c.completed} completed, ${c.failed} failed of ${c.total}`)
+    print(`single requests answered 503 gateway_busy and retried after Retry-After: ${retried}`)
   } catch (err) {
     // The daemons' logs go with the temporary folder: show what they said at warn and above first.
     for (const i of [0, 1])
