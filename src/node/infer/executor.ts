@@ -108,7 +108,7 @@ export function executorHandler(components: {
       if (err instanceof EngineError && err.code === 'BUSY') throw new InferRefusal('BUSY', err.message)
       throw err
     }
-    // Chunks go out in order, one write at a time; the receipt goes after the last.
+    // Chunks go out in order (merged while a write is in flight); the receipt goes after the last.
     let sending = Promise.resolve()
     // The cheats (devnet only) each change one thing of what runs; the receipt claims the request.
     // A substitute: an int8 model's float original when loaded (the float model under the int8
@@ -138,7 +138,7 @@ export function executorHandler(components: {
       genReq,
       (chunk) => {
         first ??= { at: performance.now(), tokens: chunk.tokens.length }
-        sending = sending.then(() => ctx.send(chunk))
+        sending = ctx.send(chunk)
         sending.catch(() => {}) // seen again below; a broken stream also aborts ctx.signal
       },
       ctx.signal,

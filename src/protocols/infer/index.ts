@@ -7,6 +7,7 @@ import { protocolId } from '../ids.js'
 import { DEFAULT_PEER_LIMITS, PENALTY, type PeerGuard } from '../guard.js'
 import type { PeerAction } from '../errors.js'
 import type { Receipt } from '../../ledger/task/receipt.js'
+import { ChunkWriter } from './chunkWriter.js'
 import { CodecError } from '../../ledger/errors.js'
 import {
   decodeFrame,
@@ -85,6 +86,11 @@ export type InferHandler = (
     /** The request frame exactly as it arrived: what `inputHash` hashes, kept for verifiers. */
     requestBytes: Uint8Array
     signal: AbortSignal
+    /**
+     * Queue a chunk: call it for each chunk as it comes, without waiting. Chunks go out in order;
+     * those queued behind a write in flight go out together (ChunkWriter). Resolves when the chunk
+     * is written; rejects when the stream broke.
+     */
     send: (chunk: { tokens: number[]; text: string }) => Promise<void>
   },
 ) => Promise<{ receipt: Receipt; sig: Uint8Array; finishReason: TaskFinish }>
@@ -259,16 +265,18 @@ export class InferProtocol {
     late.clear()
     const task = deadline(this.limits.taskTimeoutMs, gone.signal)
     const signal = task.signal
+    const chunks = new ChunkWriter(async (chunk) => {
+      await lp.write(encodeFrame({ kind: 'chunk', ...chunk }), { signal })
+    })
     try {
       const done = await handler(req, {
         from,
         inputHash: inputHash(bytes),
         requestBytes: bytes,
         signal,
-        send: async (chunk) => {
-          await lp.write(encodeFrame({ kind: 'chunk', ...chunk }), { signal })
-        },
+        send: (chunk) => chunks.push(chunk),
       })
+      await chunks.drained()
       await lp.write(encodeFrame({ kind: 'done', ...done }), { signal })
       await stream.close({ signal })
     } catch (err) {
