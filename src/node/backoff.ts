@@ -18,6 +18,11 @@ export class Backoff {
     return f === undefined || this.clock.now() >= f.until
   }
 
+  /** When `key` may be tried again (ms since the epoch; 0 when it has no failure). */
+  readyAt(key: string): number {
+    return this.failures.get(key)?.until ?? 0
+  }
+
   fail(key: string): number {
     const count = (this.failures.get(key)?.count ?? 0) + 1
     const wait = Math.min(this.maxMs, this.minMs * 2 ** Math.min(count - 1, 30))

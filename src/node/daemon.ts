@@ -1,4 +1,3 @@
-import { LevelDatastore } from 'datastore-level'
 import type { Level } from 'level'
 import { loadConfig, type Config, type DeepPartial } from './config/index.js'
 import { createLogger, type Logger, type LogLevel } from '../util/logger.js'
@@ -11,6 +10,8 @@ import { loadOrCreateApiToken } from './apiToken.js'
 import { existsSync } from 'node:fs'
 import { buildLibp2p, type CordexLibp2p } from './libp2p.js'
 import { PeerManager } from './peerManager.js'
+import { DhtSelfLookup } from './dhtSelfLookup.js'
+import { CachedLevelDatastore } from './cachedDatastore.js'
 import { ApiServer, apiRoutes } from './api/index.js'
 import { InfoProtocol, PeerGuard } from '../protocols/index.js'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -212,7 +213,7 @@ export class Daemon {
     // The peer store and DHT records live in their own sublevel of the daemon's one LevelDB.
     const datastore = await this.startable(
       'peer store',
-      new LevelDatastore(
+      new CachedLevelDatastore(
         lock.db.sublevel<string, Uint8Array>('p2p', { valueEncoding: 'view' }) as unknown as Level<
           string,
           Uint8Array
@@ -600,6 +601,16 @@ export class Daemon {
           heartbeatMs: config.p2p.heartbeatMs,
           redialMinMs: config.p2p.redialMinMs,
           redialMaxMs: config.p2p.redialMaxMs,
+        },
+      ),
+    )
+    await this.startable(
+      'dht self-lookup',
+      new DhtSelfLookup(
+        { node, log: log.child({ module: 'dht' }), setTimer: unrefTimer },
+        {
+          minIntervalMs: config.p2p.dht.initialQuerySelfIntervalMs,
+          maxIntervalMs: config.p2p.dht.querySelfIntervalMs,
         },
       ),
     )

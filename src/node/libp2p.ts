@@ -69,8 +69,10 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
         // The default mapper drops private addresses, which leaves loopback routing tables empty.
         peerInfoMapper: p2p.privateAddrs ? passthroughMapper : removePrivateAddressesMapper,
         kBucketSize: p2p.dht.kBucketSize,
+        // kad-dht's own self-query runs at one fixed interval, the slow one of a settled table; the
+        // daemon's DhtSelfLookup runs the fast ones while the table fills (dhtSelfLookup.ts).
         querySelfInterval: p2p.dht.querySelfIntervalMs,
-        initialQuerySelfInterval: p2p.dht.initialQuerySelfIntervalMs,
+        initialQuerySelfInterval: p2p.dht.querySelfIntervalMs,
         allowQueryWithZeroPeers: true,
       }),
       pubsub: gossipsub({

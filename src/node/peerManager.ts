@@ -27,9 +27,15 @@ export interface PeerManagerComponents {
 
 /**
  * Keeps the daemon connected. libp2p's bootstrap module dials once and nothing re-dials known
- * peers after a restart, so this does both: on every heartbeat, while below `targetPeers`, it dials
- * bootstrap peers, peers the DHT discovered and peers remembered in the persistent peer store,
- * each with exponential backoff after a failure.
+ * peers after a restart, so this does both: while below `targetPeers`, it dials bootstrap peers,
+ * peers the DHT discovered and peers remembered in the persistent peer store, each with exponential
+ * backoff after a failure.
+ *
+ * A check reads the whole peer store, so it runs only when it can find something new: after a
+ * discovery, a disconnection or a finished dial, when a peer's backoff ends, and at the latest every
+ * `redialMaxMs`; the heartbeat only looks whether one of these is due. Checks never overlap: a
+ * trigger during a check runs one more check after it, however many triggers came (a DHT lookup's
+ * answers bring hundreds of `peer:discovery` events at once).
  */
 export class PeerManager {
   private readonly backoff: Backoff
@@ -39,7 +45,11 @@ export class PeerManager {
   private running = false
   private checking = false
   private again = false
-  private readonly onDiscovery = (): void => this.kick()
+  /** When the next full check is due even if nothing changed (a backoff ends, or `redialMaxMs`). */
+  private dueAt = 0
+  /** Full checks of the peer store so far. */
+  checks = 0
+  private readonly onChange = (): void => this.kick()
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => this.backoff.succeed(evt.detail.toString())
 
   constructor(
@@ -63,33 +73,54 @@ export class PeerManager {
     for (const b of this.bootstrap) {
       if (!b.id.equals(node.peerId)) await node.peerStore.merge(b.id, { multiaddrs: [b.addr] })
     }
-    node.addEventListener('peer:discovery', this.onDiscovery)
+    node.addEventListener('peer:discovery', this.onChange)
+    node.addEventListener('peer:disconnect', this.onChange)
     node.addEventListener('peer:connect', this.onConnect)
-    this.timer = setInterval(() => this.kick(), this.opts.heartbeatMs)
+    this.timer = setInterval(() => this.tick(), this.opts.heartbeatMs)
     this.kick()
   }
 
   async stop(): Promise<void> {
     this.running = false
     if (this.timer !== undefined) clearInterval(this.timer)
-    this.components.node.removeEventListener('peer:discovery', this.onDiscovery)
+    this.components.node.removeEventListener('peer:discovery', this.onChange)
+    this.components.node.removeEventListener('peer:disconnect', this.onChange)
     this.components.node.removeEventListener('peer:connect', this.onConnect)
   }
 
-  /** Run one connection check now (it is cheap and never overlaps a dial to the same peer). */
+  /** Ask for a connection check now: it runs at once, or once more after the one running. */
   kick(): void {
     if (!this.running) return
-    void this.heartbeat().catch((err: unknown) =>
-      this.components.log.warn({ err }, 'peer manager heartbeat failed'),
-    )
+    if (this.checking) {
+      this.again = true
+      return
+    }
+    this.checking = true
+    void this.check()
+      .catch((err: unknown) => this.components.log.warn({ err }, 'peer manager check failed'))
+      .finally(() => {
+        this.checking = false
+        if (this.again) {
+          this.again = false
+          this.kick()
+        }
+      })
   }
 
-  private async heartbeat(): Promise<void> {
-    const { node } = this.components
+  /** The heartbeat: a check only if one is due (cheap otherwise: no peer-store read). */
+  private tick(): void {
+    if (this.components.clock.now() >= this.dueAt) this.kick()
+  }
+
+  private async check(): Promise<void> {
+    const { node, clock } = this.components
     const connected = new Set(node.getPeers().map((p) => p.toString()))
     let room = this.opts.targetPeers - connected.size - this.dialing.size
+    // Nothing to do until a peer leaves (an event) or the periodic re-check.
+    this.dueAt = clock.now() + this.opts.redialMaxMs
     if (room <= 0) return
     const maxParallel = this.opts.maxParallelDials ?? 8
+    this.checks++
     for (const id of await this.candidates(connected)) {
       if (room <= 0 || this.dialing.size >= maxParallel) break
       room--
@@ -97,7 +128,10 @@ export class PeerManager {
     }
   }
 
-  /** Peers worth dialling: bootstrap first, then every known peer with an address. */
+  /**
+   * Peers worth dialling: bootstrap first, then every known peer with an address. Peers still in
+   * backoff are left out, and the earliest end of their backoff becomes the next due check.
+   */
   private async candidates(connected: Set<string>): Promise<PeerId[]> {
     const { node } = this.components
     const seen = new Set<string>()
@@ -107,6 +141,7 @@ export class PeerManager {
       if (seen.has(key) || connected.has(key) || this.dialing.has(key) || id.equals(node.peerId)) return
       seen.add(key)
       if (this.backoff.ready(key)) out.push(id)
+      else this.dueAt = Math.min(this.dueAt, this.backoff.readyAt(key))
     }
     for (const b of this.bootstrap) consider(b.id)
     for (const peer of await node.peerStore.all()) {
@@ -125,6 +160,10 @@ export class PeerManager {
         const waitMs = this.backoff.fail(key)
         this.components.log.debug({ peer: key, waitMs, err: (err as Error).message }, 'dial failed')
       })
-      .finally(() => this.dialing.delete(key))
+      .finally(() => {
+        this.dialing.delete(key)
+        // A slot is free (and a failure has set a backoff): look for the next candidate now.
+        this.kick()
+      })
   }
 }

@@ -200,13 +200,23 @@ export const configSchema = z
         privateAddrs: z.boolean(),
         dht: z
           .object({
-            /** Interval of the DHT's self-query, which fills and refreshes the routing table. */
+            /**
+             * Interval of the DHT's self-query (which fills and refreshes the routing table) once the
+             * routing table has stopped growing; kad-dht's own periodic query.
+             */
             querySelfIntervalMs: ms,
-            /** First self-query after start. */
+            /**
+             * Interval of the first self-queries, from the first peer on; it doubles after each
+             * query that the routing table and the connections did not grow, up to querySelfIntervalMs.
+             */
             initialQuerySelfIntervalMs: ms,
             kBucketSize: z.number().int().min(2).max(100),
           })
-          .strict(),
+          .strict()
+          .refine((d) => d.querySelfIntervalMs >= d.initialQuerySelfIntervalMs, {
+            message: 'querySelfIntervalMs must be at least initialQuerySelfIntervalMs',
+            path: ['querySelfIntervalMs'],
+          }),
       })
       .strict()
       .refine((p) => p.maxConnections >= p.targetPeers, {
