@@ -266,7 +266,12 @@ async function network(): Promise<void> {
       }
       return m.data[0]?.cordex.hosts === 1 ? true : undefined
     })
-    const engine = await Engine.start({ models: [MODEL_DIR], maxActive: 4, maxQueue: 64, spinning: false })
+    const engine = await Engine.start({
+      models: [MODEL_DIR],
+      maxActive: MAX_ACTIVE,
+      maxQueue: 64,
+      spinning: false,
+    })
     const model = engine.models()[0]!
     await viaGateway(gw, 8)
     await direct(engine, model, 8)
@@ -277,7 +282,6 @@ async function network(): Promise<void> {
       net.push(await viaGateway(gw, 32))
       loc.push(await direct(engine, model, 32))
     }
-    await engine.stop()
     const row = (name: string, xs: Streamed[]): string[] => {
       const t = summarize(xs.map((x) => x.ttftMs))
       const a = summarize(xs.map((x) => x.totalMs))
@@ -305,16 +309,8 @@ async function network(): Promise<void> {
       `\nThroughput with concurrent clients (32-token completions, greedy; engine.maxActive ${MAX_ACTIVE}; ` +
         `the executor admits ${DEFAULT_PEER_LIMITS.maxStreamsPerPeer} streams from one gateway at once)`,
     )
-    const engineAgain = await Engine.start({
-      models: [MODEL_DIR],
-      maxActive: MAX_ACTIVE,
-      maxQueue: 64,
-      spinning: false,
-    })
-    print(
-      table(await throughput('direct engine calls', (): Promise<Streamed> => direct(engineAgain, model, 32))),
-    )
-    await engineAgain.stop()
+    print(table(await throughput('direct engine calls', (): Promise<Streamed> => direct(engine, model, 32))))
+    await engine.stop()
     print(table(await throughput('through gateway and executor', () => viaGateway(gw, 32))))
   } finally {
     devnet.kill('SIGTERM')

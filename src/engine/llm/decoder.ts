@@ -56,7 +56,9 @@ const indexTensor = (type: IndexType, values: readonly number[], dims: number[])
     : new ort.Tensor('int32', Int32Array.from(values), dims)
 
 const ones = (type: IndexType, n: number): ort.Tensor =>
-  indexTensor(type, new Array<number>(n).fill(1), [1, n])
+  type === 'int64'
+    ? new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n])
+    : new ort.Tensor('int32', new Int32Array(n).fill(1), [1, n])
 
 /** A float cache tensor's elements, of its own type (float16 as Uint16Array bit patterns). */
 type CacheData = Float32Array | Uint16Array
