@@ -1,5 +1,5 @@
 import type { Clock } from '../util/clock.js'
-import { toHex, type Signer } from './crypto.js'
+import { equalBytes, toHex, type Signer } from './crypto.js'
 import { BlockRejectedError, TxRejectedError } from './errors.js'
 import { Overlay, type State, type StateChanges } from './state/state.js'
 import { getParams, getValidatorEntries } from './state/access.js'
@@ -18,7 +18,7 @@ import {
 import { ValidatorSet } from './consensus/validatorSet.js'
 import { HeightMachine, Step, type MachineOutput, type Timeouts } from './consensus/machine.js'
 import type { Proposal } from './consensus/proposal.js'
-import type { Vote } from './consensus/vote.js'
+import { VoteType, type Vote } from './consensus/vote.js'
 import { AheadTracker } from './consensus/ahead.js'
 
 /**
@@ -206,6 +206,20 @@ export class Replica {
     }))
   }
 
+  /**
+   * Whether a message for the head's height shows a validator that has not decided it. A proposal
+   * or a prevote does (a validator that decided never sends either for that height again), as does a
+   * precommit for anything but the committed block. A precommit for the committed block does not: it
+   * is what every peer that decided sends in lastCommitVotes, and counting it would keep all of them
+   * resending their commits to each other every propose timeout, forever.
+   */
+  private deciding(event: ReplicaEvent & { kind: 'proposal' | 'vote' }): boolean {
+    const c = this.head.commit
+    if (c === null) return false
+    if (event.kind === 'proposal' || event.vote.type !== VoteType.Precommit) return true
+    return event.vote.blockHash === null || !equalBytes(event.vote.blockHash, c.blockHash)
+  }
+
   /** How much longer to wait before an empty block: 0 when there is work or the interval is over. */
   private idleWaitMs(): number {
     const interval = this.opts.emptyBlockIntervalMs ?? 0
@@ -236,7 +250,7 @@ export class Replica {
   private onMessage(height: number, event: ReplicaEvent & { kind: 'proposal' | 'vote' }): ReplicaEffect[] {
     const machine = this.machine
     // A peer still deciding our last height: send it that height's commit at the next resend.
-    if (height === this.head.height && this.head.commit !== null) this.peerOnLastHeight = true
+    if (height === this.head.height && this.deciding(event)) this.peerOnLastHeight = true
     if (height <= this.head.height) return []
     if (machine !== undefined && height === machine.height) {
       return this.run(

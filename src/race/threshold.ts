@@ -9,9 +9,19 @@ import type { RaceProfile } from './profile.js'
  * probability, computed by numerical integration in log space.
  */
 export function threshold(profile: Pick<RaceProfile, 'q' | 'vocab'>): number {
-  const c = criticalCosine(profile.q, profile.vocab - 1)
-  return Math.sqrt(2 - 2 * c)
+  // About 2.4 million exp/log evaluations: remembered, since every judged proof and every Race asks
+  // for the same few profiles' τ again.
+  const key = `${profile.q}/${profile.vocab}`
+  let tau = known.get(key)
+  if (tau === undefined) {
+    tau = Math.sqrt(2 - 2 * criticalCosine(profile.q, profile.vocab - 1))
+    if (known.size >= 64) known.clear()
+    known.set(key, tau)
+  }
+  return tau
 }
+
+const known = new Map<string, number>()
 
 /** P(c > x) for the cosine of an isotropic unit vector in `n` dimensions. */
 export function cosineTail(x: number, n: number): number {

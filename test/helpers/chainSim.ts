@@ -110,6 +110,8 @@ export class ChainSim {
   /** height → hash hex of the first commit seen; a different one later is a safety violation. */
   readonly decided = new Map<number, string>()
   violations: string[] = []
+  /** Votes broadcast, by the height they are for (resends included). */
+  readonly votesSent = new Map<number, number>()
   private queue: Queued[] = []
   private seq = 0
   private readonly genesisSupply: bigint
@@ -190,6 +192,7 @@ export class ChainSim {
           this.broadcast(node, { kind: 'proposal', proposal: e.proposal })
           break
         case 'broadcastVote':
+          this.votesSent.set(e.vote.height, (this.votesSent.get(e.vote.height) ?? 0) + 1)
           this.broadcast(node, { kind: 'vote', vote: e.vote })
           if (this.equivocators.has(node))
             this.broadcast(node, { kind: 'vote', vote: this.conflicting(node, e.vote) })

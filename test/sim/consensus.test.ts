@@ -22,6 +22,21 @@ test('four equal validators finalize 200 blocks, all the same', () => {
   }
 })
 
+test('a quiet chain sends each vote about once: deciders do not resend their commits to each other', () => {
+  // Empty blocks every second and a resend every 300 ms: a resend loop among the nodes that decided
+  // a height would add four precommits per node per resend for as long as the chain runs.
+  const sim = new ChainSim(4, 2, undefined, 1000)
+  sim.start()
+  assert.ok(sim.runUntil(() => sim.minHeight() >= 30, 600_000))
+  assert.deepEqual(sim.violations, [])
+  // Each of the 4 nodes prevotes and precommits once per height; a few resends on top are fine.
+  const perHeight = [...Array(25).keys()].map((i) => sim.votesSent.get(i + 2) ?? 0)
+  assert.ok(
+    perHeight.every((n) => n <= 12),
+    `votes sent per height: ${perHeight.join(' ')}`,
+  )
+})
+
 test('with one of four silent the others still finalize', () => {
   const sim = new ChainSim(4)
   sim.silent.add(3)
