@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { join } from 'node:path'
-import { CORDEX, cordex, cordexJson, waitFor, exited } from './cli.js'
+import { CORDEX, cordexJson, waitFor, exited } from './cli.js'
 import { readApiToken } from '../../src/node/apiToken.js'
 
 export interface StatusJson {
@@ -48,13 +48,16 @@ export class TestDaemon {
     return proc
   }
 
-  /** Spawn and wait until its socket answers. */
+  /**
+   * Spawn and wait until its socket answers /status (asked over the socket from this process: a
+   * `cordex status` process per poll would load the machine while several daemons start).
+   */
   async start(args: string[] = []): Promise<StatusJson> {
     const proc = this.spawn(args)
     return waitFor(`daemon on ${this.dataDir}`, async () => {
       if (proc.exitCode !== null) throw new Error(`daemon exited ${proc.exitCode}: ${this.output}`)
-      const r = await cordex(['status', '--data-dir', this.dataDir, '--json'])
-      return r.code === 0 ? (JSON.parse(r.stdout) as StatusJson) : undefined
+      const r = await this.get<StatusJson>('/status')
+      return r.status === 200 ? r.body : undefined
     })
   }
 

@@ -1,6 +1,9 @@
 import type { CommandModule } from 'yargs'
 import type { GlobalArgs } from '../../options.js'
-import { cancelHandler, resultsHandler, statusHandler, submitHandler } from './handler.js'
+import { lazy } from '../../lazy.js'
+
+const handler = (name: 'submitHandler' | 'statusHandler' | 'resultsHandler' | 'cancelHandler') =>
+  lazy(async () => (await import('./handler.js'))[name] as (a: unknown) => unknown)
 
 const id = { type: 'string', demandOption: true, description: 'Batch id (batch_...)' } as const
 
@@ -23,13 +26,13 @@ export const batchCommand: CommandModule<object, GlobalArgs> = {
               },
               metadata: { type: 'string', array: true, description: 'key=value pairs kept with the batch' },
             }),
-        handler: submitHandler as never,
+        handler: handler('submitHandler') as never,
       })
       .command({
         command: 'status <id>',
         describe: "A batch's status, request counts, files and the audit of its tasks",
         builder: (b) => b.positional('id', id),
-        handler: statusHandler as never,
+        handler: handler('statusHandler') as never,
       })
       .command({
         command: 'results <id>',
@@ -38,13 +41,13 @@ export const batchCommand: CommandModule<object, GlobalArgs> = {
           b.positional('id', id).options({
             errors: { type: 'boolean', default: false, description: 'Print the error file instead' },
           }),
-        handler: resultsHandler as never,
+        handler: handler('resultsHandler') as never,
       })
       .command({
         command: 'cancel <id>',
         describe: 'Cancel a batch: nothing more starts, the requests running are stopped',
         builder: (b) => b.positional('id', id),
-        handler: cancelHandler as never,
+        handler: handler('cancelHandler') as never,
       })
       .demandCommand(1, 'name a batch command (submit, status, results, cancel)') as never,
   handler: () => {},

@@ -2,11 +2,11 @@ import { createInterface } from 'node:readline/promises'
 import type { CommandModule } from 'yargs'
 import type { GlobalArgs } from '../../options.js'
 import { samplingOptions, requestFields, type SamplingArgs } from '../prompt/sampling.js'
-import { pickModel, streamCompletion, summary } from '../prompt/handler.js'
 import { errorMessage } from '../../../util/errors.js'
 
 /** `cordex chat`: an interactive session over /v1/chat/completions; the history is sent each turn. */
 async function chatHandler(args: GlobalArgs & SamplingArgs): Promise<void> {
+  const { pickModel, streamCompletion, summary } = await import('../prompt/handler.js')
   const model = await pickModel(args.dataDir, args.model)
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY })
   const messages: Array<{ role: string; content: string }> = []

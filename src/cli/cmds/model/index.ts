@@ -1,6 +1,9 @@
 import type { CommandModule } from 'yargs'
 import type { GlobalArgs } from '../../options.js'
-import { listHandler, proposeHandler, voteHandler } from './handler.js'
+import { lazy } from '../../lazy.js'
+
+const handler = (name: 'listHandler' | 'proposeHandler' | 'voteHandler') =>
+  lazy(async () => (await import('./handler.js'))[name] as (a: unknown) => unknown)
 
 const waitOptions = {
   wait: {
@@ -33,7 +36,7 @@ export const modelCommand: CommandModule<object, GlobalArgs> = {
               },
               ...waitOptions,
             }),
-        handler: proposeHandler as never,
+        handler: handler('proposeHandler') as never,
       })
       .command({
         command: 'vote <id> <choice>',
@@ -43,12 +46,12 @@ export const modelCommand: CommandModule<object, GlobalArgs> = {
             .positional('id', { type: 'string', demandOption: true, description: 'Model id (name@hash)' })
             .positional('choice', { type: 'string', demandOption: true, choices: ['yes', 'no'] })
             .options(waitOptions),
-        handler: voteHandler as never,
+        handler: handler('voteHandler') as never,
       })
       .command({
         command: 'list',
         describe: 'Approved models, pending proposals with their votes and weight shares, recent decisions',
-        handler: listHandler as never,
+        handler: handler('listHandler') as never,
       })
       .demandCommand(1, 'name a model command (propose, vote, list)') as never,
   handler: () => {},

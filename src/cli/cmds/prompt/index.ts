@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs'
 import type { GlobalArgs } from '../../options.js'
-import { promptHandler } from './handler.js'
+import { lazy } from '../../lazy.js'
 import { samplingOptions, type SamplingArgs } from './sampling.js'
 
 export const promptCommand: CommandModule<object, GlobalArgs & SamplingArgs & { text: string }> = {
@@ -11,5 +11,5 @@ export const promptCommand: CommandModule<object, GlobalArgs & SamplingArgs & { 
     y
       .positional('text', { type: 'string', demandOption: true, description: 'The prompt' })
       .options(samplingOptions) as never,
-  handler: promptHandler,
+  handler: lazy(async () => (await import('./handler.js')).promptHandler),
 }

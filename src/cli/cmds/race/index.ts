@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs'
 import type { GlobalArgs } from '../../options.js'
-import { raceHandler } from './handler.js'
+import { lazy } from '../../lazy.js'
 
 export const raceCommand: CommandModule<object, GlobalArgs & { watch: boolean }> = {
   command: 'race',
@@ -12,5 +12,5 @@ export const raceCommand: CommandModule<object, GlobalArgs & { watch: boolean }>
       default: false,
       description: 'Refresh every second until Ctrl-C',
     }) as never,
-  handler: raceHandler,
+  handler: lazy(async () => (await import('./handler.js')).raceHandler),
 }

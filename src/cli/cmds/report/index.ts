@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs'
-import { reportHandler, type ReportArgs } from './handler.js'
+import type { ReportArgs } from './handler.js'
+import { lazy } from '../../lazy.js'
 
 export const reportCommand: CommandModule<object, ReportArgs> = {
   command: 'report <id>',
@@ -16,5 +17,5 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
         },
         timeout: { type: 'number', default: 60, description: 'Seconds to wait for finality' },
       }) as never,
-  handler: reportHandler,
+  handler: lazy(async () => (await import('./handler.js')).reportHandler),
 }

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs'
-import { taskHandler, type TaskArgs } from './handler.js'
+import type { TaskArgs } from './handler.js'
+import { lazy } from '../../lazy.js'
 
 export const taskCommand: CommandModule<object, TaskArgs> = {
   command: 'task <id>',
@@ -11,5 +12,5 @@ export const taskCommand: CommandModule<object, TaskArgs> = {
       demandOption: true,
       description: 'Task id (64 hex digits)',
     }) as never,
-  handler: taskHandler,
+  handler: lazy(async () => (await import('./handler.js')).taskHandler),
 }
