@@ -36,6 +36,20 @@ test('the cached datastore reads back every write, batch and delete, and stays b
   await ds.delete(a)
   await assert.rejects(ds.get(a), 'a deleted key is gone, not served from the cache')
 
+  // A key LevelDB lacks is remembered as missing, until it is written.
+  const e = new Key('/peers/e')
+  await assert.rejects(ds.get(e), { name: 'NotFoundError' })
+  await assert.rejects(ds.get(e), { name: 'NotFoundError' }, 'still missing, from the cache')
+  await ds.put(e, bytes('5'))
+  assert.equal(text(await ds.get(e)), '5', 'a write ends the miss')
+  // Buffers are copied in and out: changing one changes nothing stored.
+  const value = bytes('6')
+  await ds.put(e, value)
+  value[0] = 0x37
+  const read = await ds.get(e)
+  read[0] = 0x38
+  assert.equal(text(await ds.get(e)), '6')
+
   for (const k of ['b', 'c', 'd']) await ds.put(new Key(`/peers/${k}`), bytes(k))
   for (const k of ['b', 'c', 'd']) assert.equal(text(await ds.get(new Key(`/peers/${k}`))), k)
   assert.equal(ds.cached, 2, 'at most maxEntries records in memory')
