@@ -395,15 +395,19 @@ export class Daemon {
     await executorRecords?.open()
     // A request holds at most the longest prompt a hosted model can take: far below a response frame.
     const longestPrompt = Math.max(1, ...models.map((m) => Math.min(MAX_PROMPT_CHARS, m.maxPromptChars)))
-    const infer = new InferProtocol({ node, guard, log: log.child({ module: 'infer' }) }, config.network, {
-      maxFrameBytes: config.protocols.maxFrameBytes,
-      taskTimeoutMs: config.inference.taskTimeoutMs,
-      maxInboundStreams: config.protocols.maxInboundStreams,
-      maxRequestBytes: maxRequestBytes(longestPrompt),
-      requestTimeoutMs: config.protocols.requestTimeoutMs,
-      maxStreamsPerPeer: config.protocols.maxStreamsPerPeer,
-      requestsPerSecond: config.protocols.requestsPerSecond,
-    })
+    const infer = new InferProtocol(
+      { node, guard, clock: this.clock, log: log.child({ module: 'infer' }) },
+      config.network,
+      {
+        maxFrameBytes: config.protocols.maxFrameBytes,
+        taskTimeoutMs: config.inference.taskTimeoutMs,
+        maxInboundStreams: config.protocols.maxInboundStreams,
+        maxRequestBytes: maxRequestBytes(longestPrompt),
+        requestTimeoutMs: config.protocols.requestTimeoutMs,
+        maxStreamsPerPeer: config.protocols.maxStreamsPerPeer,
+        requestsPerSecond: config.protocols.requestsPerSecond,
+      },
+    )
     const chainId = config.genesis.chainId
     const local =
       engine === null
@@ -427,6 +431,13 @@ export class Daemon {
               metrics,
             }),
           }
+    // As a gateway: its spare streams to executors close with the daemon.
+    await this.startable(
+      'infer streams',
+      infer,
+      () => {},
+      (p) => p.stop(),
+    )
     if (local !== null) {
       await this.startable(
         'infer protocol',

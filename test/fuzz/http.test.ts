@@ -4,7 +4,7 @@ import net from 'node:net'
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { TestDaemon } from '../helpers/daemon.js'
-import { tempDir } from '../helpers/cli.js'
+import { tempDir, waitFor } from '../helpers/cli.js'
 import { testSigner } from '../helpers/chainSim.js'
 import { apiRoutes, type ApiContext } from '../../src/node/api/index.js'
 import { parsePrometheus } from '../helpers/prometheus.js'
@@ -85,8 +85,11 @@ before(async () => {
       ...local,
       api: { ...local.api, headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS },
       // Nothing of the daemon's own sends transactions: its nonce moves only if a request made it.
+      // No Race, no engine, and no epoch ends during the run (where it would reveal its selection
+      // key for the epoch's audit).
       raceWorker: { ...local.raceWorker, enabled: false },
       engine: { ...local.engine, enabled: false },
+      genesis: { ...local.genesis, params: { ...(local.genesis!.params as object), epochBlocks: 100_000 } },
     }),
   )
   const status = await daemon.start()
@@ -94,7 +97,13 @@ before(async () => {
   tcpPort = Number(/:(\d+)$/.exec(status.apiUrl ?? '')?.[1] ?? 0)
   const tokenFile = join(daemon.dataDir, 'api.token')
   token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined
-  baseline = { nonce: (await ledger()).nonce, rss: daemonRss().rss }
+  // What the daemon sends of its own at start (its price vote, its selection key) goes into a block
+  // first: the baseline is the nonce after it.
+  const settled = await waitFor('the start-up transactions in a block', async () => {
+    const l = await ledger()
+    return l.mempool === 0 ? l : undefined
+  })
+  baseline = { nonce: settled.nonce, rss: daemonRss().rss }
 })
 
 after(async () => {

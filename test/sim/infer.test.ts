@@ -8,6 +8,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { MemoryDatastore } from 'datastore-core'
+import { pino } from 'pino'
 import { buildLibp2p, type CordexLibp2p } from '../../src/node/libp2p.js'
 import { loadConfig } from '../../src/node/config/index.js'
 import {
@@ -16,6 +17,7 @@ import {
   InferRefusal,
   PeerGuard,
   type InferHandler,
+  type InferOutcome,
   type InferRequest,
 } from '../../src/protocols/index.js'
 import { decodeFrame, encodeRequest } from '../../src/protocols/infer/codec.js'
@@ -130,8 +132,126 @@ const gateway = (): InferProtocol =>
     maxInboundStreams: 64,
   })
 
-const runOnce = (_server?: InferProtocol) =>
-  gateway().run(server.peerId, request(), { onChunk: () => {}, firstTokenTimeoutMs: 5000, timeoutMs: 10_000 })
+const runOnce = async (_server?: InferProtocol): Promise<InferOutcome> => {
+  const g = gateway()
+  try {
+    return await g.run(server.peerId, request(), {
+      onChunk: () => {},
+      firstTokenTimeoutMs: 5000,
+      timeoutMs: 10_000,
+    })
+  } finally {
+    g.stop()
+  }
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 20))
+  assert.ok(ok(), `timed out waiting for ${what}`)
+}
+
+test(
+  'a gateway has its next stream to an executor open before the task; a spare too old or dropped is replaced',
+  { timeout: 60_000 },
+  async () => {
+    // The executor resets a stream with no request after 300 ms (serving's requestTimeoutMs).
+    await serving(echo, {}, async ({ calls }) => {
+      let broken = false
+      let dials = 0
+      let now = 0
+      const node = {
+        handle: client.handle.bind(client),
+        unhandle: client.unhandle.bind(client),
+        dialProtocol: ((...args: Parameters<CordexLibp2p['dialProtocol']>) => {
+          dials++
+          return broken ? Promise.reject(new Error('no new streams now')) : client.dialProtocol(...args)
+        }) as CordexLibp2p['dialProtocol'],
+      }
+      // Its own request timeout (so the spares' age limit) is 600 ms of its clock, which stands still.
+      const g = new InferProtocol({ node, log: silentLogger(), clock: { now: () => now } }, 'devnet', {
+        maxFrameBytes: 1 << 20,
+        taskTimeoutMs: 600_000,
+        maxInboundStreams: 64,
+        requestTimeoutMs: 600,
+      })
+      const run = (): Promise<InferOutcome> =>
+        g.run(server.peerId, request(), { onChunk: () => {}, firstTokenTimeoutMs: 5000, timeoutMs: 10_000 })
+      try {
+        assert.equal((await run()).finishReason, 'length')
+        await until('a spare stream', () => g.spareStreams === 1)
+        assert.equal(dials, 2, 'one stream for the task, one opened for the next')
+
+        // With a spare ready, a task needs no new stream: it goes through while none can be opened.
+        broken = true
+        assert.equal((await run()).finishReason, 'length')
+        assert.equal(g.spareStreams, 0, 'the spare was used, and a new one could not be opened')
+        broken = false
+
+        // A spare older than half the request timeout is not used: the task opens a fresh stream.
+        assert.equal((await run()).finishReason, 'length')
+        await until('a spare stream', () => g.spareStreams === 1)
+        now += 301
+        const before = dials
+        assert.equal((await run()).finishReason, 'length')
+        assert.equal(dials, before + 2, 'a fresh stream for the task, and a new spare')
+
+        // The executor resets a spare with no request at its request timeout; it is forgotten, and
+        // the next task is served all the same.
+        await until('a spare stream', () => g.spareStreams === 1)
+        await until('the executor to drop the spare', () => g.spareStreams === 0)
+        assert.equal((await run()).finishReason, 'length')
+        assert.equal(calls(), 5, 'every task ran once')
+      } finally {
+        g.stop()
+      }
+    })
+  },
+)
+
+test(
+  'a spare the executor refused on arrival (its streams for us all busy) is replaced by a fresh stream',
+  { timeout: 60_000 },
+  async () => {
+    let hold: (() => boolean) | undefined
+    // Answers a chunk, then (while `hold` is set) keeps the stream until `hold` holds.
+    const held: InferHandler = async (req, ctx) => {
+      const done = await echo(req, ctx)
+      if (hold !== undefined) await until('the next spare', hold)
+      return done
+    }
+    await serving(held, { maxStreamsPerPeer: 2 }, async () => {
+      const lines: string[] = []
+      const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) })
+      const g = new InferProtocol({ node: client, log }, 'devnet', {
+        maxFrameBytes: 1 << 20,
+        taskTimeoutMs: 600_000,
+        maxInboundStreams: 64,
+      })
+      const run = (): Promise<InferOutcome> =>
+        g.run(server.peerId, request(), { onChunk: () => {}, firstTokenTimeoutMs: 5000, timeoutMs: 10_000 })
+      try {
+        await run()
+        await until('a spare stream', () => g.spareStreams === 1)
+        // A silent stream takes the executor's other slot; the next task runs on the spare and,
+        // until the spare after it is open (and refused BUSY: both slots are taken), holds its slot.
+        const silent = await client.dialProtocol(server.peerId, P)
+        hold = () => g.spareStreams === 1
+        await run()
+        hold = undefined
+        // That refused spare is the next task's: the task is served on a fresh stream all the same
+        // (once the silent stream is gone: the executor allows two).
+        assert.equal(await outcome(silent), 'reset')
+        assert.equal((await run()).finishReason, 'length')
+        assert.ok(
+          lines.some((l) => l.includes('spare infer stream lost') && l.includes('BUSY')),
+          'the task met the refused spare first',
+        )
+      } finally {
+        g.stop()
+      }
+    })
+  },
+)
 
 test(
   'streams that never send a request, or send part of one, are reset at the request deadline',

@@ -8,6 +8,8 @@ import { DEFAULT_PEER_LIMITS, PENALTY, type PeerGuard } from '../guard.js'
 import type { PeerAction } from '../errors.js'
 import type { Receipt } from '../../ledger/task/receipt.js'
 import { ChunkWriter } from './chunkWriter.js'
+import { SpareStreams } from './spares.js'
+import { systemClock, type Clock } from '../../util/clock.js'
 import { CodecError } from '../../ledger/errors.js'
 import {
   decodeFrame,
@@ -74,6 +76,18 @@ export interface InferLimits {
 }
 
 const DEFAULT_REQUESTS_PER_SECOND = 5
+/** Executors a gateway keeps a spare infer stream to, at most. */
+const MAX_SPARE_PEERS = 32
+
+/** The refusals an executor makes of a stream before reading its request (InferProtocol.serve). */
+const ARRIVAL_REFUSALS = new Set(['BUSY', 'RATE_LIMITED'])
+
+/** A spare stream that broke or was refused before the executor read a request on it (InferProtocol.run retries). */
+class SpareLost extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message)
+  }
+}
 /** How long a refusal frame may take to go out before the stream is reset instead. */
 const REFUSAL_WRITE_MS = 1000
 
@@ -118,13 +132,27 @@ type Node = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
  */
 export class InferProtocol {
   readonly protocol: string
+  /** Streams opened ahead of the next task to an executor (gateway side). */
+  private readonly spares: SpareStreams
+  /** Tasks this node runs on each executor now (gateway side). */
+  private readonly inflight = new Map<string, number>()
 
   constructor(
-    private readonly components: { node: Node; log: Logger; guard?: PeerGuard | null },
+    private readonly components: { node: Node; log: Logger; guard?: PeerGuard | null; clock?: Clock },
     network: string,
     private readonly limits: InferLimits,
   ) {
     this.protocol = protocolId(network, 'infer')
+    const requestTimeoutMs = limits.requestTimeoutMs ?? DEFAULT_PEER_LIMITS.requestTimeoutMs
+    this.spares = new SpareStreams({
+      open: (peer, signal) => components.node.dialProtocol(peer, this.protocol, { signal }),
+      // Half the executor's request timeout (the same network config gives both sides the same).
+      maxAgeMs: requestTimeoutMs / 2,
+      maxPeers: MAX_SPARE_PEERS,
+      openTimeoutMs: requestTimeoutMs / 2,
+      now: () => (components.clock ?? systemClock).now(),
+      log: components.log,
+    })
   }
 
   async register(handler: InferHandler): Promise<void> {
@@ -162,55 +190,110 @@ export class InferProtocol {
     let started = false
     const fail = (code: InferErrorCode, message: string, remoteCode?: string): InferError =>
       new InferError(code, message, { peer: peer.toString(), remoteCode, beforeFirstToken: !started })
-    let stream: Stream
-    try {
-      stream = await this.components.node.dialProtocol(peer, this.protocol, { signal })
-    } catch (err) {
-      first.clear()
-      total.clear()
-      if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
-      throw fail('DIAL_FAILED', `cannot open ${this.protocol} to ${peer}: ${(err as Error).message}`)
-    }
-    try {
-      const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
-      await lp.write(bytes, { signal })
-      for (;;) {
-        const frame = decodeFrame((await lp.read({ signal })).subarray(), this.limits.maxFrameBytes)
-        if (frame.kind === 'chunk') {
-          if (!started) {
-            started = true
-            first.clear()
-            signal = total.signal
-          }
-          opts.onChunk(frame)
-        } else if (frame.kind === 'error') {
-          throw fail('REMOTE_ERROR', `${peer}: ${frame.code}: ${frame.message}`, frame.code)
-        } else {
-          await stream.close({ signal }).catch(() => {})
-          return {
-            receipt: frame.receipt,
-            sig: frame.sig,
-            finishReason: frame.finishReason,
-            inputHash: hash,
-            requestBytes: bytes,
+    const key = peer.toString()
+    this.inflight.set(key, (this.inflight.get(key) ?? 0) + 1)
+
+    /** Send the request on `stream` and read its answer; `spare` marks a stream opened earlier. */
+    const exchange = async (stream: Stream, spare: boolean): Promise<InferOutcome> => {
+      let frames = 0
+      try {
+        const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
+        await lp.write(bytes, { signal })
+        for (;;) {
+          const frame = decodeFrame((await lp.read({ signal })).subarray(), this.limits.maxFrameBytes)
+          frames++
+          if (frame.kind === 'chunk') {
+            if (!started) {
+              started = true
+              first.clear()
+              signal = total.signal
+              // This stream works: have the next one ready (not before, so that a spare opening
+              // never takes the slot a retry on a fresh stream needs).
+              this.prime(peer)
+            }
+            opts.onChunk(frame)
+          } else if (frame.kind === 'error') {
+            // A spare refused when it arrived (the executor still counted a finished stream of
+            // ours): the request was never looked at, so a fresh stream may try again.
+            if (spare && !started && ARRIVAL_REFUSALS.has(frame.code))
+              throw new SpareLost(new Error(`${frame.code}: ${frame.message}`))
+            throw fail('REMOTE_ERROR', `${peer}: ${frame.code}: ${frame.message}`, frame.code)
+          } else {
+            await stream.close({ signal }).catch(() => {})
+            return {
+              receipt: frame.receipt,
+              sig: frame.sig,
+              finishReason: frame.finishReason,
+              inputHash: hash,
+              requestBytes: bytes,
+            }
           }
         }
+      } catch (err) {
+        stream.abort(err as Error)
+        if (err instanceof InferError || err instanceof SpareLost) throw err
+        if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
+        if (total.signal.aborted) throw fail('STREAM_FAILED', `${peer}: no answer in ${opts.timeoutMs} ms`)
+        if (first.signal.aborted && !started)
+          throw fail('NO_FIRST_TOKEN', `${peer}: no first token in ${opts.firstTokenTimeoutMs} ms`)
+        // A spare that broke before a single frame came back (reset by the executor, or its
+        // connection gone): the executor never answered it, so a fresh stream tries again.
+        if (spare && frames === 0) throw new SpareLost(err as Error)
+        const name = (err as Error).name
+        if (name === 'InvalidDataLengthError' || err instanceof CodecError)
+          throw fail('MALFORMED', `${peer}: ${(err as Error).message}`)
+        throw fail(started ? 'STREAM_FAILED' : 'NO_FIRST_TOKEN', `${peer}: ${(err as Error).message}`)
       }
-    } catch (err) {
-      stream.abort(err as Error)
-      if (err instanceof InferError) throw err
-      if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
-      if (total.signal.aborted) throw fail('STREAM_FAILED', `${peer}: no answer in ${opts.timeoutMs} ms`)
-      if (first.signal.aborted && !started)
-        throw fail('NO_FIRST_TOKEN', `${peer}: no first token in ${opts.firstTokenTimeoutMs} ms`)
-      const name = (err as Error).name
-      if (name === 'InvalidDataLengthError' || err instanceof CodecError)
-        throw fail('MALFORMED', `${peer}: ${(err as Error).message}`)
-      throw fail(started ? 'STREAM_FAILED' : 'NO_FIRST_TOKEN', `${peer}: ${(err as Error).message}`)
+    }
+
+    try {
+      const spare = await this.spares.take(peer, signal)
+      if (spare !== undefined) {
+        try {
+          return await exchange(spare, true)
+        } catch (err) {
+          if (!(err instanceof SpareLost)) throw err
+          this.components.log.debug(
+            { peer: key, err: err.cause.message },
+            'spare infer stream lost; opening one',
+          )
+        }
+      }
+      let stream: Stream
+      try {
+        stream = await this.components.node.dialProtocol(peer, this.protocol, { signal })
+      } catch (err) {
+        if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
+        throw fail('DIAL_FAILED', `cannot open ${this.protocol} to ${peer}: ${(err as Error).message}`)
+      }
+      return await exchange(stream, false)
     } finally {
       first.clear()
       total.clear()
+      const left = (this.inflight.get(key) ?? 1) - 1
+      if (left === 0) this.inflight.delete(key)
+      else this.inflight.set(key, left)
     }
+  }
+
+  /** Spare streams open now, ready for a task (gateway side). */
+  get spareStreams(): number {
+    return this.spares.size
+  }
+
+  /** Close the spare streams (SpareStreams) and open no more. */
+  stop(): void {
+    this.spares.close()
+  }
+
+  /**
+   * Have a spare stream ready for the next task to `peer`, while the tasks this node runs there
+   * leave room for one among the streams the executor allows a peer (beyond it, the spare would
+   * take a task's place or be refused).
+   */
+  private prime(peer: PeerId): void {
+    const slots = this.limits.maxStreamsPerPeer ?? DEFAULT_PEER_LIMITS.maxStreamsPerPeer
+    if ((this.inflight.get(peer.toString()) ?? 0) < slots) this.spares.refill(peer)
   }
 
   private async serve(stream: Stream, connection: Connection, handler: InferHandler): Promise<void> {
