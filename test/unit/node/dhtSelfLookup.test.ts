@@ -67,13 +67,19 @@ async function newPeerId(): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 }
 
-test('self-lookups run fast while the table grows, then back off to the slow interval and stop', async () => {
+/** A DhtSelfLookup (100 ms fast, 1.6 s slow) on a fake node with no peers, on a manual timer. */
+async function selfLookup(): Promise<{ node: FakeNode; timer: ManualTimer; sl: DhtSelfLookup }> {
   const node = new FakeNode(await newPeerId())
   const timer = new ManualTimer()
   const sl = new DhtSelfLookup(
     { node: node as unknown as CordexLibp2p, log: silent, setTimer: timer.set },
     { minIntervalMs: 100, maxIntervalMs: 1_600 },
   )
+  return { node, timer, sl }
+}
+
+test('self-lookups run fast while the table grows, then back off to the slow interval and stop', async () => {
+  const { node, timer, sl } = await selfLookup()
   sl.start()
   assert.equal(timer.pending, undefined, 'no peer: nothing scheduled')
 
@@ -110,12 +116,7 @@ test('self-lookups run fast while the table grows, then back off to the slow int
 })
 
 test('with a peer connected but not yet in the routing table it waits without querying', async () => {
-  const node = new FakeNode(await newPeerId())
-  const timer = new ManualTimer()
-  const sl = new DhtSelfLookup(
-    { node: node as unknown as CordexLibp2p, log: silent, setTimer: timer.set },
-    { minIntervalMs: 100, maxIntervalMs: 1_600 },
-  )
+  const { node, timer, sl } = await selfLookup()
   node.peers.push(await newPeerId())
   sl.start()
   assert.equal(await timer.fire(), 100)
