@@ -24,12 +24,12 @@ interface Spare {
 
 /**
  * Infer streams opened ahead of need: at most one per executor, opened in the background once a
- * task has gone to that executor, so that the next task to it skips the stream's opening (a yamux
- * stream, multistream-select's round trip and the peer-store update on both sides: 5-9 ms of the
- * time to first token on a loaded machine). An idle gateway opens nothing: a spare is made only
- * when one was used or a task was sent. The executor counts an open spare against this peer's
- * streams and rate, as it counts any stream; the caller keeps a spare only while the tasks it has
- * on that executor leave room for one.
+ * task to that executor is under way, so that the next task to it skips the stream's opening (a
+ * yamux stream, multistream-select's round trip and the peer-store update on both sides: 5-9 ms of
+ * the time to first token on a loaded machine). An idle gateway opens nothing: the caller asks for
+ * a spare only when a task's first chunk has come from that executor. The executor counts an open
+ * spare against this peer's streams and rate, as it counts any stream; the caller keeps a spare
+ * only while the tasks it has on that executor leave room for one.
  */
 export class SpareStreams {
   private readonly spares = new Map<string, Spare>()
