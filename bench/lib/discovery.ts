@@ -14,10 +14,14 @@ export interface DiscoveryOptions {
   routesPerPeer: number
   /** Interval of the control-socket polls. */
   pollMs: number
-  /** Length of the quiet window after the lookups in which the daemons' idle CPU use is measured. */
+  /** Wait after the lookups before the idle window, so that the work they set off has ended. */
+  idleSettleMs: number
+  /** Length of the quiet window in which the daemons' idle CPU use is measured. */
   idleWindowMs: number
   /** Keep the data directories even when everything worked. */
   keepDirs: boolean
+  /** More arguments for every `cordex daemon`. */
+  daemonArgs: string[]
 }
 
 export interface DiscoveryResult {
@@ -42,9 +46,11 @@ export interface DiscoveryResult {
   cpu: {
     /** CPU seconds all daemons together had used when the mesh wait ended. */
     untilMeshSeconds: number
+    /** Of those, the seconds used before the last daemon's socket answered (start-up, mostly). */
+    untilLastReadySeconds: number
     /** That CPU time as a share of all cores over the same wall time: near 100 means CPU-bound. */
     busyPct: number
-    /** Per daemon, in % of one core, over a quiet window after the lookups (mean and max). */
+    /** Per daemon, in % of one core, over a quiet window that starts `idleSettleMs` after the lookups. */
     idlePct: { mean: number; max: number }
   }
   /** SIGTERM to the exit of the last daemon; unclean counts non-zero exits and SIGKILLs. */
@@ -109,16 +115,17 @@ async function measure(daemons: DaemonProcess[], opts: DiscoveryOptions): Promis
 
   // Peer 0 listens on a random port, so the others can only be told its address once it runs.
   const t0 = performance.now()
-  first.spawn()
+  first.spawn(opts.daemonArgs)
   const boot = await first.waitReady(t0 + 60_000)
   const bootAddr = boot.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/')) ?? boot.addrs[0]
   if (bootAddr === undefined) throw new Error('peer 0 reports no address')
   progress(
     `discovery ${n}: p0 ready after ${Math.round(first.readyAt - t0)} ms; starting ${rest.length} more`,
   )
-  for (const d of rest) d.spawn(['--bootstrap', bootAddr])
+  for (const d of rest) d.spawn(['--bootstrap', bootAddr, ...opts.daemonArgs])
   await Promise.all(rest.map((d) => d.waitReady(performance.now() + 120_000)))
   const lastReady = Math.max(...daemons.map((d) => d.readyAt))
+  const cpuAtLastReady = sum(daemons.map((d) => d.cpuSeconds() ?? 0))
   progress(`discovery ${n}: all sockets answer ${Math.round(lastReady - t0)} ms after the first spawn`)
 
   const mesh = await waitForMesh(daemons, t0, lastReady + opts.meshTimeoutMs, opts.pollMs)
@@ -127,7 +134,9 @@ async function measure(daemons: DaemonProcess[], opts: DiscoveryOptions): Promis
   const cpuAtMesh = sum(daemons.map((d) => d.cpuSeconds() ?? 0))
   const busyPct = (100 * cpuAtMesh) / (((performance.now() - t0) / 1000) * cpus().length)
   const routes = await checkRoutes(daemons, opts.routesPerPeer, performance.now() + opts.routeTimeoutMs)
-  // After the lookups, so that this wait does not delay them: what a connected daemon costs at rest.
+  // After the lookups, so that this wait does not delay them, and once what they set off has ended
+  // (the routing-table updates and dials after a lookup): what a connected daemon costs at rest.
+  await sleep(opts.idleSettleMs)
   const idle = await idleCpu(daemons, opts.idleWindowMs)
 
   const notes: string[] = []
@@ -154,7 +163,12 @@ async function measure(daemons: DaemonProcess[], opts: DiscoveryOptions): Promis
     connected: { min: Math.min(...peersOf), mean: mean(peersOf) },
     routingTable: { min: Math.min(...tablesOf), mean: mean(tablesOf) },
     rssMiB: rss.length > 0 ? { mean: mean(rss), max: Math.max(...rss) } : null,
-    cpu: { untilMeshSeconds: cpuAtMesh, busyPct, idlePct: { mean: mean(idle), max: Math.max(...idle) } },
+    cpu: {
+      untilMeshSeconds: cpuAtMesh,
+      untilLastReadySeconds: cpuAtLastReady,
+      busyPct,
+      idlePct: { mean: mean(idle), max: Math.max(...idle) },
+    },
     notes,
   }
 }

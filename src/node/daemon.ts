@@ -157,9 +157,10 @@ export class Daemon {
     this.log = log
     log.info({ network: config.network, version: VERSION, dataDir: this.opts.dataDir }, 'daemon starting')
     // One registry per daemon, never prom-client's global one: two daemons in one process (tests)
-    // keep their own. The process metrics come with it (CPU, memory, event-loop lag, GC).
+    // keep their own. The process metrics come with it (CPU, memory, event-loop lag, GC). Lag is
+    // sampled every 100 ms: prom-client's default of 10 ms wakes an idle daemon 100 times a second.
     const registry = new Registry()
-    collectDefaultMetrics({ register: registry })
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 })
     const metrics = createMetrics(registry)
     this.metrics = metrics
 
@@ -303,6 +304,33 @@ export class Daemon {
         requestTimeoutMs: config.protocols.requestTimeoutMs,
       }),
       (p) => p.start((epoch) => race?.treeFor(epoch)),
+    )
+    // The network comes before the engine and the services above it: a daemon joins the mesh while
+    // its models load (seconds, and much longer when several daemons start on one host). Nothing
+    // depends on the protocols a peer listed when it connected: every stream negotiates its own,
+    // and a stream for a protocol registered later than that works as soon as it is registered.
+    await this.startable(
+      'peer manager',
+      new PeerManager(
+        { node, log: log.child({ module: 'peers' }), clock: this.clock },
+        {
+          bootstrap: config.p2p.bootstrap,
+          targetPeers: config.p2p.targetPeers,
+          heartbeatMs: config.p2p.heartbeatMs,
+          redialMinMs: config.p2p.redialMinMs,
+          redialMaxMs: config.p2p.redialMaxMs,
+        },
+      ),
+    )
+    await this.startable(
+      'dht self-lookup',
+      new DhtSelfLookup(
+        { node, log: log.child({ module: 'dht' }), setTimer: unrefTimer },
+        {
+          minIntervalMs: config.p2p.dht.initialQuerySelfIntervalMs,
+          maxIntervalMs: config.p2p.dht.querySelfIntervalMs,
+        },
+      ),
     )
     race = config.raceWorker.enabled
       ? await this.startable(
@@ -602,30 +630,6 @@ export class Daemon {
         ),
       )
     }
-    await this.startable(
-      'peer manager',
-      new PeerManager(
-        { node, log: log.child({ module: 'peers' }), clock: this.clock },
-        {
-          bootstrap: config.p2p.bootstrap,
-          targetPeers: config.p2p.targetPeers,
-          heartbeatMs: config.p2p.heartbeatMs,
-          redialMinMs: config.p2p.redialMinMs,
-          redialMaxMs: config.p2p.redialMaxMs,
-        },
-      ),
-    )
-    await this.startable(
-      'dht self-lookup',
-      new DhtSelfLookup(
-        { node, log: log.child({ module: 'dht' }), setTimer: unrefTimer },
-        {
-          minIntervalMs: config.p2p.dht.initialQuerySelfIntervalMs,
-          maxIntervalMs: config.p2p.dht.querySelfIntervalMs,
-        },
-      ),
-    )
-
     await this.step(
       'api routes',
       async () =>

@@ -55,8 +55,12 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
       inboundConnectionThreshold: p2p.inboundConnectionsPerSecond,
       dialTimeout: p2p.dialTimeoutMs,
     },
-    // The connection monitor pings every peer to measure latency (reported by GET /peers).
-    connectionMonitor: { protocolPrefix: prefix },
+    // The connection monitor pings every peer to measure latency (reported by GET /peers) and drops
+    // a connection whose ping fails. Its default timeout (5 s at least) is shorter than a ping can
+    // take on a host whose cores are saturated (twenty daemons starting on two cores): the monitor
+    // then dropped hundreds of healthy connections, and the mesh kept re-forming. A peer that stops
+    // answering still goes, after at most a minute.
+    connectionMonitor: { protocolPrefix: prefix, pingTimeout: { minTimeout: 30_000, maxTimeout: 60_000 } },
     services: {
       identify: identify({ protocolPrefix: prefix }),
       // The connection monitor and the DHT both ping on this protocol; with libp2p's default of one
