@@ -5,8 +5,9 @@ export interface DhtSelfLookupOptions {
   /** First interval between self-lookups while the routing table grows, in ms. */
   minIntervalMs: number
   /**
-   * Interval once the table has stopped growing, in ms; from there on kad-dht's own periodic
-   * self-query (configured with the same interval) keeps the table fresh and this one stops.
+   * kad-dht's own self-query interval, in ms (configured with the same value): once the table has
+   * stopped growing (or failed lookups have backed off this far) that one keeps it fresh and this
+   * one stops.
    */
   maxIntervalMs: number
   /** Limit of one lookup, in ms (default 10 000). */
@@ -21,15 +22,16 @@ export interface DhtSelfLookupComponents {
 }
 
 /**
- * Looks the node itself up in the DHT quickly while its routing table is filling, then less and
- * less often. kad-dht's own self-query runs at one fixed interval: a short one keeps every idle
+ * Looks the node itself up in the DHT quickly while its routing table is filling, then hands over
+ * to kad-dht. kad-dht's own self-query runs at one fixed interval: a short one keeps every idle
  * daemon querying all its neighbours (each answer feeds the peer store and the peer manager), a
  * long one leaves a new daemon knowing only its bootstrap peer. Here the first lookup runs as soon
- * as the routing table holds a peer; the interval starts at `minIntervalMs`, stays there while a
- * lookup finds closest peers it was not connected to, and doubles otherwise (peers that connect to
- * it, or connections that drop and come back, do not keep it fast: only what a lookup teaches does);
- * at `maxIntervalMs` kad-dht's own timer takes over. Losing every peer starts it over. One lookup
- * at a time, each under a timeout, so its cost is bounded whatever peers do.
+ * as the routing table holds a peer, and the next ones every `minIntervalMs` while each finds
+ * closest peers it was not connected to (peers that connect to it, or connections that drop and come
+ * back, do not keep it going: only what a lookup teaches does). The first that finds none ends the
+ * fast phase, and kad-dht's own timer (`maxIntervalMs`) takes over; a failed lookup is tried again
+ * at an interval that doubles up to that. Losing every peer starts it over. One lookup at a time,
+ * each under a timeout, so its cost is bounded whatever peers do.
  */
 export class DhtSelfLookup {
   private cancel: (() => void) | undefined
@@ -97,7 +99,7 @@ export class DhtSelfLookup {
       else this.state = 'waiting'
       return
     }
-    let fresh = 0
+    let fresh: number | null = null
     try {
       fresh = await this.lookup()
       log.debug({ table, peers, fresh }, 'dht self-lookup')
@@ -105,9 +107,14 @@ export class DhtSelfLookup {
       log.debug({ err: (err as Error).message }, 'dht self-lookup failed')
     }
     this.lookups++
-    if (this.lookups > 1) {
-      this.intervalMs =
-        fresh > 0 ? this.opts.minIntervalMs : Math.min(this.intervalMs * 2, this.opts.maxIntervalMs)
+    if (fresh === null) {
+      // Failed (a timeout on a saturated host, mostly): try again, less and less often.
+      this.intervalMs = Math.min(this.intervalMs * 2, this.opts.maxIntervalMs)
+    } else if (fresh > 0 || this.lookups === 1) {
+      this.intervalMs = this.opts.minIntervalMs
+    } else {
+      // It taught nothing new: every lookup after this one would cost the same and teach as little.
+      this.intervalMs = this.opts.maxIntervalMs
     }
     if (this.intervalMs >= this.opts.maxIntervalMs && this.state === 'active') {
       this.state = 'settled'

@@ -59,8 +59,14 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
     // a connection whose ping fails. Its default timeout (5 s at least) is shorter than a ping can
     // take on a host whose cores are saturated (twenty daemons starting on two cores): the monitor
     // then dropped hundreds of healthy connections, and the mesh kept re-forming. A peer that stops
-    // answering still goes, after at most a minute.
-    connectionMonitor: { protocolPrefix: prefix, pingTimeout: { minTimeout: 30_000, maxTimeout: 60_000 } },
+    // answering still goes, within two minutes. Each ping is a new stream, which libp2p records in
+    // both peer stores: at its default interval (10 s) the pings were most of what a settled
+    // 10-daemon mesh spent above a lone daemon's CPU.
+    connectionMonitor: {
+      protocolPrefix: prefix,
+      pingInterval: 60_000,
+      pingTimeout: { minTimeout: 30_000, maxTimeout: 60_000 },
+    },
     services: {
       identify: identify({ protocolPrefix: prefix }),
       // The connection monitor and the DHT both ping on this protocol; with libp2p's default of one

@@ -15,6 +15,8 @@ class FakeNode extends EventTarget {
   lookups = 0
   /** Peers the next lookup "finds": they join the routing table and the connections. */
   findNext: PeerId[] = []
+  /** Lookups still to fail (as a timeout does) before one succeeds. */
+  failing = 0
   readonly services: { dht: unknown }
   constructor(readonly peerId: PeerId) {
     super()
@@ -26,6 +28,10 @@ class FakeNode extends EventTarget {
         routingTable: table,
         getClosestPeers: async function* () {
           node.lookups++
+          if (node.failing > 0) {
+            node.failing--
+            throw new Error('The operation was aborted due to timeout')
+          }
           for (const p of node.findNext.splice(0)) {
             node.peers.push(p)
             table.size++
@@ -78,7 +84,7 @@ async function selfLookup(): Promise<{ node: FakeNode; timer: ManualTimer; sl: D
   return { node, timer, sl }
 }
 
-test('self-lookups run fast while the table grows, then back off to the slow interval and stop', async () => {
+test('self-lookups run fast while the table grows, and stop at the first that finds nothing new', async () => {
   const { node, timer, sl } = await selfLookup()
   sl.start()
   assert.equal(timer.pending, undefined, 'no peer: nothing scheduled')
@@ -96,10 +102,9 @@ test('self-lookups run fast while the table grows, then back off to the slow int
   assert.equal(await timer.fire(), 100)
   assert.equal(node.lookups, 2)
   assert.equal(await timer.fire(), 100, 'the previous lookup found peers it was not connected to')
-  // Nothing new from here on: 200, 400, 800, then 1600 is kad-dht's own interval and this stops.
-  const delays: number[] = []
-  while (timer.pending !== undefined) delays.push(await timer.fire())
-  assert.deepEqual(delays, [200, 400, 800])
+  // That lookup found nothing new: kad-dht's own interval takes over, and nothing more is scheduled.
+  assert.equal(node.lookups, 3)
+  assert.equal(timer.pending, undefined, 'a lookup that taught nothing new ends the fast phase')
   const settled = node.lookups
   node.dispatchEvent(new CustomEvent('peer:identify'))
   assert.equal(timer.pending, undefined, 'a new connection does not restart a settled node')
@@ -124,5 +129,27 @@ test('with a peer connected but not yet in the routing table it waits without qu
   node.table.size = 1
   await timer.fire()
   assert.equal(node.lookups, 1)
+  sl.stop()
+})
+
+test('a failed self-lookup is tried again at a doubling interval, and one that succeeds resets it', async () => {
+  const { node, timer, sl } = await selfLookup()
+  node.peers.push(await newPeerId())
+  node.table.size = 1
+  sl.start()
+  assert.equal(await timer.fire(), 100)
+  assert.equal(node.lookups, 1)
+  // Three lookups time out: each waits twice as long as the last.
+  node.failing = 3
+  const delays: number[] = []
+  for (let i = 0; i < 3; i++) delays.push(await timer.fire())
+  assert.deepEqual(delays, [100, 200, 400])
+  // The next one teaches three new peers: back to the short interval.
+  node.findNext = [await newPeerId(), await newPeerId(), await newPeerId()]
+  assert.equal(await timer.fire(), 800)
+  assert.equal(node.lookups, 5)
+  assert.equal(await timer.fire(), 100)
+  assert.equal(node.lookups, 6)
+  assert.equal(timer.pending, undefined, 'that one found nothing new: kad-dht takes over')
   sl.stop()
 })
