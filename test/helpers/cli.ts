@@ -42,7 +42,12 @@ export async function cordexJson<T>(args: string[]): Promise<T> {
 /** A temporary directory removed by `cleanup()`; short, so Unix socket paths stay under 107 bytes. */
 export function tempDir(prefix = 'cx-'): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix))
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) }
+  // CORDEX_KEEP_TEST_DIR=1 keeps the daemons' data and logs for a look after a run.
+  const cleanup = (): void => {
+    if (process.env.CORDEX_KEEP_TEST_DIR === undefined) rmSync(path, { recursive: true, force: true })
+    else process.stderr.write(`kept ${path}\n`)
+  }
+  return { path, cleanup }
 }
 
 /** Poll `check` until it returns a value other than undefined, or fail after `timeoutMs`. */

@@ -346,9 +346,7 @@ export function useVerifyDevnet(
       const logs = (existsSync(file) ? readFileSync(file, 'utf8') : '') + (restarted.get(i)?.output ?? '')
       return logs.includes('"msg":"the books do not balance"') || logs.includes('CHAIN_UNBALANCED')
     })
-    // CORDEX_KEEP_TEST_DIR=1 keeps the daemons' data and logs for a look after a failure.
-    if (process.env.CORDEX_KEEP_TEST_DIR === undefined) dir.cleanup()
-    else process.stderr.write(`kept ${dir.path}\n`)
+    dir.cleanup()
     assert.deepEqual(unbalanced, [], 'no daemon found its books unbalanced after a block')
     assert.deepEqual(
       answering,
