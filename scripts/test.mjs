@@ -1,6 +1,7 @@
-// Runs the compiled tests with Node's built-in runner in one run, so that CI reads one summary
-// (tests / pass / fail). Files run one at a time: the e2e tests start real daemon processes, and
-// two of them at once would compete for the machine's two cores.
+// Runs the compiled tests with Node's built-in runner and prints one summary of all of them (tests /
+// pass / fail) at the end. The unit, sim and fuzz files run two at a time (they use one core each,
+// and the machine has two); the e2e files run one at a time, after them: they start real daemon
+// processes, and two of them at once would compete for the machine's two cores.
 // `node scripts/test.mjs unit|sim|e2e|fuzz` runs one suite: unit (pure logic), sim (real libp2p nodes
 // in one process), e2e (real daemon processes), fuzz (generated input against every decoder,
 // gossip validator, protocol handler and HTTP route; a short budget unless CORDEX_FUZZ_INPUTS says
@@ -29,15 +30,49 @@ function find(dir) {
     })
 }
 
-const files = (only === undefined ? SUITES : [only]).flatMap((s) => find(join('dist', 'test', s)))
+const chosen = only === undefined ? SUITES : [only]
+const filesOf = (suites) => suites.flatMap((s) => find(join('dist', 'test', s)))
+const runs = [
+  { files: filesOf(chosen.filter((s) => s !== 'e2e')), concurrency: 2 },
+  { files: filesOf(chosen.filter((s) => s === 'e2e')), concurrency: 1 },
+].filter((r) => r.files.length > 0)
 const reportFile = join(tmpdir(), `cordex-fuzz-report-${process.pid}.jsonl`)
-const r = spawnSync(
-  process.execPath,
-  ['--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', env: { ...process.env, CORDEX_FUZZ_REPORT: reportFile } },
-)
+const counts = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 }
+let status = 0
+for (const [i, run] of runs.entries()) {
+  // A TAP copy of the run's report beside the spec reporter's, for the summary's counts.
+  const tap = join(tmpdir(), `cordex-test-${process.pid}-${i}.tap`)
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--test',
+      `--test-concurrency=${run.concurrency}`,
+      '--test-timeout=300000',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tap}`,
+      ...run.files,
+    ],
+    { stdio: 'inherit', env: { ...process.env, CORDEX_FUZZ_REPORT: reportFile } },
+  )
+  if (r.status !== 0) status = r.status ?? 1
+  if (existsSync(tap)) {
+    for (const m of readFileSync(tap, 'utf8').matchAll(
+      /^# (tests|pass|fail|cancelled|skipped|todo) (\d+)$/gm,
+    ))
+      counts[m[1]] += Number(m[2])
+    rmSync(tap, { force: true })
+  }
+}
 fuzzSummary(reportFile)
-process.exit(r.status ?? 1)
+if (runs.length > 1)
+  console.log(
+    `\nall suites: ${Object.entries(counts)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}`,
+  )
+process.exit(status)
 
 /** One line per fuzz target that ran, and the totals. */
 function fuzzSummary(file) {
