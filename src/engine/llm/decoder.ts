@@ -132,15 +132,20 @@ export class OrtDecoder {
 
   /** An empty cache: past tensors of length 0, which the first step accepts. */
   emptyCache(): DecoderCache {
+    return { past: this.emptyPast(1), length: 0 }
+  }
+
+  private emptyPast(rows: number): Record<string, ort.Tensor> {
     const { kvHeads, headDim } = this.spec
     const past: Record<string, ort.Tensor> = {}
-    for (const n of this.io.pastNames) {
-      past[n] =
-        this.io.kv === 'float16'
-          ? new ort.Tensor('float16', new Uint16Array(0), [1, kvHeads, 0, headDim])
-          : new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim])
-    }
-    return { past, length: 0 }
+    for (const n of this.io.pastNames)
+      past[n] = cacheTensor(this.io.kv, this.io.kv === 'float16' ? new Uint16Array(0) : new Float32Array(0), [
+        rows,
+        kvHeads,
+        0,
+        headDim,
+      ])
+    return past
   }
 
   /** Feed `tokens` after the cache; returns the logits of the last position and the grown cache. */
@@ -217,6 +222,59 @@ export class OrtDecoder {
         logits: floatLogits(out.logits, end - V, true, end),
         cache: { past: out.past, length: c.length + 1, row: b },
         audit: rows,
+      }
+    })
+  }
+
+  /**
+   * The prompts of several new sequences in one run (batched prefill): sequence i's prompt
+   * `prompts[i]` after an empty cache. The prompts are left-padded to the longest and the padding
+   * masked out, so each sequence's cache is a row of the run's present tensors laid out as
+   * decodeBatch lays out its own (its positions the last of the width), and its next steps join a
+   * batch as they are. Each gets the logits of its last position, equal to its own alone up to
+   * float rounding.
+   */
+  async prefillBatch(
+    prompts: ReadonlyArray<readonly number[]>,
+  ): Promise<Array<{ logits: Float32Array; cache: DecoderCache }>> {
+    const B = prompts.length
+    if (B === 0 || prompts.some((p) => p.length === 0))
+      throw new EngineError('BAD_PARAMS', 'prefillBatch: one prompt of at least one token per sequence')
+    if (B > 1 && !this.batchable)
+      throw new EngineError('BAD_PARAMS', 'prefillBatch: the export takes no attention mask or position ids')
+    const width = Math.max(...prompts.map((p) => p.length))
+    if (width > this.spec.contextLength)
+      throw new EngineError(
+        'CONTEXT_OVERFLOW',
+        `position ${width} is past the context of ${this.spec.contextLength}`,
+      )
+    const { io } = this
+    const ids: number[] = []
+    const mask: number[] = []
+    const positions: number[] = []
+    for (const p of prompts) {
+      const pad = width - p.length
+      for (let j = 0; j < width; j++) {
+        // A padding slot repeats the first token; the mask hides it from every real position.
+        ids.push(j < pad ? p[0]! : p[j - pad]!)
+        mask.push(j < pad ? 0 : 1)
+        positions.push(j < pad ? 0 : j - pad)
+      }
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: indexTensor(io.ids, ids, [B, width]),
+      ...this.emptyPast(B),
+    }
+    if (io.mask !== null) feeds.attention_mask = indexTensor(io.mask, mask, [B, width])
+    if (io.positions !== null) feeds.position_ids = indexTensor(io.positions, positions, [B, width])
+    if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [false], [1])
+    const out = await this.run(feeds, [])
+    const V = this.spec.vocab
+    return prompts.map((p, b) => {
+      const end = ((b + 1) * out.logits.size) / B
+      return {
+        logits: floatLogits(out.logits, end - V, true, end),
+        cache: { past: out.past, length: p.length, row: b },
       }
     })
   }

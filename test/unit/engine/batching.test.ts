@@ -61,7 +61,7 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array): number => {
   return m
 }
 
-test('a batched step gives each sequence the logits it gets alone, whatever its length; its cache goes on alone or in another batch', async (t) => {
+test('a batched step, and prompts fed together, give each sequence the logits it gets alone, whatever its length; its cache goes on alone or in another batch', async (t) => {
   const cases = [
     { dir: KJV, tolerance: 1e-4 },
     { dir: join(FIXTURES, 'llama-tiny-external'), tolerance: 1e-4 },
@@ -74,10 +74,28 @@ test('a batched step gives each sequence the logits it gets alone, whatever its 
     assert.equal(decoder.batchable, true, `${dir} takes a mask and positions`)
     const prompts = PROMPTS.slice(0, 5).map((p) => model.encode(p).slice(0, 12))
     const alone: DecoderCache[] = []
-    for (const ids of prompts) alone.push((await decoder.step(decoder.emptyCache(), ids)).cache)
+    const firstLogits: Float32Array[] = []
+    for (const ids of prompts) {
+      const r = await decoder.step(decoder.emptyCache(), ids)
+      alone.push(r.cache)
+      firstLogits.push(r.logits)
+    }
     const next = prompts.map((_, i) => (i * 7 + 3) % model.spec.vocab)
     const batched = await decoder.decodeBatch(alone, next)
     let worst = 0
+    // The prompts fed together (batched prefill, padded to the longest): each gets its own logits,
+    // and its cache decodes on in a batch (fed as it is) as the one it got alone does.
+    assert.ok(new Set(prompts.map((p) => p.length)).size > 2, 'prompts of several lengths')
+    const filled = await decoder.prefillBatch(prompts)
+    const fromFilled = await decoder.decodeBatch(
+      filled.map((r) => r.cache),
+      next,
+    )
+    for (let i = 0; i < prompts.length; i++) {
+      assert.equal(filled[i]!.cache.length, prompts[i]!.length)
+      worst = Math.max(worst, maxAbsDiff(firstLogits[i]!, filled[i]!.logits))
+      worst = Math.max(worst, maxAbsDiff(batched[i]!.logits, fromFilled[i]!.logits))
+    }
     for (let i = 0; i < prompts.length; i++) {
       const single = await decoder.step(alone[i]!, [next[i]!])
       worst = Math.max(worst, maxAbsDiff(single.logits, batched[i]!.logits))
@@ -108,10 +126,15 @@ test('a batched step gives each sequence the logits it gets alone, whatever its 
 /** The loop model of a worker: steps through the scheduler; records the size of every run. */
 function scheduled(model: TextModel, decoder: OrtDecoder, maxBatch: number) {
   const runs: number[] = []
+  const prefills: number[] = []
   const counting = Object.create(decoder) as OrtDecoder
   counting.decodeBatch = (caches, tokens, audit) => {
     runs.push(caches.length)
     return decoder.decodeBatch(caches, tokens, audit)
+  }
+  counting.prefillBatch = (prompts) => {
+    prefills.push(prompts.length)
+    return decoder.prefillBatch(prompts)
   }
   const steps = new StepScheduler(counting, maxBatch)
   const loop: LoopModel & ReplayModel = {
@@ -123,7 +146,7 @@ function scheduled(model: TextModel, decoder: OrtDecoder, maxBatch: number) {
     vocab: model.spec.vocab,
     score: (ids, from) => decoder.score(ids, from),
   }
-  return { loop, runs }
+  return { loop, runs, prefills }
 }
 
 const request = (model: TextModel, i: number): GenerationRequest => ({
@@ -137,7 +160,7 @@ const request = (model: TextModel, i: number): GenerationRequest => ({
 
 test('sequences started at different times decode together and each gives its tokens alone, or differs only at a near-tie the replay check excuses', async (t) => {
   const { model, decoder } = await open(KJV)
-  const { loop, runs } = scheduled(model, decoder, 8)
+  const { loop, runs, prefills } = scheduled(model, decoder, 8)
   const reqs = PROMPTS.map((_, i) => request(model, i))
   const alone: GenerationResult[] = []
   for (const r of reqs) alone.push(await generate(loop, r, () => {}))
@@ -162,6 +185,8 @@ test('sequences started at different times decode together and each gives its to
   )
   assert.ok(new Set(runs).size > 2, `the batch grew and shrank as sequences came and went: ${runs.join(' ')}`)
   assert.ok(runs.length < decodeSteps / 2, `${runs.length} runs for ${decodeSteps} decoding steps`)
+  // The eight that start together are fed their prompts together (in batches of lengths within 2×).
+  assert.ok(Math.max(...prefills) > 1, `prompts fed together: ${prefills.join(' ')}`)
   let ties = 0
   for (let i = 0; i < reqs.length; i++) {
     if (together[i]!.tokens.join() === alone[i]!.tokens.join()) continue
@@ -170,7 +195,8 @@ test('sequences started at different times decode together and each gives its to
     assert.equal(verdict.ok, true, `sequence ${i} differs from its output alone: ${JSON.stringify(verdict)}`)
   }
   t.diagnostic(
-    `${reqs.length} sequences, ${tokens} tokens, ${decodeSteps} decoding steps in ${runs.length} runs ` +
+    `${reqs.length} sequences, ${tokens} tokens, ${decodeSteps} decoding steps in ${runs.length} runs, ` +
+      `prompts in batches of ${prefills.join(' ')} ` +
       `(largest ${Math.max(...runs)}); ${ties} differed from their output alone at a near-tie the replay excused`,
   )
 })
