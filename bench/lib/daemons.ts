@@ -93,6 +93,22 @@ function runInit(dataDir: string): Promise<string> {
  * daemon stops by itself when that channel closes, so even a benchmark killed with SIGKILL leaves
  * no daemon behind.
  */
+/**
+ * CPU time (user + system) process `pid` has used so far, in seconds, from /proc/<pid>/stat (Linux
+ * only; clock ticks are USER_HZ, 100 on every mainstream kernel); undefined if it cannot be read.
+ */
+export function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    // Fields after the parenthesised command name (which may itself contain spaces).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime are fields 14 and 15 of the whole line, 12th and 13th after the name.
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
 export class DaemonProcess {
   proc: ChildProcess | undefined
   /** performance.now() at spawn, at the first answer of its control socket, and at exit. */
@@ -198,22 +214,11 @@ export class DaemonProcess {
     }
   }
 
-  /**
-   * CPU time (user + system) the process has used so far, in seconds, from /proc/<pid>/stat (Linux
-   * only; clock ticks are USER_HZ, 100 on every mainstream kernel); undefined if it cannot be read.
-   */
+  /** CPU time (user + system) the process has used so far, in seconds (see `cpuSecondsOf`). */
   cpuSeconds(): number | undefined {
     const pid = this.proc?.pid
     if (pid === undefined || !this.running) return undefined
-    try {
-      // Fields after the parenthesised command name (which may itself contain spaces).
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      // utime and stime are fields 14 and 15 of the whole line, 12th and 13th after the name.
-      return (Number(fields[11]) + Number(fields[12])) / 100
-    } catch {
-      return undefined
-    }
+    return cpuSecondsOf(pid)
   }
 
   /** SIGTERM, then wait for exit; SIGKILL after `graceMs`. Returns how it ended. */
