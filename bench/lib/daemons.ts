@@ -88,12 +88,6 @@ function runInit(dataDir: string): Promise<string> {
 }
 
 /**
- * One `cordex daemon` child process. Its JSON log lines (stdout and stderr) go to daemon.log in its
- * data directory, where they can be read after a failed run. It also gets an IPC channel: the
- * daemon stops by itself when that channel closes, so even a benchmark killed with SIGKILL leaves
- * no daemon behind.
- */
-/**
  * CPU time (user + system) process `pid` has used so far, in seconds, from /proc/<pid>/stat (Linux
  * only; clock ticks are USER_HZ, 100 on every mainstream kernel); undefined if it cannot be read.
  */
@@ -109,6 +103,12 @@ export function cpuSecondsOf(pid: number): number | undefined {
   }
 }
 
+/**
+ * One `cordex daemon` child process. Its JSON log lines (stdout and stderr) go to daemon.log in its
+ * data directory, where they can be read after a failed run. It also gets an IPC channel: the
+ * daemon stops by itself when that channel closes, so even a benchmark killed with SIGKILL leaves
+ * no daemon behind.
+ */
 export class DaemonProcess {
   proc: ChildProcess | undefined
   /** performance.now() at spawn, at the first answer of its control socket, and at exit. */

@@ -154,7 +154,7 @@ export class OrtDecoder {
     tokens: readonly number[],
   ): Promise<{ logits: Float32Array; cache: DecoderCache }> {
     const { logits, cache: next } = await this.forward(cache, tokens)
-    return { logits: floatLogits(logits, logits.size - this.spec.vocab, true), cache: next }
+    return { logits: this.lastLogits(logits, 0, 1), cache: next }
   }
 
   /**
@@ -184,12 +184,7 @@ export class OrtDecoder {
       throw new EngineError('BAD_PARAMS', 'decodeBatch: one token per sequence')
     if (B > 1 && !this.batchable)
       throw new EngineError('BAD_PARAMS', 'decodeBatch: the export takes no attention mask or position ids')
-    for (const c of caches)
-      if (c.length + 1 > this.spec.contextLength)
-        throw new EngineError(
-          'CONTEXT_OVERFLOW',
-          `position ${c.length + 1} is past the context of ${this.spec.contextLength}`,
-        )
+    for (const c of caches) this.withinContext(c.length + 1)
     const { io } = this
     const stacked = this.stack(caches)
     const width = stacked.width
@@ -209,7 +204,6 @@ export class OrtDecoder {
     if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [width > 0], [1])
     const extra = audit ? io.auditNames : []
     const out = await this.run(feeds, extra)
-    const V = this.spec.vocab
     return caches.map((c, b) => {
       const rows: AuditRows = {}
       for (const name of extra) {
@@ -217,9 +211,8 @@ export class OrtDecoder {
         const n = data.length / B
         rows[name] = data.subarray(b * n, (b + 1) * n)
       }
-      const end = ((b + 1) * out.logits.size) / B
       return {
-        logits: floatLogits(out.logits, end - V, true, end),
+        logits: this.lastLogits(out.logits, b, B),
         cache: { past: out.past, length: c.length + 1, row: b },
         audit: rows,
       }
@@ -243,11 +236,7 @@ export class OrtDecoder {
     if (B > 1 && !this.batchable)
       throw new EngineError('BAD_PARAMS', 'prefillBatch: the export takes no attention mask or position ids')
     const width = Math.max(...prompts.map((p) => p.length))
-    if (width > this.spec.contextLength)
-      throw new EngineError(
-        'CONTEXT_OVERFLOW',
-        `position ${width} is past the context of ${this.spec.contextLength}`,
-      )
+    this.withinContext(width)
     const { io } = this
     const ids: number[] = []
     const mask: number[] = []
@@ -269,14 +258,10 @@ export class OrtDecoder {
     if (io.positions !== null) feeds.position_ids = indexTensor(io.positions, positions, [B, width])
     if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [false], [1])
     const out = await this.run(feeds, [])
-    const V = this.spec.vocab
-    return prompts.map((p, b) => {
-      const end = ((b + 1) * out.logits.size) / B
-      return {
-        logits: floatLogits(out.logits, end - V, true, end),
-        cache: { past: out.past, length: p.length, row: b },
-      }
-    })
+    return prompts.map((p, b) => ({
+      logits: this.lastLogits(out.logits, b, B),
+      cache: { past: out.past, length: p.length, row: b },
+    }))
   }
 
   /**
@@ -333,7 +318,7 @@ export class OrtDecoder {
     tokens: readonly number[],
   ): Promise<{ logits: Float32Array; cache: DecoderCache; audit: Record<string, ort.Tensor> }> {
     const { logits, cache: next, audit } = await this.forward(cache, tokens, this.io.auditNames)
-    return { logits: floatLogits(logits, logits.size - this.spec.vocab, true), cache: next, audit }
+    return { logits: this.lastLogits(logits, 0, 1), cache: next, audit }
   }
 
   /**
@@ -351,6 +336,21 @@ export class OrtDecoder {
     return floatLogits(logits, from * this.spec.vocab, false)
   }
 
+  /** Refuse a step that would put a token at `position`, past the model's context. */
+  private withinContext(position: number): void {
+    if (position > this.spec.contextLength)
+      throw new EngineError(
+        'CONTEXT_OVERFLOW',
+        `position ${position} is past the context of ${this.spec.contextLength}`,
+      )
+  }
+
+  /** The logits of row `row`'s last position (of `rows`), a float32 copy of its own. */
+  private lastLogits(logits: ort.Tensor, row: number, rows: number): Float32Array {
+    const end = ((row + 1) * logits.size) / rows
+    return floatLogits(logits, end - this.spec.vocab, true, end)
+  }
+
   private async forward(
     cache: DecoderCache,
     tokens: readonly number[],
@@ -358,12 +358,7 @@ export class OrtDecoder {
   ): Promise<{ logits: ort.Tensor; cache: DecoderCache; audit: Record<string, ort.Tensor> }> {
     const n = tokens.length
     const total = cache.length + n
-    if (total > this.spec.contextLength) {
-      throw new EngineError(
-        'CONTEXT_OVERFLOW',
-        `position ${total} is past the context of ${this.spec.contextLength}`,
-      )
-    }
+    this.withinContext(total)
     const { io } = this
     const feeds: Record<string, ort.Tensor> = {
       input_ids: indexTensor(io.ids, tokens, [1, n]),
