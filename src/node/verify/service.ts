@@ -80,7 +80,11 @@ export class VerifierService {
   private readonly opts: VerifierOptions
   private readonly queue: Job[] = []
   private readonly queued = new Set<string>()
-  /** Tasks checked (or skipped) here, by epoch: never queued again, whatever their vote's fate. */
+  /**
+   * Checks done (or skipped) here, by `duty:task` and the task's epoch: never queued again,
+   * whatever their vote's fate. A task sampled here without a vote (the check could not run) may
+   * still be checked again when it is disputed.
+   */
   private readonly handled = new Map<string, number>()
   private readonly keys = new Map<number, Uint8Array>()
   private readonly revealed = new Set<number>()
@@ -144,10 +148,12 @@ export class VerifierService {
   }
 
   /**
-   * Look at the tasks of the open audits (this epoch's and the last): queue what is due, then
-   * reveal the last epoch's key when nothing of it is left to check. A full pass over at most two
-   * epochs' task ids, after each block: cheap next to a block at devnet and test scale (a chain
-   * with many more tasks would follow the blocks' transactions instead).
+   * Look at the tasks of the audits still kept: queue what is due (samples in the open audits,
+   * this epoch's and the last; escalations in any audit not yet dropped, since a dispute takes
+   * votes until then), then reveal the last epoch's key when nothing of it is left to check. A
+   * full pass over at most `2 + disputeEpochs` epochs' task ids, after each block: cheap next to a
+   * block at devnet and test scale (a chain with many more tasks would follow the blocks'
+   * transactions instead).
    */
   private scan(): void {
     if (!this.running) return
@@ -157,25 +163,26 @@ export class VerifierService {
     if (height === this.scannedHeight) return
     this.scannedHeight = height
     const current = getEpoch(state)?.number ?? 0
+    const oldest = current - 1 - (getVerifyParams(state)?.disputeEpochs ?? 0)
     const me = signer.peerId
-    for (const epoch of [current - 1, current]) {
-      const audit = epoch < 0 ? undefined : getAudit(state, epoch)
+    for (let epoch = Math.max(0, oldest); epoch <= current; epoch++) {
+      const audit = getAudit(state, epoch)
       if (audit === undefined) continue
       for (const id of auditTaskIds(state, audit)) {
         const idHex = toHex(id)
-        if (this.queued.has(idHex) || this.handled.has(idHex)) continue
+        if (this.queued.has(idHex)) continue
         const duty = checkDue(state, me, id, idHex, this.keyFor)
-        if (duty === null) continue
+        if (duty === null || this.handled.has(`${duty}:${idHex}`)) continue
         if (this.queue.length >= this.opts.maxQueued) {
           this.components.log.warn({ task: idHex }, 'verifier queue full: check skipped')
           this.components.metrics?.verify.checks.inc({ duty, result: 'skipped' })
           continue
         }
         this.queued.add(idHex)
-        this.queue.push({ taskId: id, idHex, epoch, duty })
+        this.enqueue({ taskId: id, idHex, epoch, duty })
       }
     }
-    for (const [id, e] of this.handled) if (e < current - 1) this.handled.delete(id)
+    for (const [id, e] of this.handled) if (e < oldest) this.handled.delete(id)
     const prev = current - 1
     const busy = this.queue.some((j) => j.epoch === prev && j.duty === 'sample')
     if (!this.revealed.has(prev) && revealDue(state, me, prev, current, busy)) {
@@ -190,6 +197,20 @@ export class VerifierService {
     }
     this.prune(current)
     if (this.queue.length > 0) this.work()
+  }
+
+  /**
+   * An escalation goes before the sampled checks waiting: a dispute is decided by its votes, and
+   * the sampled checks of an open audit have until it closes.
+   */
+  private enqueue(job: Job): void {
+    if (job.duty !== 'escalation') {
+      this.queue.push(job)
+      return
+    }
+    // Not before the first job: it may be running.
+    const at = this.queue.findIndex((j, i) => i > 0 && j.duty !== 'escalation')
+    this.queue.splice(at === -1 ? this.queue.length : at, 0, job)
   }
 
   /**
@@ -230,7 +251,7 @@ export class VerifierService {
         }
         this.queue.shift()
         this.queued.delete(job.idHex)
-        this.handled.set(job.idHex, job.epoch)
+        this.handled.set(`${job.duty}:${job.idHex}`, job.epoch)
       }
     })
   }
