@@ -396,7 +396,8 @@ export class InferenceService {
     const tokens: number[] = []
     let text = ''
     const attempts: string[] = []
-    let failure = 'no executor answered'
+    // Why each executor tried failed, in order: the client's error names them all.
+    const failures: string[] = []
     // Every executor tried said it had no room for us (now): the network is saturated, not broken.
     let allBusy = true
     for (const executor of order.slice(0, this.opts.maxAttempts)) {
@@ -413,7 +414,7 @@ export class InferenceService {
         return await this.settle(task, route, outcome, text, tokens)
       } catch (err) {
         const before = err instanceof InferError ? err.meta.beforeFirstToken : tokens.length === 0
-        failure = `${executor}: ${(err as Error).message}`
+        failures.push(`${executor}: ${(err as Error).message}`)
         allBusy &&= err instanceof InferError && BUSY_CODES.has(err.meta.remoteCode ?? '')
         log.warn({ taskId: idHex, executor, err: (err as Error).message, before }, 'executor failed')
         if (!before || signal?.aborted === true) break
@@ -423,7 +424,8 @@ export class InferenceService {
     if (signal?.aborted === true) throw new InferenceError(499, 'cancelled', 'the client went away')
     const escrow = refunded ? 'escrow refunded' : 'refund pending (retried until it is in a block)'
     if (allBusy) throw this.busy(`every executor tried is busy; task ${idHex}: ${escrow}`)
-    throw new InferenceError(502, 'executor_failed', `task ${idHex} failed, ${escrow}: ${failure}`)
+    const why = failures.length === 0 ? 'no executor answered' : failures.join('; ')
+    throw new InferenceError(502, 'executor_failed', `task ${idHex} failed, ${escrow}: ${why}`)
   }
 
   /**
