@@ -1,4 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { callDaemon } from '../../src/cli/client.js'
+import type { PeerView } from '../../src/node/api/routes/peers.js'
 import type { StatusJson } from './daemon.js'
 import { CORDEX, waitFor, exited } from './cli.js'
 
@@ -35,7 +39,30 @@ export async function startDevnet(base: string, peers: number, extra: string[] =
     )
     return { proc, peers: ready.peers, stop }
   } catch (err) {
+    // What the next person needs to find why (CI keeps nothing else): who sees whom, and what each
+    // daemon logged at warn and above.
+    process.stderr.write(`devnet not ready; peers as they stand:\n${await diagnose(base, peers)}\n`)
     await stop()
     throw err
   }
+}
+
+async function diagnose(base: string, peers: number): Promise<string> {
+  const lines: string[] = []
+  for (let i = 0; i < peers; i++) {
+    const dataDir = join(base, `peer-${i}`)
+    const seen = await callDaemon<PeerView[]>(dataDir, '/peers', { timeoutMs: 2000 }).then(
+      (v) => v.map((p) => `${p.peerId.slice(-6)} (${p.direction})`).join(', '),
+      (e: Error) => `no answer: ${e.message}`,
+    )
+    lines.push(`peer-${i}: connected to ${seen}`)
+    const log = join(dataDir, 'daemon.log')
+    const warnings = existsSync(log)
+      ? readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => /"level":(4|5|6)\d/.test(l))
+      : []
+    for (const l of warnings.slice(-15)) lines.push(`  ${l.slice(0, 400)}`)
+  }
+  return lines.join('\n')
 }
