@@ -1,7 +1,11 @@
+import { getEpoch } from '../ledger/epoch/access.js'
 import {
+  auditTaskIds,
   getAudit,
   getChecked,
+  getVerifyParams,
   isSelected,
+  toHex,
   selectionValue,
   weightIn,
   type StateReader,
@@ -35,6 +39,49 @@ export function checkDue(
   return isSelected(selectionValue(keyFor(task.epoch), taskId), task.rateBps, weight, task.others)
     ? 'sample'
     : null
+}
+
+/** A check `me` owes (checksDue). */
+export interface DueCheck {
+  taskId: Uint8Array
+  idHex: string
+  /** The task's epoch. */
+  epoch: number
+  duty: CheckDuty
+}
+
+/**
+ * The epochs whose audits may still hold a check due: the open ones (this epoch's and the last),
+ * and the closed ones not yet dropped, whose disputes still take votes (`disputeEpochs` of them).
+ */
+export function keptAudits(state: StateReader): { from: number; to: number } {
+  const current = getEpoch(state)?.number ?? 0
+  return { from: Math.max(0, current - 1 - (getVerifyParams(state)?.disputeEpochs ?? 0)), to: current }
+}
+
+/**
+ * Every check `me` owes now (checkDue over the tasks of keptAudits), oldest epoch first. `skip`
+ * leaves out a task before its duty is worked out (one already queued).
+ */
+export function checksDue(
+  state: StateReader,
+  me: string,
+  keyFor: (epoch: number) => Uint8Array,
+  skip: (idHex: string) => boolean = () => false,
+): DueCheck[] {
+  const { from, to } = keptAudits(state)
+  const out: DueCheck[] = []
+  for (let epoch = from; epoch <= to; epoch++) {
+    const audit = getAudit(state, epoch)
+    if (audit === undefined) continue
+    for (const taskId of auditTaskIds(state, audit)) {
+      const idHex = toHex(taskId)
+      if (skip(idHex)) continue
+      const duty = checkDue(state, me, taskId, idHex, keyFor)
+      if (duty !== null) out.push({ taskId, idHex, epoch, duty })
+    }
+  }
+  return out
 }
 
 /**

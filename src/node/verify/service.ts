@@ -3,14 +3,11 @@ import type { Logger } from '../../util/logger.js'
 import { deadline } from '../../util/deadline.js'
 import { getEpoch } from '../../ledger/epoch/access.js'
 import {
-  auditTaskIds,
   decodeTx,
-  getAudit,
   getChecked,
   getVerifyParams,
   selectionKey,
   taggedHash,
-  toHex,
   type Signer,
   type TaskOpenBody,
   type VerifyResultBody,
@@ -30,7 +27,7 @@ import {
   PrimeField,
   type AuditParams,
 } from '../../verify/freivalds/index.js'
-import { checkDue, checkTaskRecord, revealDue, type CheckDuty } from '../../verify/index.js'
+import { checkTaskRecord, checksDue, keptAudits, revealDue, type DueCheck } from '../../verify/index.js'
 import type { ChainService } from '../chain/service.js'
 import { samplingSeed } from '../infer/seed.js'
 import type { Metrics } from '../metrics.js'
@@ -58,12 +55,7 @@ export const DEFAULT_VERIFIER: VerifierOptions = {
   cheat: null,
 }
 
-interface Job {
-  taskId: Uint8Array
-  idHex: string
-  epoch: number
-  duty: CheckDuty
-}
+type Job = DueCheck
 
 /** A record that could not be had, or did not hold together: a failed check (SPEC 6.1). */
 class NoRecord extends Error {}
@@ -148,12 +140,11 @@ export class VerifierService {
   }
 
   /**
-   * Look at the tasks of the audits still kept: queue what is due (samples in the open audits,
-   * this epoch's and the last; escalations in any audit not yet dropped, since a dispute takes
-   * votes until then), then reveal the last epoch's key when nothing of it is left to check. A
-   * full pass over at most `2 + disputeEpochs` epochs' task ids, after each block: cheap next to a
-   * block at devnet and test scale (a chain with many more tasks would follow the blocks'
-   * transactions instead).
+   * Queue the checks due (checksDue: samples in the open audits, escalations in any audit not yet
+   * dropped), then reveal the last epoch's key when nothing of it is left to check. A full pass
+   * over at most `2 + disputeEpochs` epochs' task ids, after each block: cheap next to a block at
+   * devnet and test scale (a chain with many more tasks would follow the blocks' transactions
+   * instead).
    */
   private scan(): void {
     if (!this.running) return
@@ -163,29 +154,22 @@ export class VerifierService {
     if (height === this.scannedHeight) return
     this.scannedHeight = height
     const current = getEpoch(state)?.number ?? 0
-    const oldest = current - 1 - (getVerifyParams(state)?.disputeEpochs ?? 0)
-    const me = signer.peerId
-    for (let epoch = Math.max(0, oldest); epoch <= current; epoch++) {
-      const audit = getAudit(state, epoch)
-      if (audit === undefined) continue
-      for (const id of auditTaskIds(state, audit)) {
-        const idHex = toHex(id)
-        if (this.queued.has(idHex)) continue
-        const duty = checkDue(state, me, id, idHex, this.keyFor)
-        if (duty === null || this.handled.has(`${duty}:${idHex}`)) continue
-        if (this.queue.length >= this.opts.maxQueued) {
-          this.components.log.warn({ task: idHex }, 'verifier queue full: check skipped')
-          this.components.metrics?.verify.checks.inc({ duty, result: 'skipped' })
-          continue
-        }
-        this.queued.add(idHex)
-        this.enqueue({ taskId: id, idHex, epoch, duty })
+    const due = checksDue(state, signer.peerId, this.keyFor, (idHex) => this.queued.has(idHex))
+    for (const job of due) {
+      if (this.handled.has(`${job.duty}:${job.idHex}`)) continue
+      if (this.queue.length >= this.opts.maxQueued) {
+        this.components.log.warn({ task: job.idHex }, 'verifier queue full: check skipped')
+        this.components.metrics?.verify.checks.inc({ duty: job.duty, result: 'skipped' })
+        continue
       }
+      this.queued.add(job.idHex)
+      this.enqueue(job)
     }
-    for (const [id, e] of this.handled) if (e < oldest) this.handled.delete(id)
+    const { from } = keptAudits(state)
+    for (const [id, e] of this.handled) if (e < from) this.handled.delete(id)
     const prev = current - 1
     const busy = this.queue.some((j) => j.epoch === prev && j.duty === 'sample')
-    if (!this.revealed.has(prev) && revealDue(state, me, prev, current, busy)) {
+    if (!this.revealed.has(prev) && revealDue(state, signer.peerId, prev, current, busy)) {
       this.revealed.add(prev)
       chain
         .queueTx('VerifyKey', { epoch: prev, key: this.keyFor(prev) }, { lane: 'settle' })

@@ -28,6 +28,7 @@ import {
   type VerifyParams,
 } from '../../../src/ledger/verify/index.js'
 import { checkBooks, genesisSupply } from '../../../src/ledger/economics/index.js'
+import { checksDue } from '../../../src/verify/index.js'
 import { TEST_PARAMS, testSigner, TEST_RACE } from '../../helpers/chainSim.js'
 import { assertBooks } from '../../helpers/books.js'
 
@@ -325,6 +326,44 @@ test('a rejected accusation costs the accuser its reputation and pay; a report i
     before + cheated.fee + vp.reportDeposit + reward,
   )
   assert.equal(checkBooks(chain.state, SUPPLY), undefined)
+})
+
+test('a disputed task is every weighted peer’s to vote on until its audit is dropped, its audit closed or not (checksDue)', () => {
+  const chain = started()
+  const { id, hex } = chain.settle(a)
+  const epoch = chain.epoch
+  const duties = (s: Signer, task = hex): string[] =>
+    checksDue(chain.state, s.peerId, (e) => selectionKey(s, genesis.chainId, e))
+      .filter((x) => x.idHex === task)
+      .map((x) => x.duty)
+  // Open: a sampled check where the peer's key selects the task; never the executor's own.
+  assert.deepEqual(duties(a), [])
+  for (const s of [b, c, d])
+    assert.deepEqual(duties(s), selected(s, chain.checked(hex), id, epoch) ? ['sample'] : [])
+  // b's failed check disputes it: c and d owe a vote, b has cast its own.
+  assert.deepEqual(chain.vote(b, id, false), [])
+  assert.deepEqual(duties(b), [])
+  for (const s of [c, d]) assert.deepEqual(duties(s), ['escalation'])
+  assert.deepEqual(chain.vote(c, id, true), [])
+  assert.equal(chain.checked(hex).status, 'disputed', 'c alone holds 1/3 of the others: not half')
+  // Epochs on, the audit closed (the epoch after the task's): d still owes its vote, and the
+  // chain still takes it, up to the last epoch before the audit is dropped.
+  for (let e = 0; e <= vp.disputeEpochs; e++) chain.nextEpoch()
+  assert.equal(chain.epoch, epoch + 1 + vp.disputeEpochs)
+  assert.equal(getAudit(chain.state, epoch)!.closed, true)
+  assert.deepEqual(duties(d), ['escalation'])
+  const other = chain.settle(b)
+  assert.deepEqual(chain.vote(c, other.id, false), [])
+  // The late vote decides it: c and d pass it, 2/3 of the others.
+  assert.deepEqual(chain.vote(d, id, true), [])
+  assert.equal(chain.checked(hex).status, 'cleared')
+  assert.deepEqual(duties(d), [])
+  // A dispute nobody decides is owed until its audit is dropped, and no longer.
+  chain.nextEpoch()
+  assert.deepEqual(duties(a, other.hex), ['escalation'], 'the new task, disputed by c: a owes it a vote')
+  for (let e = 0; e <= vp.disputeEpochs; e++) chain.nextEpoch()
+  assert.equal(getAudit(chain.state, chain.epoch - 2 - vp.disputeEpochs), undefined, 'dropped')
+  assert.deepEqual(duties(a, other.hex), [])
 })
 
 test('a peer that skips its assigned checks forfeits the epoch’s rewards; one that does them keeps them', () => {
