@@ -55,8 +55,6 @@ export const DEFAULT_VERIFIER: VerifierOptions = {
   cheat: null,
 }
 
-type Job = DueCheck
-
 /** A record that could not be had, or did not hold together: a failed check (SPEC 6.1). */
 class NoRecord extends Error {}
 
@@ -70,7 +68,7 @@ class NoRecord extends Error {}
  */
 export class VerifierService {
   private readonly opts: VerifierOptions
-  private readonly queue: Job[] = []
+  private readonly queue: DueCheck[] = []
   private readonly queued = new Set<string>()
   /**
    * Checks done (or skipped) here, by `duty:task` and the task's epoch: never queued again,
@@ -187,7 +185,7 @@ export class VerifierService {
    * An escalation goes before the sampled checks waiting: a dispute is decided by its votes, and
    * the sampled checks of an open audit have until it closes.
    */
-  private enqueue(job: Job): void {
+  private enqueue(job: DueCheck): void {
     if (job.duty !== 'escalation') {
       this.queue.push(job)
       return
@@ -244,7 +242,7 @@ export class VerifierService {
    * Check one task and post the verdict. Returns the verdict's reason (`ok` when it passed), or
    * `decided` when the task was decided while it waited, or `skipped` (the skipChecks cheat).
    */
-  private async check(job: Job): Promise<string> {
+  private async check(job: DueCheck): Promise<string> {
     const { chain, log } = this.components
     const task = getChecked(chain.replica.state, job.idHex)
     // Decided (or pruned) while it waited: nothing to add.
@@ -264,7 +262,7 @@ export class VerifierService {
 
   /** Fetch the record, check it against the settled receipt, replay it. */
   private async replay(
-    job: Job,
+    job: DueCheck,
     executor: string,
     gateway: string,
     digest: Uint8Array,
@@ -334,7 +332,7 @@ export class VerifierService {
    * open its own commitment fails the check, as one that keeps no record does.
    */
   private async audit(
-    job: Job,
+    job: DueCheck,
     executor: string,
     record: TaskRecordData,
     replay: ReplayRequest,
@@ -389,7 +387,7 @@ export class VerifierService {
   }
 
   /** The first record from `peers` that is the settled one and holds together. */
-  private async fetch(job: Job, peers: string[], digest: Uint8Array): Promise<TaskRecordData> {
+  private async fetch(job: DueCheck, peers: string[], digest: Uint8Array): Promise<TaskRecordData> {
     const { tasks, chainId, log, local } = this.components
     for (const peer of new Set(peers)) {
       const time = deadline(this.opts.recordTimeoutMs, this.abort.signal)
