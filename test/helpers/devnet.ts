@@ -47,7 +47,8 @@ export async function startDevnet(base: string, peers: number, extra: string[] =
   }
 }
 
-async function diagnose(base: string, peers: number): Promise<string> {
+/** Who each peer of the devnet under `base` is connected to, and each daemon's last warnings. */
+export async function diagnose(base: string, peers: number): Promise<string> {
   const lines: string[] = []
   for (let i = 0; i < peers; i++) {
     const dataDir = join(base, `peer-${i}`)

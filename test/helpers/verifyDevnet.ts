@@ -6,7 +6,7 @@ import OpenAI from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { TestDaemon, type StatusJson } from './daemon.js'
 import { cordex, tempDir, waitFor } from './cli.js'
-import { startDevnet, type RunningDevnet } from './devnet.js'
+import { diagnose, startDevnet, type RunningDevnet } from './devnet.js'
 import { taskFee } from '../../src/ledger/index.js'
 import type { ChainTaskView, HostView, Verification } from '../../src/node/index.js'
 import { LedgerWatch, type EconGenesis } from './payouts.js'
@@ -180,14 +180,20 @@ const final = (s: string | undefined): boolean =>
 export async function decided(gateway: number, id: string): Promise<TaskView> {
   // A task whose votes do not reach a majority early is decided when its audit closes, at the end
   // of the next epoch; on a loaded machine that can take more than two minutes.
-  return waitFor(
+  // A record that goes away was dropped with its audit while still disputed: say so at once.
+  let seen = false
+  const t = await waitFor(
     `task ${id.slice(0, 8)} decided`,
     async () => {
       const t = await task(gateway, id)
-      return final(t.chain?.status) ? t : undefined
+      if (t.chain === null) return seen ? t : undefined
+      seen = true
+      return final(t.chain.status) ? t : undefined
     },
     240_000,
   )
+  if (t.chain === null) throw new Error(`task ${id.slice(0, 8)} was dropped with its audit, undecided`)
+  return t
 }
 
 /** Restart peer `i` with another cheat (a new config, a new process outside the supervisor). */
@@ -326,14 +332,21 @@ export function useVerifyDevnet(
     // The cheater puts up stake, so that slashing shows.
     const r = await cordex(['tx', 'stake', '--amount', String(STAKE), '--data-dir', dataDir(3), '--json'])
     assert.equal(r.code, 0, r.stderr)
+    let models: unknown
     await waitFor(
       'five hosts of the model',
       async () => {
         const m = (await api(0).get<{ data: Array<{ cordex: { hosts: number } }> }>('/v1/models')).body
+        models = m
         return m.data[0]?.cordex.hosts === N ? true : undefined
       },
       60_000,
-    )
+    ).catch(async (err: unknown) => {
+      process.stderr.write(
+        `models as peer 0 sees them: ${JSON.stringify(models)}\n${await diagnose(base, N)}\n`,
+      )
+      throw err
+    })
   })
 
   after(async () => {
