@@ -249,9 +249,8 @@ export async function round(
 /**
  * The rules of docs/verification.md "Penalties", recomputed: the client is refunded the fee (from
  * the stake for what held rewards lack), the executor's stake is then slashed by fraudSlashBps of
- * what it holds, each accuser's bounty is
- * min(slash / n, fee / 2 / n), and the cheater's reputation is 0, its fraud recorded and its jail
- * set.
+ * what it holds, each accuser's bounty is min(slash / n, fee / 2 / n), and the cheater's
+ * reputation is 0, its fraud recorded and its jail set.
  */
 export async function assertConvicted(
   t: TaskView,
