@@ -328,6 +328,24 @@ test('a rejected accusation costs the accuser its reputation and pay; a report i
   assert.equal(checkBooks(chain.state, SUPPLY), undefined)
 })
 
+test('a report of a task its checkers passed by a majority already is rejected at once, the deposit going to them', () => {
+  const chain = started()
+  const t = chain.settle(a)
+  // b and c pass it (2 of the 3 others' weight) before the client reports it: no one who could
+  // still vote would be needed, so the report is decided in its own block.
+  assert.deepEqual(chain.vote(b, t.id, true), [])
+  assert.deepEqual(chain.vote(c, t.id, true), [])
+  assert.equal(chain.checked(t.hex).status, 'open')
+  const balance = (s: Signer): bigint => getAccount(chain.state, s.peerId).balance
+  const [clientBefore, bBefore, cBefore] = [balance(client), balance(b), balance(c)]
+  assert.deepEqual(chain.block([chain.tx(client, 'Report', { taskId: t.id })]), [])
+  assert.equal(chain.checked(t.hex).status, 'cleared')
+  assert.equal(balance(client), clientBefore - vp.reportDeposit - FEE_TX)
+  assert.equal(balance(b), bBefore + vp.reportDeposit / 2n)
+  assert.equal(balance(c), cBefore + vp.reportDeposit / 2n)
+  assert.deepEqual(chain.vote(d, t.id, false), ['TASK_DECIDED'])
+})
+
 test('a disputed task is every weighted peer’s to vote on until its audit is dropped, its audit closed or not (checksDue)', () => {
   const chain = started()
   const { id, hex } = chain.settle(a)

@@ -3,6 +3,7 @@ import { toHex } from '../../crypto.js'
 import { TxRejectedError } from '../../errors.js'
 import { getAccount, putAccount } from '../../state/access.js'
 import { getAudit, getChecked, getVerifyParams, putChecked } from '../../verify/access.js'
+import { settleDispute } from '../../verify/decide.js'
 import type { TxType } from '../tx.js'
 import { taskIdJson } from './taskCancel.js'
 
@@ -14,7 +15,8 @@ export interface ReportBody {
  * SPEC 6.3: a client disputes its own task, escrowing `reportDeposit`. The task is disputed as if
  * a check had failed: every weighted peer but the executor may vote, and the majority decides.
  * Upheld, the client gets its fee, its deposit and a share of the forfeit; rejected, the deposit
- * pays the verifiers who passed the task. Allowed until the task's audit closes.
+ * pays the verifiers who passed the task. Allowed until the task's audit closes. The votes cast
+ * before the report count: a task its checkers passed by a majority already is cleared at once.
  */
 export const report: TxType<ReportBody> = {
   name: 'Report',
@@ -44,6 +46,10 @@ export const report: TxType<ReportBody> = {
         `balance ${acct.balance} cannot pay the report deposit ${params.reportDeposit}`,
       )
     putAccount(s, tx.from, { ...acct, balance: acct.balance - params.reportDeposit })
-    putChecked(s, id, { ...task, status: 'disputed', reportDeposit: params.reportDeposit })
+    const next = { ...task, status: 'disputed' as const, reportDeposit: params.reportDeposit }
+    putChecked(s, id, next)
+    // The checks made before the report count: when they hold a majority already, it is decided
+    // now (no one left to vote could decide it later).
+    settleDispute(s, id, next, params)
   },
 }
