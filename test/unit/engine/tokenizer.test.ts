@@ -20,7 +20,8 @@ let pool: TokenizerPool
 before(async () => {
   kjv = await TextModel.load(join(ROOT, 'models', 'kjv-small'))
   llama = await TextModel.load(join(ROOT, 'test', 'fixtures', 'models', 'llama-tiny'))
-  pool = await TokenizerPool.start([kjv, llama], { maxQueue: 6, maxPerKey: 3 })
+  // Every prompt goes to the worker here; the inline path has its own pools below.
+  pool = await TokenizerPool.start([kjv, llama], { maxQueue: 6, maxPerKey: 3, inlineMaxChars: 0 })
 })
 
 after(async () => {
@@ -162,4 +163,40 @@ test('the whole queue is bounded, and a waiting job can be cancelled', async () 
   await assert.rejects(second, expectCode('CANCELLED'))
   await first
   assert.equal(pool.pending, 0)
+})
+
+test('a short prompt is tokenized on the calling thread while the worker is idle and the budget lasts', async () => {
+  // A clock that moves 1 ms each time it is read: each inline tokenization costs 1 ms of a budget
+  // of 10 ms a second.
+  let t = 0
+  const inline = await TokenizerPool.start([kjv], { inlineMaxChars: 64, inlineMsPerSecond: 10 }, () => ++t)
+  try {
+    const text = 'And the LORD said unto Moses,'
+    const ids = kjv.encode(text)
+    // In turn: inline until the budget is spent, then in the worker.
+    let calls = 0
+    while (inline.inlined === calls) {
+      assert.deepEqual(await inline.encode(kjv.id, text, 'api'), ids)
+      calls++
+      assert.ok(calls < 100, 'the budget never ran out')
+    }
+    const spent = inline.inlined
+    assert.ok(spent >= 5 && spent <= 11, `${spent} inline tokenizations on a 10-ms budget`)
+    assert.deepEqual(await inline.encode(kjv.id, text, 'api'), ids)
+    assert.equal(inline.inlined, spent, 'no budget left: the worker')
+    // A second later the budget is back.
+    t += 1000
+    assert.deepEqual(await inline.encode(kjv.id, text, 'api'), ids)
+    assert.equal(inline.inlined, spent + 1)
+    // Longer than inlineMaxChars, or while a job waits for the worker: the worker, in turn.
+    t += 1000
+    const long = 'And the LORD spake unto Moses, saying, Speak unto the children of Israel,'
+    assert.deepEqual(await inline.encode(kjv.id, long, 'api'), kjv.encode(long))
+    const busy = inline.encode(kjv.id, '中'.repeat(50_000), 'peer')
+    assert.deepEqual(await inline.encode(kjv.id, text, 'api'), ids)
+    await busy
+    assert.equal(inline.inlined, spent + 1)
+  } finally {
+    await inline.stop()
+  }
 })
