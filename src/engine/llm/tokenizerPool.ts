@@ -63,8 +63,7 @@ export class TokenizerPool {
   /** Inline tokenizing time left, ms, as of `creditAt`. */
   private credit: number
   private creditAt: number
-  /** Prompts tokenized on the calling thread so far. */
-  inlined = 0
+  private inlineCount = 0
 
   private constructor(
     private readonly worker: Worker,
@@ -125,6 +124,11 @@ export class TokenizerPool {
   /** Jobs waiting or running. */
   get pending(): number {
     return this.jobs
+  }
+
+  /** Prompts tokenized on the calling thread so far. */
+  get inlined(): number {
+    return this.inlineCount
   }
 
   /**
@@ -190,7 +194,7 @@ export class TokenizerPool {
       return Promise.reject(new EngineError('BAD_PARAMS', (err as Error).message))
     } finally {
       this.credit -= this.now() - start
-      this.inlined++
+      this.inlineCount++
     }
     return Promise.resolve(ids)
   }
