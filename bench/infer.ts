@@ -6,8 +6,8 @@
 //  - throughput with 1, 4 and 16 concurrent clients, on the engine alone and through the gateway
 //    (issue 14, item 6: continuous batching; target ≥ 3× one client's with 16), in tokens/s and in
 //    tokens per CPU-second of every process involved (which this shared machine's noise moves
-//    less); a client answered 503 (gateway saturated) waits its Retry-After and tries again, and
-//    the 503s are counted;
+//    less), with each process's CPU per token (gateway, executor, clients); a client answered 503
+//    (gateway saturated) waits its Retry-After and tries again, and the 503s are counted;
 //  - prefill and decode tokens/s of a random-weight decoder of about 100M parameters
 //    (scripts/model/random-decoder.mjs, built into build/models/ on first use) on the CPU, and on
 //    the GPU through onnxruntime's WebGPU provider where it finds an adapter (issue 11, item 4).
@@ -241,13 +241,13 @@ const MAX_ACTIVE = (
 
 /**
  * Tokens/s and latency with 1, 4 and 16 clients each sending `one` in a loop for SECONDS; and tokens
- * per CPU-second of every process involved (`cpu`: their CPU time so far, s), which this shared
- * machine's noise moves less than tokens/s.
+ * per CPU-second of every process involved (`cpu`: each one's CPU time so far, s, by name), which
+ * this shared machine's noise moves less than tokens/s, with each process's CPU per token.
  */
 async function throughput(
   name: string,
   one: () => Promise<Streamed>,
-  cpu: () => number,
+  cpu: () => Record<string, number>,
 ): Promise<string[][]> {
   const rows: string[][] = [
     [
@@ -260,6 +260,7 @@ async function throughput(
       'latency p50',
       'latency p99',
       '503s',
+      'CPU per token',
     ],
   ]
   let single = 0
@@ -286,7 +287,8 @@ async function throughput(
       }),
     )
     const rate = tokens / ((performance.now() - t0) / 1000)
-    const perCpu = tokens / (cpu() - c0)
+    const used = Object.entries(cpu()).map(([who, s]): [string, number] => [who, s - (c0[who] ?? 0)])
+    const perCpu = tokens / used.reduce((sum, [, s]) => sum + s, 0)
     if (clients === 1) [single, singleCpu] = [rate, perCpu]
     const s = summarize(lat)
     rows.push([
@@ -299,6 +301,7 @@ async function throughput(
       ms(s.p50),
       ms(s.p99),
       String(busy),
+      used.map(([who, s]) => `${who} ${ms((s * 1000) / tokens)}`).join(', '),
     ])
   }
   return rows
@@ -380,16 +383,23 @@ async function network(): Promise<void> {
       `\nThroughput with concurrent clients (32-token completions, greedy; engine.maxActive ${MAX_ACTIVE}; ` +
         `the executor admits ${DEFAULT_PEER_LIMITS.maxStreamsPerPeer} streams from one gateway at once)`,
     )
-    // CPU: this process (the engine's worker and the clients), then also the two daemons.
+    // CPU: this process (the engine's worker and the clients), then the two daemons and the clients.
     const own = (): number => {
       const c = process.cpuUsage()
       return (c.user + c.system) / 1e6
     }
-    const all = (): number => own() + daemonPids.reduce((n, pid) => n + (cpuSecondsOf(pid) ?? 0), 0)
+    const [gateway, executor] = daemonPids.map((pid) => () => cpuSecondsOf(pid) ?? 0)
     print(
-      table(await throughput('direct engine calls', (): Promise<Streamed> => direct(engine, model, 32), own)),
+      table(
+        await throughput(
+          'direct engine calls',
+          () => direct(engine, model, 32),
+          () => ({ engine: own() }),
+        ),
+      ),
     )
     await engine.stop()
+    const all = (): Record<string, number> => ({ gateway: gateway!(), executor: executor!(), clients: own() })
     print(table(await throughput('through gateway and executor', () => viaGateway(gw, 32), all)))
   } finally {
     agent.destroy()
