@@ -7,7 +7,7 @@ export {
   type RecordFailure,
   type RecordCheck,
 } from './record.js'
-export { checkDue, checksDue, keptAudits, revealDue, type CheckDuty, type DueCheck } from './plan.js'
+export { checksDue, keptAudits, revealDue, type CheckDuty, type DueCheck } from './plan.js'
 export {
   FreivaldsError,
   PrimeField,

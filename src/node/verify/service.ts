@@ -1,7 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../../util/logger.js'
 import { deadline } from '../../util/deadline.js'
-import { getEpoch } from '../../ledger/epoch/access.js'
 import {
   decodeTx,
   getChecked,
@@ -151,7 +150,7 @@ export class VerifierService {
     const height = chain.replica.head.height
     if (height === this.scannedHeight) return
     this.scannedHeight = height
-    const current = getEpoch(state)?.number ?? 0
+    const { from, to: current } = keptAudits(state)
     const due = checksDue(state, signer.peerId, this.keyFor, (idHex) => this.queued.has(idHex))
     for (const job of due) {
       if (this.handled.has(`${job.duty}:${job.idHex}`)) continue
@@ -163,7 +162,6 @@ export class VerifierService {
       this.queued.add(job.idHex)
       this.enqueue(job)
     }
-    const { from } = keptAudits(state)
     for (const [id, e] of this.handled) if (e < from) this.handled.delete(id)
     const prev = current - 1
     const busy = this.queue.some((j) => j.epoch === prev && j.duty === 'sample')
