@@ -197,7 +197,8 @@ function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
         res.setEncoding('utf8')
         res.on('data', (chunk: string) => {
           buf += chunk
-          if (ttft === 0 && /"text":"[^"]/.test(chunk)) ttft = performance.now() - t0
+          // Tested on what has arrived, not the chunk alone: a chunk may end inside the first text.
+          if (ttft === 0 && /"text":"[^"]/.test(buf)) ttft = performance.now() - t0
         })
         res.on('error', reject)
         res.on('end', () => {
