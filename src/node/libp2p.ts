@@ -11,6 +11,7 @@ import type { Datastore } from 'interface-datastore'
 import type { Config } from './config/index.js'
 import { VERSION } from '../version.js'
 import { protocolPrefix, type PeerGuard } from '../protocols/index.js'
+import { noiseCrypto } from './noiseCrypto.js'
 
 export type CordexServices = {
   identify: Identify
@@ -43,7 +44,8 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
     nodeInfo: { name: 'cordex', version: VERSION, userAgent: `cordex/${VERSION}` },
     addresses: { listen: p2p.listen, announce: p2p.announce },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    // The library's crypto with a faster X25519 (noiseCrypto.ts): the same bytes, less CPU per handshake.
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionGater: {
       denyDialPeer: async (peer: PeerId) => banned(peer),
