@@ -17,6 +17,7 @@ import { killAllDaemons, stopAllDaemons } from './lib/daemons.js'
 import { runDiscovery, type DiscoveryResult } from './lib/discovery.js'
 import { runRtt, type RttResult } from './lib/rtt.js'
 import { runGossip, type GossipResult } from './lib/gossip.js'
+import { runConnCost, type ConnCostResult } from './lib/connCost.js'
 import { ms, num, print, progress, table } from './lib/report.js'
 import type { Percentiles } from './lib/stats.js'
 
@@ -44,6 +45,7 @@ interface BenchResults {
   discovery: DiscoveryResult[]
   rtt: RttResult | null
   gossip: GossipResult | null
+  connections: ConnCostResult | null
   /** Sections that could not run to the end, with the reason. */
   errors: Array<{ section: string; message: string }>
 }
@@ -62,6 +64,7 @@ async function main(): Promise<number> {
     discovery: [],
     rtt: null,
     gossip: null,
+    connections: null,
     errors: [],
   }
   const section = async <T>(name: string, run: () => Promise<T>): Promise<T | null> => {
@@ -87,6 +90,9 @@ async function main(): Promise<number> {
   results.rtt = await section('round trips', () => runRtt({ samples: 2000, warmup: 200, messageBytes: 64 }))
   results.gossip = await section('gossip', () =>
     runGossip({ peers: 10, messages: 200, messageBytes: 64, intervalMs: 10, drainMs: 5_000 }),
+  )
+  results.connections = await section('connections', () =>
+    runConnCost({ connections: 30, handshakes: 300, rounds: 5 }),
   )
 
   printSummary(results)
@@ -114,6 +120,7 @@ function printSummary(r: BenchResults): void {
   printDiscovery(r.discovery)
   if (r.rtt !== null) printRtt(r.rtt)
   if (r.gossip !== null) printGossip(r.gossip)
+  if (r.connections !== null) printConnCost(r.connections)
   if (r.errors.length > 0) {
     print()
     print('Sections that did not complete:')
@@ -255,6 +262,26 @@ function printGossip(g: GossipResult): void {
       ],
     ]),
   )
+}
+
+function printConnCost(c: ConnCostResult): void {
+  const { library, cordex } = c.x25519PerHandshakeMs
+  print()
+  print(
+    `4. What a connection costs in CPU: ${c.connections} connections made in one process, both ends counted`,
+  )
+  print(
+    table([
+      ['measure', 'CPU'],
+      ["one connection: Noise, Yamux, identify, the services' first streams", ms(c.cpuPerConnectionMs)],
+      ["X25519 work of one Noise handshake, the library's crypto (baseline)", ms(library)],
+      [
+        "the same, the daemon's crypto (src/node/noiseCrypto.ts)",
+        `${ms(cordex)} (${num(cordex / library)}×)`,
+      ],
+    ]),
+  )
+  print(`   a forming mesh of n daemons makes at least n(n-1)/2 connections (190 for 20)`)
 }
 
 // Ctrl-C (or a kill) stops the daemons before the benchmark goes; a second one exits at once, and
