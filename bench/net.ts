@@ -18,6 +18,7 @@ import { runDiscovery, type DiscoveryResult } from './lib/discovery.js'
 import { runRtt, type RttResult } from './lib/rtt.js'
 import { runGossip, type GossipResult } from './lib/gossip.js'
 import { runConnCost, type ConnCostResult } from './lib/connCost.js'
+import { runJoin, type JoinResult } from './lib/join.js'
 import { ms, num, print, progress, table } from './lib/report.js'
 import type { Percentiles } from './lib/stats.js'
 
@@ -43,6 +44,7 @@ interface BenchResults {
   startedAt: string
   machine: { node: string; platform: string; cpus: number; cpuModel: string }
   discovery: DiscoveryResult[]
+  join: JoinResult | null
   rtt: RttResult | null
   gossip: GossipResult | null
   connections: ConnCostResult | null
@@ -62,6 +64,7 @@ async function main(): Promise<number> {
       cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     },
     discovery: [],
+    join: null,
     rtt: null,
     gossip: null,
     connections: null,
@@ -87,6 +90,17 @@ async function main(): Promise<number> {
     )
     if (r !== null) results.discovery.push(r)
   }
+  const joinSize = Math.max(...sizes)
+  results.join = await section(`join ${joinSize}`, () =>
+    runJoin(joinSize, {
+      meshTimeoutMs: DISCOVERY.meshTimeoutMs,
+      pollMs: DISCOVERY.pollMs,
+      settleMs: 10_000,
+      restWindowMs: 10_000,
+      keepDirs: process.env.BENCH_KEEP === '1',
+      daemonArgs: logLevel === '' ? [] : ['--log-level', logLevel],
+    }),
+  )
   results.rtt = await section('round trips', () => runRtt({ samples: 2000, warmup: 200, messageBytes: 64 }))
   results.gossip = await section('gossip', () =>
     runGossip({ peers: 10, messages: 200, messageBytes: 64, intervalMs: 10, drainMs: 5_000 }),
@@ -118,6 +132,7 @@ function printSummary(r: BenchResults): void {
   print(`Cordex network benchmark, ${r.startedAt}`)
   print(`Node ${r.machine.node}, ${r.machine.platform}, ${r.machine.cpus} CPUs (${r.machine.cpuModel})`)
   printDiscovery(r.discovery)
+  if (r.join !== null) printJoin(r.join)
   if (r.rtt !== null) printRtt(r.rtt)
   if (r.gossip !== null) printGossip(r.gossip)
   if (r.connections !== null) printConnCost(r.connections)
@@ -208,6 +223,33 @@ function printDiscovery(results: DiscoveryResult[]): void {
     for (const note of d.notes) print(`   note (${d.peers} peers): ${note}`)
     if (d.keptDir !== null) print(`   data directories of the ${d.peers}-peer run kept in ${d.keptDir}`)
   }
+}
+
+function printJoin(j: JoinResult): void {
+  const n = j.peers
+  print()
+  print(
+    `   The mesh alone: ${n - 1} daemons ready and at rest, then the bootstrap daemon they were given starts`,
+  )
+  print(
+    table([
+      [
+        'peers',
+        'full mesh after it answered',
+        'CPU of all daemons meanwhile',
+        'of which at rest',
+        'connections (full mesh)',
+      ],
+      [
+        String(n),
+        j.meshMs === null ? 'no' : ms(j.meshMs),
+        `${num(j.cpuSeconds)} s`,
+        `${num(j.restCpuSeconds)} s`,
+        j.connections === null ? '—' : `${j.connections} (${(n * (n - 1)) / 2})`,
+      ],
+    ]),
+  )
+  if (j.keptDir !== null) print(`   data directories of the join run kept in ${j.keptDir}`)
 }
 
 function printRtt(r: RttResult): void {

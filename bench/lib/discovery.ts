@@ -92,7 +92,7 @@ export async function runDiscovery(n: number, opts: DiscoveryOptions): Promise<D
 }
 
 /** `cordex init` for every data directory, two at a time (each is a Node process on a 2-core host). */
-async function initAll(dir: string, n: number): Promise<DaemonProcess[]> {
+export async function initAll(dir: string, n: number): Promise<DaemonProcess[]> {
   progress(`discovery ${n}: cordex init ×${n} in ${dir}`)
   const daemons: DaemonProcess[] = new Array<DaemonProcess>(n)
   let next = 0
@@ -128,7 +128,7 @@ async function measure(daemons: DaemonProcess[], opts: DiscoveryOptions): Promis
   const cpuAtLastReady = sum(daemons.map((d) => d.cpuSeconds() ?? 0))
   progress(`discovery ${n}: all sockets answer ${Math.round(lastReady - t0)} ms after the first spawn`)
 
-  const mesh = await waitForMesh(daemons, t0, lastReady + opts.meshTimeoutMs, opts.pollMs)
+  const mesh = await waitForMesh(`discovery ${n}`, daemons, t0, lastReady + opts.meshTimeoutMs, opts.pollMs)
   // Memory once the mesh is complete (or the wait gave up), before the lookups add their own load.
   const rss = daemons.map((d) => d.rssMiB()).filter((v): v is number => v !== undefined)
   const cpuAtMesh = sum(daemons.map((d) => d.cpuSeconds() ?? 0))
@@ -173,7 +173,7 @@ async function measure(daemons: DaemonProcess[], opts: DiscoveryOptions): Promis
   }
 }
 
-interface MeshOutcome {
+export interface MeshOutcome {
   /** When the last daemon first reported all n-1 others (performance.now()), or null. */
   completeAt: number | null
   /** Each daemon's last /status reply (undefined where it did not answer). */
@@ -185,7 +185,8 @@ interface MeshOutcome {
  * those are exactly the other daemons. A daemon's time is that of the first reply that saw it full,
  * so the result is accurate to one request rather than to one poll round.
  */
-async function waitForMesh(
+export async function waitForMesh(
+  label: string,
   daemons: DaemonProcess[],
   t0: number,
   deadline: number,
@@ -223,7 +224,7 @@ async function waitForMesh(
       nextProgress = now + 2000
       const peers = last.map((s) => s?.peers ?? 0)
       progress(
-        `discovery ${n}: +${((now - t0) / 1000).toFixed(1)} s: ${verified.filter(Boolean).length}/${n} fully connected, ` +
+        `${label}: +${((now - t0) / 1000).toFixed(1)} s: ${verified.filter(Boolean).length}/${n} fully connected, ` +
           `fewest peers ${Math.min(...peers)}/${n - 1}, smallest routing table ${Math.min(...last.map((s) => s?.routingTableSize ?? 0))}`,
       )
     }
@@ -325,7 +326,7 @@ async function missingPeers(d: DaemonProcess, daemons: DaemonProcess[]): Promise
 }
 
 /** SIGTERM every daemon at once and wait for all to exit (SIGKILL after 10 s). */
-async function stopAll(daemons: DaemonProcess[]): Promise<{ ms: number; unclean: number }> {
+export async function stopAll(daemons: DaemonProcess[]): Promise<{ ms: number; unclean: number }> {
   const t = performance.now()
   const results = await Promise.all(daemons.filter((d) => d.proc !== undefined).map((d) => d.stop()))
   const unclean = results.filter((r) => r.killed || r.code !== 0).length
