@@ -1,11 +1,11 @@
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { DaemonProcess, PeerView } from './daemons.js'
 import { initAll, stopAll, waitForMesh } from './discovery.js'
 import { progress } from './report.js'
 import { sleep } from './stats.js'
+import { freePort } from '../../src/cli/cmds/devnet/ports.js'
 
 export interface JoinOptions {
   meshTimeoutMs: number
@@ -61,6 +61,7 @@ async function measure(daemons: DaemonProcess[], opts: JoinOptions): Promise<Omi
   const n = daemons.length
   const [boot, ...rest] = daemons
   if (boot === undefined) throw new Error('no daemons')
+  // Free now; the bootstrap daemon binds it only later, so another process could take it first.
   const port = await freePort()
   const configFile = join(boot.dataDir, 'config.json')
   const config = JSON.parse(readFileSync(configFile, 'utf8')) as { p2p?: Record<string, unknown> }
@@ -107,20 +108,4 @@ async function countConnections(daemons: DaemonProcess[]): Promise<number | null
     ends += r.body.reduce((s, p) => s + p.addrs.length, 0)
   }
   return ends / 2
-}
-
-/** A TCP port the kernel just handed out on loopback (free now; the bootstrap daemon binds it later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      )
-    })
-  })
 }
