@@ -1,5 +1,6 @@
-// Network benchmark of Cordex: discovery across daemon processes, stream round trips, gossip
-// latency. Prints figures; asserts nothing about them. `npm run bench:net`.
+// Network benchmark of Cordex: discovery across daemon processes, the mesh alone (its bootstrap
+// daemon started last), stream round trips, gossip latency, what one connection costs in CPU.
+// Prints figures; asserts nothing about them. `npm run bench:net`.
 //
 //   BENCH_SIZES=5,10,20   daemon counts for the discovery runs (default 5,10,20)
 //   BENCH_JSON=path       also write the figures as JSON
