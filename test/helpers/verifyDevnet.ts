@@ -342,7 +342,7 @@ export function useVerifyDevnet(
       60_000,
     ).catch(async (err: unknown) => {
       process.stderr.write(
-        `models as peer 0 sees them: ${JSON.stringify(models)}\n${await diagnose(base, N)}\n`,
+        `models as peer 0 sees them: ${JSON.stringify(models)}\n${await hostsDiagnosis(N)}\n${await diagnose(base, N)}\n`,
       )
       throw err
     })
@@ -394,3 +394,37 @@ export function watchPayouts(): LedgerWatch {
 export const honest: string[] = []
 /** Every completion the helpers received, in order: the tasks this file's tests sent. */
 export const completions: Completion[] = []
+
+/**
+ * For a devnet whose hosts did not all appear: each peer's HostAnnounce as peer 0 and as the peer
+ * itself see it, each one's head, and what each logged about announcing (CI keeps nothing else;
+ * this wait failed now and then with one host missing and every peer connected).
+ */
+async function hostsDiagnosis(n: number): Promise<string> {
+  const hostOf = async (asker: number, id: string): Promise<string> => {
+    const r = await api(asker)
+      .get<HostView>(`/hosts/${id}`)
+      .catch((e: Error) => ({ status: 0, body: e.message }))
+    if (r.status !== 200) return `HTTP ${r.status}`
+    const host = (r.body as HostView).host
+    return host === null ? 'no HostAnnounce' : `models ${host.models.join(',')} since ${host.since}`
+  }
+  const lines: string[] = []
+  for (let i = 0; i < n; i++) {
+    const id = idOf(i)
+    const head = await api(i)
+      .get<{ height: number }>('/ledger/head')
+      .then((r) => String(r.body.height))
+      .catch(() => '?')
+    const file = join(dataDir(i), 'daemon.log')
+    const announced = (existsSync(file) ? readFileSync(file, 'utf8') : '')
+      .split('\n')
+      .filter((l) => l.includes('host announced') || l.includes('cannot announce'))
+      .map((l) => l.slice(0, 200))
+    lines.push(
+      `peer-${i} (${id.slice(-6)}), head ${head}: as peer 0 sees it: ${await hostOf(0, id)}; ` +
+        `as it sees itself: ${await hostOf(i, id)}; its log: ${announced.join(' | ') || 'no announcement'}`,
+    )
+  }
+  return lines.join('\n')
+}
