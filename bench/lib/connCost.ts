@@ -3,9 +3,9 @@ import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
 import type { CordexLibp2p } from '../../src/node/libp2p.js'
 import { noiseCrypto } from '../../src/node/noiseCrypto.js'
-import { devnetConfig, startNodes, stopNodes } from './nodes.js'
+import { connect, devnetConfig, startNodes, stopNodes } from './nodes.js'
 import { progress } from './report.js'
-import { sleep } from './stats.js'
+import { sleep, summarize } from './stats.js'
 
 export interface ConnCostOptions {
   /** Connections timed (each to a fresh node). */
@@ -63,13 +63,11 @@ export async function runConnCost(opts: ConnCostOptions): Promise<ConnCostResult
   return {
     connections: opts.connections,
     cpuPerConnectionMs,
-    x25519PerHandshakeMs: { library: median(library), cordex: median(cordex) },
+    x25519PerHandshakeMs: { library: summarize(library).p50, cordex: summarize(cordex).p50 },
   }
 }
 
 async function connectIdentified(a: CordexLibp2p, b: CordexLibp2p): Promise<void> {
-  const addr = b.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error(`node ${b.peerId} has no listen address`)
   const identified = new Promise<void>((resolve) => {
     const onIdentify = (evt: CustomEvent<{ peerId: { equals(other: unknown): boolean } }>): void => {
       if (!evt.detail.peerId.equals(b.peerId)) return
@@ -78,7 +76,7 @@ async function connectIdentified(a: CordexLibp2p, b: CordexLibp2p): Promise<void
     }
     a.addEventListener('peer:identify', onIdentify)
   })
-  await a.dial(addr)
+  await connect(a, b)
   await identified
 }
 
@@ -110,9 +108,4 @@ function handshakeX25519Ms(crypto: ICryptoInterface, handshakes: number): number
 
 function cpuMs(u: NodeJS.CpuUsage): number {
   return (u.user + u.system) / 1000
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y)
-  return s[Math.floor(s.length / 2)] ?? Number.NaN
 }
