@@ -1,21 +1,30 @@
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import ort from 'onnxruntime-node'
 import { EngineError } from './errors.js'
 import { decoderIo, type DecoderIo, type IndexType } from './decoderIo.js'
+import { decodeGraph, stepOutput } from './decodeGraph.js'
 import { halfToFloat } from './float16.js'
+import { KvArena, type CacheData, type KvSlot } from './kvArena.js'
 import type { DecoderSpec } from './model.js'
 
 /**
  * One sequence's KV cache: the `past_key_values.*` inputs of its next step, and its length. After
- * a batched step (`OrtDecoder.decodeBatch`) the tensors are the whole batch's, [rows, kvHeads,
- * width, headDim], shared by its sequences: this one is row `row` (default 0), and its positions
- * are the last `length` of the width (the batch is left-padded).
+ * a batched prefill, or a batched step of an export decoded as it is, the tensors are the whole
+ * batch's, [rows, kvHeads, width, headDim], shared by its sequences: this one is row `row`
+ * (default 0), and its positions are the last `length` of the width (the batch is left-padded).
+ * After a step decoded in place (see OrtDecoder), `past` is empty and the cache is the first
+ * `length` positions of `slot`, a row of the decoder's KvArena.
  */
 export interface DecoderCache {
   past: Record<string, ort.Tensor>
   length: number
   row?: number
+  slot?: KvSlot
 }
+
+/** The `past` of every cache that lives in the decoder's arena. */
+const IN_ARENA: Record<string, ort.Tensor> = Object.freeze({})
 
 /** One sequence's part of a step's audited outputs (an int8 export): rows of x, y and scale, views. */
 export type AuditRows = Record<string, Int8Array | Int32Array | Float32Array>
@@ -34,6 +43,20 @@ export interface DecoderOptions {
   spinning?: boolean
   /** Default 'cpu'. */
   provider?: ExecutionProvider
+  /**
+   * Sequences decoded in place at once, at most (default 16; 0: never). See OrtDecoder: past
+   * that many, or with an export the rewrite does not understand, steps copy their caches.
+   */
+  arenaRows?: number
+}
+
+/** The decoding graph's session and the caches it reads in place. */
+interface InPlace {
+  session: ort.InferenceSession
+  arena: KvArena
+  /** Slots released while a step ran: released when it is done (its rows must not move meanwhile). */
+  deferred: KvSlot[]
+  running: boolean
 }
 
 /**
@@ -60,8 +83,8 @@ const ones = (type: IndexType, n: number): ort.Tensor =>
     ? new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n])
     : new ort.Tensor('int32', new Int32Array(n).fill(1), [1, n])
 
-/** A float cache tensor's elements, of its own type (float16 as Uint16Array bit patterns). */
-type CacheData = Float32Array | Uint16Array
+/** The largest difference from the export's logits that the decoding graph's self-check accepts. */
+const MAX_SELF_CHECK_DIFF = 1e-3
 
 const cacheTensor = (type: 'float32' | 'float16', data: CacheData, dims: number[]): ort.Tensor =>
   type === 'float16'
@@ -87,14 +110,28 @@ function floatLogits(t: ort.Tensor, from: number, copy: boolean, to = t.size): F
  * Optimum merged decoder (a boolean `use_cache_branch` input), float16 caches and logits, int32
  * ids, weights in external data files, and any operator onnxruntime implements (MatMulNBits 4-bit
  * weights among them). One session serves any number of sequences, each with its own cache.
+ *
+ * Decoding in place: where the export's attention reads its caches as decodeGraph.ts needs (GPT-2
+ * exports), and on the CPU, decoding steps run on a rewritten graph over caches kept in a KvArena
+ * (`arenaRows` rows), which returns each step's new keys and values instead of the grown caches;
+ * a self-check at open compares it with the export on one step and keeps it only if they agree.
+ * A sequence's cache moves into the arena at its first decoding step and stays there until
+ * `release`. Elsewhere (other exports, a full arena, steps of several tokens), steps copy caches.
  */
 export class OrtDecoder {
+  private inPlace: InPlace | null = null
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly spec: DecoderSpec,
     readonly io: DecoderIo,
     readonly provider: ExecutionProvider,
   ) {}
+
+  /** Whether decoding steps run in place (see the class). */
+  get decodesInPlace(): boolean {
+    return this.inPlace !== null
+  }
 
   /**
    * Open `dir/model.onnx`. Refuses with MODEL_INVALID an export onnxruntime cannot load (its
@@ -104,16 +141,17 @@ export class OrtDecoder {
   static async open(dir: string, spec: DecoderSpec, opts: DecoderOptions = {}): Promise<OrtDecoder> {
     const provider = opts.provider ?? 'cpu'
     const file = path.join(dir, 'model.onnx')
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      graphOptimizationLevel: 'all',
+      ...(opts.spinning === false
+        ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }
+        : {}),
+      ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+    }
     let session: ort.InferenceSession
     try {
-      session = await ort.InferenceSession.create(file, {
-        executionProviders: [provider],
-        graphOptimizationLevel: 'all',
-        ...(opts.spinning === false
-          ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }
-          : {}),
-        ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
-      })
+      session = await ort.InferenceSession.create(file, sessionOptions)
     } catch (err) {
       const reason = ortReason(err)
       if (NO_ADAPTER.test(reason))
@@ -127,7 +165,50 @@ export class OrtDecoder {
       await session.release()
       throw err
     }
-    return new OrtDecoder(session, spec, io, provider)
+    const decoder = new OrtDecoder(session, spec, io, provider)
+    const rows = opts.arenaRows ?? 16
+    if (provider === 'cpu' && rows > 0) await decoder.startInPlace(file, rows, sessionOptions)
+    return decoder
+  }
+
+  /**
+   * Open the decoding graph, when the export has one, and keep it if one step on it gives the
+   * export's own logits (a rewrite that matched a graph it does not compute is never used).
+   */
+  private async startInPlace(
+    file: string,
+    rows: number,
+    options: ort.InferenceSession.SessionOptions,
+  ): Promise<void> {
+    const graph = decodeGraph(await readFile(file), this.io.pastNames)
+    if (graph === null) return
+    let session: ort.InferenceSession
+    try {
+      session = await ort.InferenceSession.create(graph, options)
+    } catch {
+      return
+    }
+    const { kvHeads, headDim, contextLength, vocab } = this.spec
+    const arena = new KvArena(
+      this.io.pastNames,
+      this.io.kv === 'float16',
+      kvHeads,
+      headDim,
+      rows,
+      contextLength,
+    )
+    this.inPlace = { session, arena, deferred: [], running: false }
+    const prompt = [1 % vocab, 2 % vocab, 3 % vocab]
+    const first = await this.step(this.emptyCache(), prompt)
+    const copied = await this.step(first.cache, [4 % vocab])
+    const [inPlace] = await this.decodeBatch([first.cache], [4 % vocab])
+    this.release(inPlace!.cache)
+    let worst = 0
+    for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(copied.logits[i]! - inPlace!.logits[i]!))
+    if (!(worst <= MAX_SELF_CHECK_DIFF)) {
+      this.inPlace = null
+      await session.release()
+    }
   }
 
   /** An empty cache: past tensors of length 0, which the first step accepts. */
@@ -185,6 +266,38 @@ export class OrtDecoder {
     if (B > 1 && !this.batchable)
       throw new EngineError('BAD_PARAMS', 'decodeBatch: the export takes no attention mask or position ids')
     for (const c of caches) this.withinContext(c.length + 1)
+    const { inPlace } = this
+    if (inPlace === null) return this.decodeCopied(caches, tokens, audit)
+    // The sequences with a row decode in place; any the arena has no room for, as the export is.
+    const slots = this.admit(inPlace, caches)
+    const here = caches.flatMap((_, b) => (slots[b] !== null ? [b] : []))
+    const rest = caches.flatMap((_, b) => (slots[b] === null ? [b] : []))
+    const pick = <T>(xs: readonly T[], at: number[]): T[] => at.map((b) => xs[b]!)
+    const out = new Array<{ logits: Float32Array; cache: DecoderCache; audit: AuditRows }>(B)
+    if (here.length > 0) {
+      const done = await this.decodeInPlace(
+        inPlace,
+        pick(caches, here),
+        pick(slots, here) as KvSlot[],
+        pick(tokens, here),
+        audit,
+      )
+      here.forEach((b, i) => (out[b] = done[i]!))
+    }
+    if (rest.length > 0) {
+      const done = await this.decodeCopied(pick(caches, rest), pick(tokens, rest), audit)
+      rest.forEach((b, i) => (out[b] = done[i]!))
+    }
+    return out
+  }
+
+  /** decodeBatch with the export as it is: the caches stacked (copied unless they are one batch). */
+  private async decodeCopied(
+    caches: readonly DecoderCache[],
+    tokens: readonly number[],
+    audit: boolean,
+  ): Promise<Array<{ logits: Float32Array; cache: DecoderCache; audit: AuditRows }>> {
+    const B = caches.length
     const { io } = this
     const stacked = this.stack(caches)
     const width = stacked.width
@@ -217,6 +330,127 @@ export class OrtDecoder {
         audit: rows,
       }
     })
+  }
+
+  /**
+   * Each cache's row in the arena: its own when it has one and is its latest state; else a new
+   * row, into which it is copied (a cache from a prefill, or an earlier state of a row, which then
+   * goes on as a sequence of its own); null when no row is left.
+   */
+  private admit(inPlace: InPlace, caches: readonly DecoderCache[]): Array<KvSlot | null> {
+    const { arena } = inPlace
+    const slots: Array<KvSlot | null> = []
+    for (const c of caches) {
+      const own = c.slot
+      if (own !== undefined && own.live && own.length === c.length && !slots.includes(own)) {
+        slots.push(own)
+        continue
+      }
+      const sources = this.io.pastNames.map((name) => this.positions(c, name))
+      const slot = arena.admit(c.length)
+      if (slot === null) {
+        slots.push(null)
+        continue
+      }
+      for (const [i, name] of this.io.pastNames.entries()) {
+        const { src, w, row, start } = sources[i]!
+        const dst = arena.buffer(name)
+        for (let h = 0; h < this.spec.kvHeads; h++) {
+          const from = ((row * this.spec.kvHeads + h) * w + start) * this.spec.headDim
+          dst.set(src.subarray(from, from + c.length * this.spec.headDim), arena.offset(slot.row, h, 0))
+        }
+      }
+      slots.push(slot)
+    }
+    return slots
+  }
+
+  /**
+   * One decoding step on the decoding graph (see the class): every row of the arena in use is fed
+   * (a row not in this step is fed a placeholder token that attends to itself, and its result is
+   * dropped), each sequence's new key and value are written at its next position.
+   */
+  private async decodeInPlace(
+    inPlace: InPlace,
+    caches: readonly DecoderCache[],
+    slots: readonly KvSlot[],
+    tokens: readonly number[],
+    audit: boolean,
+  ): Promise<Array<{ logits: Float32Array; cache: DecoderCache; audit: AuditRows }>> {
+    const { io } = this
+    const { kvHeads: H, headDim: D } = this.spec
+    const { arena } = inPlace
+    // Room for every row, and for this step's position of each sequence in it.
+    let room = 0
+    for (let r = 0; r < arena.used; r++) room = Math.max(room, arena.slot(r).length)
+    for (const s of slots) room = Math.max(room, s.length + 1)
+    arena.fit(room)
+    const n = arena.used
+    const S = arena.width
+    const ids = new Array<number>(n).fill(0)
+    const positions = new Array<number>(n).fill(0)
+    const mask = new Array<number>(n * (S + 1)).fill(0)
+    for (let r = 0; r < n; r++) mask[r * (S + 1) + S] = 1
+    // The rows as fed: a release during the run moves rows, so the outputs are read by these.
+    const rows = slots.map((s) => s.row)
+    slots.forEach((s, b) => {
+      const r = rows[b]!
+      ids[r] = tokens[b]!
+      positions[r] = s.length
+      mask.fill(1, r * (S + 1), r * (S + 1) + s.length)
+    })
+    const feeds: Record<string, ort.Tensor> = { input_ids: indexTensor(io.ids, ids, [n, 1]) }
+    for (const name of io.pastNames) feeds[name] = cacheTensor(io.kv, arena.view(name, n), [n, H, S, D])
+    if (io.mask !== null) feeds.attention_mask = indexTensor(io.mask, mask, [n, S + 1])
+    if (io.positions !== null) feeds.position_ids = indexTensor(io.positions, positions, [n, 1])
+    const extra = audit ? io.auditNames : []
+    const fetches = ['logits', ...io.presentNames.map(stepOutput), ...extra]
+    inPlace.running = true
+    let out: ort.InferenceSession.OnnxValueMapType
+    try {
+      out = await inPlace.session.run(feeds, fetches)
+    } finally {
+      inPlace.running = false
+    }
+    io.pastNames.forEach((name, i) => {
+      const fresh = out[stepOutput(io.presentNames[i]!)]!.data as CacheData
+      const dst = arena.buffer(name)
+      slots.forEach((s, b) => {
+        for (let h = 0; h < H; h++) {
+          const from = (rows[b]! * H + h) * D
+          dst.set(fresh.subarray(from, from + D), arena.offset(rows[b]!, h, s.length))
+        }
+      })
+    })
+    const logits = out.logits!
+    const result = caches.map((c, b) => {
+      const r = rows[b]!
+      const auditRows: AuditRows = {}
+      for (const name of extra) {
+        const data = out[name]!.data as Int8Array | Int32Array | Float32Array
+        const per = data.length / n
+        auditRows[name] = data.subarray(r * per, (r + 1) * per)
+      }
+      slots[b]!.length = c.length + 1
+      return {
+        logits: this.lastLogits(logits, r, n),
+        cache: { past: IN_ARENA, length: c.length + 1, slot: slots[b]! },
+        audit: auditRows,
+      }
+    })
+    for (const s of inPlace.deferred.splice(0)) arena.release(s)
+    return result
+  }
+
+  /**
+   * Done with a sequence: its row of the arena, if it has one, goes back (any cache of it can no
+   * longer be fed). Nothing to do for a cache outside the arena.
+   */
+  release(cache: DecoderCache): void {
+    const { inPlace } = this
+    if (inPlace === null || cache.slot === undefined) return
+    if (inPlace.running) inPlace.deferred.push(cache.slot)
+    else inPlace.arena.release(cache.slot)
   }
 
   /**
@@ -270,8 +504,12 @@ export class OrtDecoder {
    */
   private stack(caches: readonly DecoderCache[]): { past: Record<string, ort.Tensor>; width: number } {
     const shared = caches[0]!.past
-    const t0 = shared[this.io.pastNames[0]!]!
-    if (caches.every((c, i) => c.past === shared && (c.row ?? 0) === i) && t0.dims[0] === caches.length)
+    const t0 = shared[this.io.pastNames[0]!]
+    if (
+      t0 !== undefined &&
+      caches.every((c, i) => c.past === shared && (c.row ?? 0) === i) &&
+      t0.dims[0] === caches.length
+    )
       return { past: shared, width: t0.dims[2]! }
     return this.gather(caches)
   }
@@ -279,9 +517,28 @@ export class OrtDecoder {
   /** The past tensors of one sequence alone, unpadded: its own, or its row copied out of a batch's. */
   private own(cache: DecoderCache): Record<string, ort.Tensor> {
     const t = cache.past[this.io.pastNames[0]!]
-    return t === undefined || (t.dims[0] === 1 && t.dims[2] === cache.length)
+    return cache.slot === undefined && (t === undefined || (t.dims[0] === 1 && t.dims[2] === cache.length))
       ? cache.past
       : this.gather([cache]).past
+  }
+
+  /**
+   * Where a cache's positions of input `name` lie: in `src`, a [rows, kvHeads, w, headDim] array,
+   * row `row`, from position `start` on (its tensor's right end, or its arena row's left).
+   */
+  private positions(
+    c: DecoderCache,
+    name: string,
+  ): { src: CacheData; w: number; row: number; start: number } {
+    if (c.slot !== undefined) {
+      const arena = this.inPlace?.arena
+      if (arena === undefined || !c.slot.live || c.slot.length < c.length)
+        throw new EngineError('BAD_PARAMS', 'this cache was released')
+      return { src: arena.buffer(name), w: arena.width, row: c.slot.row, start: 0 }
+    }
+    const t = c.past[name]!
+    const w = t.dims[2] ?? 0
+    return { src: t.data as CacheData, w, row: c.row ?? 0, start: w - c.length }
   }
 
   private gather(caches: readonly DecoderCache[]): { past: Record<string, ort.Tensor>; width: number } {
@@ -294,12 +551,9 @@ export class OrtDecoder {
           ? new Uint16Array(caches.length * H * width * D)
           : new Float32Array(caches.length * H * width * D)
       caches.forEach((c, b) => {
-        const t = c.past[name]!
-        const src = t.data as CacheData
-        const [, , w = 0] = t.dims
-        const row = c.row ?? 0
+        const { src, w, row, start } = this.positions(c, name)
         for (let h = 0; h < H; h++) {
-          const from = ((row * H + h) * w + (w - c.length)) * D
+          const from = ((row * H + h) * w + start) * D
           data.set(src.subarray(from, from + c.length * D), ((b * H + h) * width + (width - c.length)) * D)
         }
       })
@@ -400,5 +654,6 @@ export class OrtDecoder {
 
   async close(): Promise<void> {
     await this.session.release()
+    await this.inPlace?.session.release()
   }
 }

@@ -64,6 +64,8 @@ export interface GenerationChunk {
 export interface LoopModel {
   step(cache: DecoderCache, tokens: readonly number[]): Promise<{ logits: Float32Array; cache: DecoderCache }>
   emptyCache(): DecoderCache
+  /** Done with a sequence's cache (the decoder may hold it in place until then). */
+  release?(cache: DecoderCache): void
   decode(ids: readonly number[]): string
   eos: readonly number[]
   contextLength: number
@@ -120,35 +122,39 @@ export async function generate(
   }
 
   let { logits, cache } = await model.step(model.emptyCache(), promptIds)
-  for (;;) {
-    if (signal?.aborted === true) throw new EngineError('CANCELLED', 'generation cancelled')
-    let token = req.forceTokens === undefined ? sampler.next(logits) : req.forceTokens[tokens.length]!
-    // The first token always (so that every output served is wrong somewhere, however short),
-    // then `wrongRate` of the others.
-    if (wrong !== null && (tokens.length === 0 || wrong.next() / 4294967296 < wrongRate))
-      token = (token + 1 + (wrong.next() % (logits.length - 1))) % logits.length
-    tokens.push(token)
-    pending.push(token)
-    if (model.eos.includes(token)) {
-      finishReason = 'stop'
-      break
-    }
-    output.push(token)
-    const full = model.decode(output)
-    if (!full.endsWith('\uFFFD')) {
-      const at = firstStop(full, stop, Math.max(0, sent - holdBack))
-      if (at !== -1) {
-        text = full.slice(0, at)
+  try {
+    for (;;) {
+      if (signal?.aborted === true) throw new EngineError('CANCELLED', 'generation cancelled')
+      let token = req.forceTokens === undefined ? sampler.next(logits) : req.forceTokens[tokens.length]!
+      // The first token always (so that every output served is wrong somewhere, however short),
+      // then `wrongRate` of the others.
+      if (wrong !== null && (tokens.length === 0 || wrong.next() / 4294967296 < wrongRate))
+        token = (token + 1 + (wrong.next() % (logits.length - 1))) % logits.length
+      tokens.push(token)
+      pending.push(token)
+      if (model.eos.includes(token)) {
         finishReason = 'stop'
         break
       }
-      text = full
-      emit(text.length - holdBack)
+      output.push(token)
+      const full = model.decode(output)
+      if (!full.endsWith('\uFFFD')) {
+        const at = firstStop(full, stop, Math.max(0, sent - holdBack))
+        if (at !== -1) {
+          text = full.slice(0, at)
+          finishReason = 'stop'
+          break
+        }
+        text = full
+        emit(text.length - holdBack)
+      }
+      // Prompt and output together stay within the context.
+      if (tokens.length >= maxTokens || promptIds.length + tokens.length >= model.contextLength) break
+      if (req.forceTokens !== undefined && tokens.length >= req.forceTokens.length) break
+      ;({ logits, cache } = await model.step(cache, [token]))
     }
-    // Prompt and output together stay within the context.
-    if (tokens.length >= maxTokens || promptIds.length + tokens.length >= model.contextLength) break
-    if (req.forceTokens !== undefined && tokens.length >= req.forceTokens.length) break
-    ;({ logits, cache } = await model.step(cache, [token]))
+  } finally {
+    model.release?.(cache)
   }
   if (finishReason === 'length') text = model.decode(output)
   emit(text.length)

@@ -99,13 +99,19 @@ async function load(m: Extract<EngineWorkerRequest, { kind: 'load' }>): Promise<
   const { provider, fallback } = await chooseProvider(m.provider)
   for (const dir of dirs) {
     const model = await TextModel.load(dir)
-    const decoder = await OrtDecoder.open(dir, model.spec, { threads, spinning, provider })
+    const decoder = await OrtDecoder.open(dir, model.spec, {
+      threads,
+      spinning,
+      provider,
+      arenaRows: m.maxBatch,
+    })
     const steps = new StepScheduler(decoder, m.maxBatch)
     models.set(model.id, {
       step: (c, t) => steps.step(c, t),
       score: (t, from) => decoder.score(t, from),
       vocab: model.spec.vocab,
       emptyCache: () => decoder.emptyCache(),
+      release: (c) => decoder.release(c),
       decode: (ids) => model.decode(ids),
       eos: model.spec.eos,
       contextLength: model.spec.contextLength,
