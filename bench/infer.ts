@@ -158,6 +158,8 @@ interface Streamed {
   tokens: number
   /** Set when the gateway answered 503 (saturated): its Retry-After, ms. */
   retryAfterMs?: number
+  /** With a 503: why, the gateway's message with its task ids and counts left out. */
+  busyWhy?: string
 }
 
 /** The gateway's TCP listener and the bearer token it requires. */
@@ -211,6 +213,7 @@ function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
               totalMs,
               tokens: 0,
               retryAfterMs: Number(res.headers['retry-after'] ?? 1) * 1000,
+              busyWhy: busyReason(buf),
             })
           if (res.statusCode !== 200)
             return reject(new Error(`gateway answered ${res.statusCode}: ${buf.slice(0, 200)}`))
@@ -222,6 +225,17 @@ function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
     req.on('error', reject)
     req.end(body)
   })
+}
+
+/** A 503's message, its task and peer ids and numbers blanked so that the same cause counts once. */
+function busyReason(body: string): string {
+  let message = body
+  try {
+    message = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? body
+  } catch {
+    // Not JSON: the body as it is.
+  }
+  return message.replace(/\b[0-9a-f]{16,}\b|\b[1-9A-HJ-NP-Za-km-z]{40,}\b/g, '…').replace(/\d+/g, 'N')
 }
 
 async function direct(engine: Engine, model: TextModel, maxTokens: number): Promise<Streamed> {
@@ -271,6 +285,7 @@ async function throughput(
     const lat: number[] = []
     let tokens = 0
     let busy = 0
+    const why = new Map<string, number>()
     const t0 = performance.now()
     const c0 = cpu()
     await Promise.all(
@@ -279,6 +294,7 @@ async function throughput(
           const r = await one()
           if (r.retryAfterMs !== undefined) {
             busy++
+            if (r.busyWhy !== undefined) why.set(r.busyWhy, (why.get(r.busyWhy) ?? 0) + 1)
             await sleep(r.retryAfterMs)
             continue
           }
@@ -304,6 +320,7 @@ async function throughput(
       String(busy),
       used.map(([who, s]) => `${who} ${ms((s * 1000) / tokens)}`).join(', '),
     ])
+    for (const [reason, n] of why) progress(`${clients} clients: ${n} × 503 ${reason}`)
   }
   return rows
 }

@@ -41,6 +41,7 @@ import {
 } from '../../protocols/index.js'
 import { encodeRequest, inputHash, MAX_PROMPT_CHARS } from '../../protocols/infer/codec.js'
 import { getEpoch } from '../../ledger/epoch/access.js'
+import { getTask } from '../../ledger/task/access.js'
 import type { ChainService } from '../chain/service.js'
 import { OwnTxError } from '../chain/ownTxs.js'
 import { InferenceError } from './errors.js'
@@ -364,6 +365,31 @@ export class InferenceService {
     this.taskListeners.add(listener)
   }
 
+  /**
+   * Whether task `idHex`'s TaskOpen is in a block: at once, or once a block commits it within
+   * `firstTokenTimeoutMs` (false when none does, or when the client leaves).
+   */
+  private inBlock(idHex: string, signal?: AbortSignal): Promise<boolean> {
+    const { chain } = this.components
+    const opened = (): boolean => getTask(chain.replica.state, idHex) !== undefined
+    if (opened()) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        chain.offCommit(onCommit)
+        signal?.removeEventListener('abort', onAbort)
+        cancel()
+        resolve(ok)
+      }
+      const onCommit = (): void => {
+        if (opened()) done(true)
+      }
+      const onAbort = (): void => done(false)
+      const cancel = unrefTimer(() => done(false), this.opts.firstTokenTimeoutMs)
+      chain.onCommit(onCommit)
+      signal?.addEventListener('abort', onAbort)
+    })
+  }
+
   private busy(why: string): InferenceError {
     return new InferenceError(503, 'gateway_busy', `the gateway is saturated (${why}); retry shortly`, {
       'retry-after': String(this.opts.retryAfterS ?? 1),
@@ -400,30 +426,44 @@ export class InferenceService {
     const failures: string[] = []
     // Every executor tried said it had no room for us (now): the network is saturated, not broken.
     let allBusy = true
-    for (const executor of order.slice(0, this.opts.maxAttempts)) {
+    // An executor that refuses the task only because this gateway's TaskOpens are still
+    // unconfirmed (SPEC 5.3) admits it once its TaskOpen is in a block: it is asked again then,
+    // once, rather than refunding an escrow that is about to land.
+    let waitedForBlock = false
+    attempt: for (const executor of order.slice(0, this.opts.maxAttempts)) {
       attempts.push(executor)
       const collect = (c: { tokens: number[]; text: string }): void => {
         tokens.push(...c.tokens)
         text += c.text
         if (c.text.length > 0) onChunk(c.text, executor)
       }
-      try {
-        const outcome = await this.execute(executor, request, collect, signal)
-        this.checkReceipt(task, outcome, executor, request, tokens)
-        const route = { idHex, openNonce: open.nonce, executor, attempts, seed, order }
-        return await this.settle(task, route, outcome, text, tokens)
-      } catch (err) {
-        const before = err instanceof InferError ? err.meta.beforeFirstToken : tokens.length === 0
-        failures.push(`${executor}: ${(err as Error).message}`)
-        allBusy &&= err instanceof InferError && BUSY_CODES.has(err.meta.remoteCode ?? '')
-        log.warn({ taskId: idHex, executor, err: (err as Error).message, before }, 'executor failed')
-        if (!before || signal?.aborted === true) break
+      for (;;) {
+        try {
+          const outcome = await this.execute(executor, request, collect, signal)
+          this.checkReceipt(task, outcome, executor, request, tokens)
+          const route = { idHex, openNonce: open.nonce, executor, attempts, seed, order }
+          return await this.settle(task, route, outcome, text, tokens)
+        } catch (err) {
+          const before = err instanceof InferError ? err.meta.beforeFirstToken : tokens.length === 0
+          const code = err instanceof InferError ? err.meta.remoteCode : undefined
+          if (code === 'UNCONFIRMED_LIMIT' && !waitedForBlock && signal?.aborted !== true) {
+            waitedForBlock = true
+            log.info({ taskId: idHex, executor }, 'the executor waits for the escrow to be in a block')
+            if (await this.inBlock(idHex, signal)) continue
+          }
+          failures.push(`${executor}: ${(err as Error).message}`)
+          allBusy &&= BUSY_CODES.has(code ?? '')
+          log.warn({ taskId: idHex, executor, err: (err as Error).message, before }, 'executor failed')
+          if (!before || signal?.aborted === true) break attempt
+          continue attempt
+        }
       }
     }
     const refunded = this.settlements.cancel(idHex, open.nonce)
     if (signal?.aborted === true) throw new InferenceError(499, 'cancelled', 'the client went away')
     const escrow = refunded ? 'escrow refunded' : 'refund pending (retried until it is in a block)'
-    if (allBusy) throw this.busy(`every executor tried is busy; task ${idHex}: ${escrow}`)
+    if (allBusy)
+      throw this.busy(`every executor tried is busy: ${failures.join('; ')}; task ${idHex}: ${escrow}`)
     const why = failures.length === 0 ? 'no executor answered' : failures.join('; ')
     throw new InferenceError(502, 'executor_failed', `task ${idHex} failed, ${escrow}: ${why}`)
   }
