@@ -22,10 +22,13 @@
 // The rewrite applies only where every cache is used exactly this way: each `present.N.*` the
 // output of a Concat of its past and one other tensor along the position axis, the key read only
 // through a Transpose of its last two axes into the scores' MatMul, the value only as the right
-// side of the output's MatMul. GPT-2 exports by torch.onnx (kjv-small, and its int8 form) are
-// such graphs. Anything else (a merged decoder's subgraphs, grouped-query attention that expands
-// the cache, weights in external files, which a graph loaded from memory cannot find) gets null,
-// and the engine decodes with the export as it is.
+// side of the output's MatMul, either directly or through a chain of Unsqueeze, Expand and
+// Reshape that repeats its heads (grouped-query attention: it acts on each position alone, so it
+// is applied to the past and to the step's rows separately). GPT-2 and Llama exports by
+// torch.onnx (kjv-small and its int8 form, the Llama fixtures in float32, float16, int8 and 4-bit)
+// are such graphs. Anything else (a merged decoder's If branches, weights in external files,
+// which a graph loaded from memory cannot find) gets null, and the engine decodes with the export
+// as it is.
 import onnxProto from 'onnx-proto'
 
 const { onnx } = onnxProto
@@ -37,6 +40,8 @@ export const stepOutput = (present: string): string => `${present}.step`
 const INT64 = onnx.TensorProto.DataType.INT64
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL
 const PREFIX = 'cordex/decode/'
+/** Operators that repeat a cache's heads position by position (grouped-query attention). */
+const REPEAT_OPS = new Set(['Unsqueeze', 'Expand', 'Reshape'])
 
 const int64 = (name: string, v: number): onnxProto.onnx.TensorProto =>
   onnx.TensorProto.create({
@@ -66,6 +71,30 @@ export function decodeGraph(model: Uint8Array, pastNames: readonly string[]): Ui
   const node = (name: string, opType: string, input: string[], output: string[], attribute = []) =>
     onnx.NodeProto.create({ name: PREFIX + name, opType, input, output, attribute })
 
+  /**
+   * The nodes from `start` to its attention: a chain of Unsqueeze, Expand and Reshape, each the
+   * only consumer of the one before (grouped-query attention repeating the cache's heads, which
+   * acts on each position alone), and the node after it.
+   */
+  const chainFrom = (start: string): { chain: Node[]; end: Node | undefined; out: string } => {
+    const chain: Node[] = []
+    let out = start
+    for (;;) {
+      const n = only(out)
+      if (n === undefined || !REPEAT_OPS.has(n.opType ?? '') || n.input?.[0] !== out)
+        return { chain, end: n, out }
+      chain.push(n)
+      out = n.output![0]!
+    }
+  }
+  /** The chain again, fed `input` instead (its other inputs, shapes, are shared); its output. */
+  const repeat = (chain: Node[], input: string, at: string, added: Node[]): string =>
+    chain.reduce((x, n, k) => {
+      const out = `${PREFIX}${at}${k}`
+      added.push(node(`${at}${k}`, n.opType!, [x, ...n.input!.slice(1)], [out], n.attribute as never))
+      return out
+    }, input)
+
   /** Each replaced node: the nodes that take its place (none: dropped). */
   const replaced = new Map<Node, Node[]>()
   const steps: Array<{ present: string; fresh: string }> = []
@@ -79,8 +108,14 @@ export function decodeGraph(model: Uint8Array, pastNames: readonly string[]): Ui
     const fresh = concat.input[1]!
     replaced.set(concat, [])
     steps.push({ present, fresh })
+    const { chain, end, out } = chainFrom(present)
+    for (const n of chain) replaced.set(n, [])
+    const at = `${present}/`
+    const added: Node[] = []
+    const pastX = repeat(chain, past, `${at}past/`, added)
+    const freshX = repeat(chain, fresh, `${at}fresh/`, added)
     if (past.endsWith('.key')) {
-      const tr = only(present)
+      const tr = end
       const perm = tr?.attribute
         ?.find((a) => a.name === 'perm')
         ?.ints?.map(Number)
@@ -90,11 +125,11 @@ export function decodeGraph(model: Uint8Array, pastNames: readonly string[]): Ui
       if (mm?.opType !== 'MatMul' || mm.input![1] !== tr.output![0]) return null
       const [q] = mm.input!
       const scores = mm.output![0]!
-      const at = `${present}/`
       replaced.set(tr, [])
       replaced.set(mm, [
-        node(`${at}pastT`, 'Transpose', [past], [`${PREFIX}${at}pastT`], tr.attribute as never),
-        node(`${at}freshT`, 'Transpose', [fresh], [`${PREFIX}${at}freshT`], tr.attribute as never),
+        ...added,
+        node(`${at}pastT`, 'Transpose', [pastX], [`${PREFIX}${at}pastT`], tr.attribute as never),
+        node(`${at}freshT`, 'Transpose', [freshX], [`${PREFIX}${at}freshT`], tr.attribute as never),
         node(`${at}pastScores`, 'MatMul', [q!, `${PREFIX}${at}pastT`], [`${PREFIX}${at}pastScores`]),
         node(`${at}freshScores`, 'MatMul', [q!, `${PREFIX}${at}freshT`], [`${PREFIX}${at}freshScores`]),
         node(`${at}scores`, 'Concat', [`${PREFIX}${at}pastScores`, `${PREFIX}${at}freshScores`], [scores], [
@@ -102,11 +137,11 @@ export function decodeGraph(model: Uint8Array, pastNames: readonly string[]): Ui
         ] as never),
       ])
     } else {
-      const mm = only(present)
-      if (mm?.opType !== 'MatMul' || mm.input![1] !== present) return null
+      const mm = end
+      if (mm?.opType !== 'MatMul' || mm.input![1] !== out) return null
       const [p] = mm.input!
-      const at = `${present}/`
       replaced.set(mm, [
+        ...added,
         node(
           `${at}pastP`,
           'Slice',
@@ -119,8 +154,8 @@ export function decodeGraph(model: Uint8Array, pastNames: readonly string[]): Ui
           [p!, `${PREFIX}-1`, `${PREFIX}end`, `${PREFIX}-1`],
           [`${PREFIX}${at}freshP`],
         ),
-        node(`${at}pastOut`, 'MatMul', [`${PREFIX}${at}pastP`, past], [`${PREFIX}${at}pastOut`]),
-        node(`${at}freshOut`, 'MatMul', [`${PREFIX}${at}freshP`, fresh], [`${PREFIX}${at}freshOut`]),
+        node(`${at}pastOut`, 'MatMul', [`${PREFIX}${at}pastP`, pastX], [`${PREFIX}${at}pastOut`]),
+        node(`${at}freshOut`, 'MatMul', [`${PREFIX}${at}freshP`, freshX], [`${PREFIX}${at}freshOut`]),
         node(`${at}out`, 'Add', [`${PREFIX}${at}pastOut`, `${PREFIX}${at}freshOut`], mm.output as string[]),
       ])
     }
