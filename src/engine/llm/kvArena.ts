@@ -2,6 +2,10 @@
 // per cache input, [rows, kvHeads, width, headDim], each sequence a row with its positions from
 // the left and the rest masked out. The decoding graph (decodeGraph.ts) reads a prefix of rows as
 // it lies and returns only each step's new key and value, which are written into the row.
+//
+// Its memory follows its use: the rows allocated double as sequences arrive (up to `capacity`),
+// the width follows the longest sequence (in steps of WIDTH_GRANULE), and the buffers are freed
+// when the last sequence leaves.
 
 /** A float cache's elements, of its own type (float16 as Uint16Array bit patterns). */
 export type CacheData = Float32Array | Uint16Array
@@ -21,6 +25,8 @@ export class KvArena {
   private readonly slots: KvSlot[] = []
   private readonly data = new Map<string, CacheData>()
   private cols = 0
+  /** Rows the buffers hold (`used` ≤ this ≤ `capacity`). */
+  private allocated = 0
 
   constructor(
     private readonly names: readonly string[],
@@ -48,7 +54,7 @@ export class KvArena {
     return this.slots[row]!
   }
 
-  /** The buffer of cache input `name`, [capacity, kvHeads, width, headDim]. */
+  /** The buffer of cache input `name`, [rows allocated, kvHeads, width, headDim]. */
   buffer(name: string): CacheData {
     return this.data.get(name)!
   }
@@ -69,17 +75,30 @@ export class KvArena {
    */
   admit(length: number): KvSlot | null {
     if (this.slots.length >= this.capacity) return null
-    this.fit(Math.max(length, ...this.slots.map((s) => s.length)))
+    const rows =
+      this.slots.length < this.allocated
+        ? this.allocated
+        : Math.min(this.capacity, Math.max(1, 2 * this.allocated))
+    this.resize(rows, this.widthFor(Math.max(length, ...this.slots.map((s) => s.length))))
     const slot: KvSlot = { row: this.slots.length, length, live: true }
     this.slots.push(slot)
     return slot
   }
 
-  /** Give a row back: the last row moves into its place. Releasing twice does nothing. */
+  /**
+   * Give a row back: the last row moves into its place; the buffers go with the last row.
+   * Releasing twice does nothing.
+   */
   release(slot: KvSlot): void {
     if (!slot.live) return
     slot.live = false
     const last = this.slots.pop()!
+    if (this.slots.length === 0) {
+      this.data.clear()
+      this.allocated = 0
+      this.cols = 0
+      return
+    }
     if (last === slot) return
     for (const buf of this.data.values())
       for (let h = 0; h < this.kvHeads; h++) {
@@ -92,29 +111,41 @@ export class KvArena {
 
   /**
    * Room for `positions` in every row: the width becomes `positions` rounded up to the granule
-   * (within the model's context), growing or shrinking; the rows are copied into new buffers when
-   * it changes.
+   * (within the model's context), growing or shrinking.
    */
   fit(positions: number): void {
+    this.resize(this.allocated, this.widthFor(positions))
+  }
+
+  private widthFor(positions: number): number {
     const want = Math.min(
       this.maxWidth,
       Math.max(WIDTH_GRANULE, Math.ceil(positions / WIDTH_GRANULE) * WIDTH_GRANULE),
     )
     if (positions > want) throw new RangeError(`${positions} positions: the context holds ${this.maxWidth}`)
-    if (want === this.cols) return
+    return want
+  }
+
+  /** Buffers of `rows` rows of `cols` positions, the rows in use copied into them. */
+  private resize(rows: number, cols: number): void {
+    if (rows === this.allocated && cols === this.cols) return
     const old = this.cols
-    this.cols = want
     for (const name of this.names) {
-      const size = this.capacity * this.kvHeads * want * this.headDim
+      const size = rows * this.kvHeads * cols * this.headDim
       const next = this.half ? new Uint16Array(size) : new Float32Array(size)
       const prev = this.data.get(name)
       if (prev !== undefined)
         for (const s of this.slots)
           for (let h = 0; h < this.kvHeads; h++) {
             const from = (s.row * this.kvHeads + h) * old * this.headDim
-            next.set(prev.subarray(from, from + s.length * this.headDim), this.offset(s.row, h, 0))
+            next.set(
+              prev.subarray(from, from + s.length * this.headDim),
+              (s.row * this.kvHeads + h) * cols * this.headDim,
+            )
           }
       this.data.set(name, next)
     }
+    this.allocated = rows
+    this.cols = cols
   }
 }

@@ -55,7 +55,7 @@ test('the decoding graph: GPT-2 and Llama exports return their steps’ own keys
     assert.equal(decodeGraph(readFileSync(join(FIXTURES, dir, 'model.onnx')), pastNames(2)), null, dir)
 })
 
-test('the arena: rows stay packed when one is given back, and widening or narrowing keeps every row’s positions', () => {
+test('the arena: rows stay packed when one is given back, widening or narrowing keeps every row’s positions, and its memory follows its use', () => {
   const H = 2
   const D = 3
   const arena = new KvArena(['k'], false, H, D, 3, 200)
@@ -72,12 +72,17 @@ test('the arena: rows stay packed when one is given back, and widening or narrow
         for (let d = 0; d < D; d++) out.push(arena.buffer('k')[arena.offset(row, h, p) + d]!)
     return out
   }
+  const rowSize = H * WIDTH_GRANULE * D
   const a = arena.admit(5)!
   fill(a.row, 5, 100000)
+  assert.equal(arena.buffer('k').length, rowSize, 'one row allocated')
   const b = arena.admit(7)!
   fill(b.row, 7, 200000)
+  assert.equal(arena.buffer('k').length, 2 * rowSize, 'the rows double')
   const c = arena.admit(2)!
   fill(c.row, 2, 300000)
+  assert.equal(arena.buffer('k').length, 3 * rowSize, 'up to the capacity')
+  assert.deepEqual(read(a.row, 5).slice(0, 2), [100000, 100001], 'rows kept as the buffers grew')
   assert.equal(arena.admit(1), null, 'three rows, no fourth')
   assert.equal(arena.width, WIDTH_GRANULE)
   const cRows = read(c.row, 2)
@@ -97,6 +102,12 @@ test('the arena: rows stay packed when one is given back, and widening or narrow
   arena.fit(200)
   assert.equal(arena.width, 200, 'never wider than the context')
   assert.throws(() => arena.fit(201), RangeError)
+  arena.release(b)
+  arena.release(c)
+  assert.equal(arena.used, 0)
+  assert.equal(arena.width, 0, 'the buffers go with the last row')
+  assert.equal(arena.admit(3)!.row, 0)
+  assert.equal(arena.buffer('k').length, rowSize)
 })
 
 for (const [dir, tolerance] of [
