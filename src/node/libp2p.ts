@@ -12,6 +12,7 @@ import type { Config } from './config/index.js'
 import { VERSION } from '../version.js'
 import { protocolPrefix, type PeerGuard } from '../protocols/index.js'
 import { noiseCrypto } from './noiseCrypto.js'
+import { yamuxWindowAtHalf } from './yamuxWindow.js'
 
 export type CordexServices = {
   identify: Identify
@@ -37,6 +38,7 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
   const { p2p } = config
   const prefix = protocolPrefix(config.network) // "cordex/<network>"
   const banned = (peer: PeerId): boolean => components.guard?.isBanned(peer.toString()) ?? false
+  yamuxWindowAtHalf()
   return createLibp2p<CordexServices>({
     start: false,
     privateKey: components.privateKey,
@@ -46,6 +48,7 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
     transports: [tcp()],
     // The library's crypto with a faster X25519 (noiseCrypto.ts): the same bytes, less CPU per handshake.
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
+    // Window updates at half the window, not after every frame (yamuxWindow.ts).
     streamMuxers: [yamux()],
     connectionGater: {
       denyDialPeer: async (peer: PeerId) => banned(peer),
