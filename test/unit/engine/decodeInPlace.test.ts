@@ -119,8 +119,10 @@ for (const [dir, tolerance] of [
   test(`decoding in place gives the export’s own logits, alone, in a batch, past a full arena, from an earlier state, and while rows are given back (${dir.split('/').at(-1)})`, async (t) => {
     const inPlace = await open(dir, 3)
     const copied = await open(dir, 0)
-    assert.equal(inPlace.decoder.decodesInPlace, true)
-    assert.equal(copied.decoder.decodesInPlace, false)
+    // Set up at the first decoding step, in the background; or now, when asked.
+    assert.equal(inPlace.decoder.decodesInPlace, false)
+    assert.equal(await inPlace.decoder.inPlaceReady(), true)
+    assert.equal(await copied.decoder.inPlaceReady(), false)
     const prompts = [
       'And the LORD said unto Moses,',
       'In the beginning',
@@ -194,3 +196,14 @@ for (const [dir, tolerance] of [
       return c
     }
   })
+
+test('decoding in place is set up at a decoder’s first decoding step, in the background; the sequence moves into the arena once it is ready', async () => {
+  const { model, decoder } = await open(KJV, 4)
+  let { cache } = await decoder.step(decoder.emptyCache(), model.encode('In the beginning'))
+  ;({ cache } = (await decoder.decodeBatch([cache], [5]))[0]!)
+  for (let i = 0; i < 3000 && !decoder.decodesInPlace; i++) await new Promise((r) => setTimeout(r, 10))
+  assert.equal(decoder.decodesInPlace, true, 'set up without being asked')
+  ;({ cache } = (await decoder.decodeBatch([cache], [6]))[0]!)
+  assert.notEqual(cache.slot, undefined, 'the sequence decodes in place now')
+  decoder.release(cache)
+})
