@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import OpenAI, { toFile } from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
-import { TestDaemon } from '../helpers/daemon.js'
+import { TestDaemon, waitForHosts } from '../helpers/daemon.js'
 import { tempDir, waitFor, cordex } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 
@@ -121,14 +121,7 @@ before(async () => {
   devnet = await startDevnet(base, 2)
   gateway = new TestDaemon(dataDir)
   client = socketClient(gateway.socket)
-  await waitFor(
-    'two hosts of the model',
-    async () => {
-      const m = (await gateway.get<{ data: Array<{ cordex: { hosts: number } }> }>('/v1/models')).body
-      return m.data[0]?.cordex.hosts === 2 ? true : undefined
-    },
-    60_000,
-  )
+  await waitForHosts(gateway, 2)
 })
 
 after(async () => {

@@ -2,8 +2,8 @@ import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { TestDaemon } from '../helpers/daemon.js'
-import { tempDir, waitFor } from '../helpers/cli.js'
+import { TestDaemon, waitForHosts } from '../helpers/daemon.js'
+import { tempDir } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 
 // Two daemons: peer 0 is a gateway that hosts nothing, peer 1 hosts the model and serves at most
@@ -33,14 +33,7 @@ before(async () => {
   }
   devnet = await startDevnet(base, 2)
   gateway = new TestDaemon(join(base, 'peer-0'))
-  await waitFor(
-    'the host of the model',
-    async () => {
-      const m = (await gateway.get<{ data: Array<{ cordex: { hosts: number } }> }>('/v1/models')).body
-      return m.data[0]?.cordex.hosts === 1 ? true : undefined
-    },
-    60_000,
-  )
+  await waitForHosts(gateway, 1)
 })
 
 after(async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { TestDaemon, type StatusJson, balanceOn, settledBalanceOn } from '../helpers/daemon.js'
+import { TestDaemon, type StatusJson, balanceOn, settledBalanceOn, waitForHosts } from '../helpers/daemon.js'
 import { tempDir, waitFor } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 
@@ -13,10 +13,6 @@ import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 // window is 64; each task takes two) and than the control socket takes connections (128).
 
 const REQUESTS = 150
-
-interface ModelList {
-  data: Array<{ cordex: { hosts: number } }>
-}
 
 /** What one request came to, as its client saw it. */
 type Outcome =
@@ -106,12 +102,7 @@ before(async () => {
   devnet = await startDevnet(base, 4)
   peers = devnet.peers
   gateway = new TestDaemon(join(base, 'peer-0'))
-  await waitFor(
-    'three hosts of the model',
-    async () =>
-      (await gateway.get<ModelList>('/v1/models')).body.data[0]?.cordex.hosts === 3 ? true : undefined,
-    60_000,
-  )
+  await waitForHosts(gateway, 3)
 })
 
 after(async () => {

@@ -6,7 +6,7 @@ import OpenAI from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { TestDaemon, type StatusJson, balanceOn, settledBalanceOn } from '../helpers/daemon.js'
+import { TestDaemon, type StatusJson, balanceOn, settledBalanceOn, waitForHosts } from '../helpers/daemon.js'
 import { tempDir, waitFor, cordex, ROOT } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 import { devnetConfig, startNodes, stopNodes } from '../../bench/lib/nodes.js'
@@ -100,14 +100,7 @@ before(async () => {
       undiciFetch(url, { ...init, dispatcher: agent } as never)) as never,
   })
   // Every host announced the model; the gateway announced nothing.
-  await waitFor(
-    'three hosts of the model',
-    async () => {
-      const m = (await gateway.get<ModelList>('/v1/models')).body
-      return m.data[0]?.cordex.hosts === 3 ? true : undefined
-    },
-    60_000,
-  )
+  await waitForHosts(gateway, 3)
 })
 
 after(async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { TestDaemon, type StatusJson } from '../helpers/daemon.js'
+import { TestDaemon, type StatusJson, waitForHosts } from '../helpers/daemon.js'
 import { tempDir, waitFor } from '../helpers/cli.js'
 import { startDevnet, type RunningDevnet } from '../helpers/devnet.js'
 import { parsePrometheus, total, type Family } from '../helpers/prometheus.js'
@@ -67,14 +67,7 @@ before(async () => {
   peers = devnet.peers
   gateway = new TestDaemon(join(base, 'peer-0'))
   host = new TestDaemon(join(base, 'peer-1'))
-  await waitFor(
-    'the host of the model',
-    async () => {
-      const m = (await gateway.get<{ data: Array<{ cordex: { hosts: number } }> }>('/v1/models')).body
-      return m.data[0]?.cordex.hosts === 1 ? true : undefined
-    },
-    60_000,
-  )
+  await waitForHosts(gateway, 1)
 })
 
 after(async () => {

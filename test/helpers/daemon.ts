@@ -134,3 +134,15 @@ export async function settledBalanceOn(daemon: TestDaemon, id: string): Promise<
     if ((await balanceOn(daemon, id)) === b) return b
   }
 }
+
+/** Wait until `gateway` lists `hosts` hosts of its first model (`GET /v1/models`), within 60 s. */
+export async function waitForHosts(gateway: TestDaemon, hosts: number): Promise<void> {
+  await waitFor(
+    hosts === 1 ? 'the host of the model' : `${hosts} hosts of the model`,
+    async () => {
+      const m = (await gateway.get<{ data: Array<{ cordex: { hosts: number } }> }>('/v1/models')).body
+      return m.data[0]?.cordex.hosts === hosts ? true : undefined
+    },
+    60_000,
+  )
+}

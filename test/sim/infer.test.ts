@@ -1,16 +1,11 @@
 import '../../src/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import { MemoryDatastore } from 'datastore-core'
 import { pino } from 'pino'
-import { buildLibp2p, type CordexLibp2p } from '../../src/node/libp2p.js'
-import { loadConfig } from '../../src/node/config/index.js'
+import type { CordexLibp2p } from '../../src/node/libp2p.js'
+import { connectedPair } from '../helpers/libp2pPair.js'
 import {
   InferError,
   InferProtocol,
@@ -28,31 +23,17 @@ import { silentLogger } from '../../src/util/logger.js'
 // buffers for minutes): two real libp2p nodes over TCP on loopback, in one process, the server
 // with a PeerGuard on a clock that does not move (so no rate refills during a test).
 
-const dir = mkdtempSync(join(tmpdir(), 'cx-inf-'))
-const devnet = loadConfig({ dataDir: dir, network: 'devnet' })
 const P = '/cordex/devnet/infer/1.0.0'
 let client: CordexLibp2p
 let server: CordexLibp2p
 
-async function node(): Promise<CordexLibp2p> {
-  const n = await buildLibp2p(
-    { privateKey: await generateKeyPair('Ed25519'), datastore: new MemoryDatastore() },
-    devnet,
-  )
-  await n.start()
-  return n
-}
+let stop: () => Promise<void>
 
 before(async () => {
-  client = await node()
-  server = await node()
-  await client.dial(server.getMultiaddrs()[0]!)
+  ;({ client, server, stop } = await connectedPair())
 })
 
-after(async () => {
-  await Promise.all([client.stop(), server.stop()])
-  rmSync(dir, { recursive: true, force: true })
-})
+after(async () => stop())
 
 const request = (prompt = 'And God said,'): InferRequest => ({
   taskId: new Uint8Array(32).fill(1),

@@ -2,22 +2,15 @@ import '../../src/polyfill.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
-import { MemoryDatastore } from 'datastore-core'
-import { buildLibp2p, type CordexLibp2p } from '../../src/node/libp2p.js'
-import { loadConfig } from '../../src/node/config/index.js'
+import type { CordexLibp2p } from '../../src/node/libp2p.js'
+import { connectedPair } from '../helpers/libp2pPair.js'
 
 // Yamux window updates at half the window (src/node/yamuxWindow.ts): two daemons' libp2p nodes
 // over TCP on loopback, in one process. A stream that receives many small frames (a streamed
 // completion: one per token) grants credit back in a few window updates, not one per frame; a
 // transfer of many windows still arrives whole, the sender never left without credit.
 
-const dir = mkdtempSync(join(tmpdir(), 'cx-yamux-'))
-const devnet = loadConfig({ dataDir: dir, network: 'devnet' })
 const P = '/cordex/devnet/test-window/1.0.0'
 /** Yamux's frame type of a window update (its spec: 0 data, 1 window update, 2 ping, 3 go away). */
 const WINDOW_UPDATE = 1
@@ -29,25 +22,13 @@ const WINDOW = 256 << 10
 let client: CordexLibp2p
 let server: CordexLibp2p
 
-async function node(): Promise<CordexLibp2p> {
-  const n = await buildLibp2p(
-    { privateKey: await generateKeyPair('Ed25519'), datastore: new MemoryDatastore() },
-    devnet,
-  )
-  await n.start()
-  return n
-}
+let stop: () => Promise<void>
 
 before(async () => {
-  client = await node()
-  server = await node()
-  await client.dial(server.getMultiaddrs()[0]!)
+  ;({ client, server, stop } = await connectedPair())
 })
 
-after(async () => {
-  await Promise.all([client.stop(), server.stop()])
-  rmSync(dir, { recursive: true, force: true })
-})
+after(async () => stop())
 
 test(
   'a stream receiving many small frames sends a few window updates, not one per frame; many windows of data arrive whole',
