@@ -217,15 +217,21 @@ export class OrtDecoder {
       )
     // The check runs on an arena of its own: the decoder's steps go on copying meanwhile.
     const trial: InPlace = { session, arena: arena(1), deferred: [], running: false }
-    const prompt = [1 % vocab, 2 % vocab, 3 % vocab]
-    const first = await this.step(this.emptyCache(), prompt)
-    const copied = await this.step(first.cache, [4 % vocab])
-    const slots = this.admit(trial, [first.cache]) as KvSlot[]
-    const [inPlace] = await this.decodeInPlace(trial, [first.cache], slots, [4 % vocab], false)
-    let worst = 0
-    for (let i = 0; i < vocab; i++) worst = Math.max(worst, Math.abs(copied.logits[i]! - inPlace!.logits[i]!))
-    if (worst <= MAX_SELF_CHECK_DIFF[this.io.kv]) this.inPlace = { ...trial, arena: arena(rows) }
-    else await session.release()
+    let worst = Infinity
+    try {
+      const prompt = [1 % vocab, 2 % vocab, 3 % vocab]
+      const first = await this.step(this.emptyCache(), prompt)
+      const copied = await this.step(first.cache, [4 % vocab])
+      const slots = this.admit(trial, [first.cache]) as KvSlot[]
+      const [inPlace] = await this.decodeInPlace(trial, [first.cache], slots, [4 % vocab], false)
+      worst = 0
+      for (let i = 0; i < vocab; i++)
+        worst = Math.max(worst, Math.abs(copied.logits[i]! - inPlace!.logits[i]!))
+    } finally {
+      // A check that failed or threw keeps the copying path, and the session goes.
+      if (worst <= MAX_SELF_CHECK_DIFF[this.io.kv]) this.inPlace = { ...trial, arena: arena(rows) }
+      else await session.release()
+    }
   }
 
   /** An empty cache: past tensors of length 0, which the first step accepts. */
