@@ -343,19 +343,11 @@ export class OrtDecoder {
     if (io.cacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [width > 0], [1])
     const extra = audit ? io.auditNames : []
     const out = await this.run(feeds, extra)
-    return caches.map((c, b) => {
-      const rows: AuditRows = {}
-      for (const name of extra) {
-        const data = out.audit[name]!.data as Int8Array | Int32Array | Float32Array
-        const n = data.length / B
-        rows[name] = data.subarray(b * n, (b + 1) * n)
-      }
-      return {
-        logits: this.lastLogits(out.logits, b, B),
-        cache: { past: out.past, length: c.length + 1, row: b },
-        audit: rows,
-      }
-    })
+    return caches.map((c, b) => ({
+      logits: this.lastLogits(out.logits, b, B),
+      cache: { past: out.past, length: c.length + 1, row: b },
+      audit: auditRows(out.audit, extra, b, B),
+    }))
   }
 
   /**
@@ -372,20 +364,15 @@ export class OrtDecoder {
         slots.push(own)
         continue
       }
-      const sources = this.io.pastNames.map((name) => this.positions(c, name))
+      // Checked before a row is taken: a released cache is refused with the arena as it was.
+      for (const name of this.io.pastNames) this.positions(c, name)
       const slot = arena.admit(c.length)
       if (slot === null) {
         slots.push(null)
         continue
       }
-      for (const [i, name] of this.io.pastNames.entries()) {
-        const { src, w, row, start } = sources[i]!
-        const dst = arena.buffer(name)
-        for (let h = 0; h < this.spec.kvHeads; h++) {
-          const from = ((row * this.spec.kvHeads + h) * w + start) * this.spec.headDim
-          dst.set(src.subarray(from, from + c.length * this.spec.headDim), arena.offset(slot.row, h, 0))
-        }
-      }
+      for (const name of this.io.pastNames)
+        this.copyPositions(c, name, arena.buffer(name), (h) => arena.offset(slot.row, h, 0))
       slots.push(slot)
     }
     return slots
@@ -451,17 +438,11 @@ export class OrtDecoder {
     const logits = out.logits!
     const result = caches.map((c, b) => {
       const r = rows[b]!
-      const auditRows: AuditRows = {}
-      for (const name of extra) {
-        const data = out[name]!.data as Int8Array | Int32Array | Float32Array
-        const per = data.length / n
-        auditRows[name] = data.subarray(r * per, (r + 1) * per)
-      }
       slots[b]!.length = c.length + 1
       return {
         logits: this.lastLogits(logits, r, n),
         cache: { past: IN_ARENA, length: c.length + 1, slot: slots[b]! },
-        audit: auditRows,
+        audit: auditRows(out, extra, r, n),
       }
     })
     for (const s of inPlace.deferred.splice(0)) arena.release(s)
@@ -567,6 +548,21 @@ export class OrtDecoder {
     return { src: t.data as CacheData, w, row: c.row ?? 0, start: w - c.length }
   }
 
+  /** Copy cache `c`'s positions of input `name` into `dst`, head `h`'s from `dstOffset(h)` on. */
+  private copyPositions(
+    c: DecoderCache,
+    name: string,
+    dst: CacheData,
+    dstOffset: (h: number) => number,
+  ): void {
+    const { kvHeads: H, headDim: D } = this.spec
+    const { src, w, row, start } = this.positions(c, name)
+    for (let h = 0; h < H; h++) {
+      const from = ((row * H + h) * w + start) * D
+      dst.set(src.subarray(from, from + c.length * D), dstOffset(h))
+    }
+  }
+
   private gather(caches: readonly DecoderCache[]): { past: Record<string, ort.Tensor>; width: number } {
     const width = Math.max(...caches.map((c) => c.length))
     const { kvHeads: H, headDim: D } = this.spec
@@ -576,13 +572,9 @@ export class OrtDecoder {
         this.io.kv === 'float16'
           ? new Uint16Array(caches.length * H * width * D)
           : new Float32Array(caches.length * H * width * D)
-      caches.forEach((c, b) => {
-        const { src, w, row, start } = this.positions(c, name)
-        for (let h = 0; h < H; h++) {
-          const from = ((row * H + h) * w + start) * D
-          data.set(src.subarray(from, from + c.length * D), ((b * H + h) * width + (width - c.length)) * D)
-        }
-      })
+      caches.forEach((c, b) =>
+        this.copyPositions(c, name, data, (h) => ((b * H + h) * width + (width - c.length)) * D),
+      )
       past[name] = cacheTensor(this.io.kv, data, [caches.length, H, width, D])
     }
     return { past, width }
@@ -683,4 +675,20 @@ export class OrtDecoder {
     await this.session.release()
     await this.inPlace?.session.release()
   }
+}
+
+/** Row `row` of `rows` of each audited output in `names` (views, not copies). */
+function auditRows(
+  out: Record<string, ort.Tensor>,
+  names: readonly string[],
+  row: number,
+  rows: number,
+): AuditRows {
+  const picked: AuditRows = {}
+  for (const name of names) {
+    const data = out[name]!.data as Int8Array | Int32Array | Float32Array
+    const per = data.length / rows
+    picked[name] = data.subarray(row * per, (row + 1) * per)
+  }
+  return picked
 }
