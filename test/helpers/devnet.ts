@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { callDaemon } from '../../src/cli/client.js'
 import type { PeerView } from '../../src/node/api/routes/peers.js'
@@ -13,8 +13,37 @@ export interface RunningDevnet {
   stop(): Promise<void>
 }
 
-/** Start `cordex devnet --json` with `peers` daemons under `base` and wait for its ready event. */
-export async function startDevnet(base: string, peers: number, extra: string[] = []): Promise<RunningDevnet> {
+/**
+ * The share of time a test devnet's Race workers idle (`raceWorker.throttle`). A devnet's daemons
+ * share this machine's two cores: at full speed, four or five Race workers (each running
+ * onnxruntime on every core) take both cores for the whole Race of every epoch, and everything
+ * else a test waits for (blocks, tasks, audits) crawls meanwhile. Throttled, they still race and
+ * earn weight; the Race's own tests (race.test.ts) pass `raceThrottle: 0`.
+ */
+export const TEST_RACE_THROTTLE = 0.9
+
+/**
+ * Start `cordex devnet --json` with `peers` daemons under `base` and wait for its ready event.
+ * Peers whose config.json (written before, if at all) sets no `raceWorker` race at
+ * `opts.raceThrottle` (default TEST_RACE_THROTTLE).
+ */
+export async function startDevnet(
+  base: string,
+  peers: number,
+  extra: string[] = [],
+  opts: { raceThrottle?: number } = {},
+): Promise<RunningDevnet> {
+  const throttle = opts.raceThrottle ?? TEST_RACE_THROTTLE
+  for (let i = 0; i < peers; i++) {
+    const dir = join(base, `peer-${i}`)
+    const file = join(dir, 'config.json')
+    const config = existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
+      : { network: 'devnet' }
+    if (config.raceWorker !== undefined) continue
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(file, JSON.stringify({ ...config, raceWorker: { throttle } }))
+  }
   const proc = spawn(
     process.execPath,
     [CORDEX, 'devnet', '--peers', String(peers), '--base-dir', base, '--json', ...extra],
