@@ -329,7 +329,11 @@ export function useVerifyDevnet(
     genesis = (JSON.parse(readFileSync(join(dataDir(0), 'config.json'), 'utf8')) as { genesis: Genesis })
       .genesis
     // The cheater puts up stake, so that slashing shows.
-    const r = await cordex(['tx', 'stake', '--amount', String(STAKE), '--data-dir', dataDir(3), '--json'])
+    // Waits for finality: on a loaded machine, right after the devnet's start, more than 30 s.
+    const r = await cordex(
+      ['tx', 'stake', '--amount', String(STAKE), '--data-dir', dataDir(3), '--json'],
+      90_000,
+    )
     assert.equal(r.code, 0, r.stderr)
     let models: unknown
     await waitFor(
