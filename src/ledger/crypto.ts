@@ -83,9 +83,9 @@ function publicKeyObject(peerId: string): KeyObject | undefined {
 /**
  * Signatures found valid lately, by signer, signature and message digest. A vote is checked when
  * it arrives by gossip, again when consensus takes it and again in the commit of its block; a
- * transaction when the mempool admits it and again when its block runs. Hashing the message costs
- * about a fiftieth of verifying it. Only valid signatures are kept, so a forged one is checked in
- * full each time.
+ * transaction when the mempool admits it and again when its block runs. A check found here costs
+ * about a quarter of a full one (8 µs against 30 µs on this machine: the message's hash and a
+ * lookup). Only valid signatures are kept, so a forged one is checked in full each time.
  */
 const verified = new Set<string>()
 const VERIFIED_MAX = 16_384
