@@ -73,7 +73,11 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
       pingTimeout: { minTimeout: 30_000, maxTimeout: 60_000 },
     },
     services: {
-      identify: identify({ protocolPrefix: prefix }),
+      // Identify tells kad-dht which peers serve the DHT, and is not retried: at its default timeout
+      // (5 s) a daemon starting while its bootstrap peer was saturated (twenty daemons starting on
+      // two cores) never learned that it serves the DHT, kept an empty routing table, and stayed
+      // out of the mesh.
+      identify: identify({ protocolPrefix: prefix, timeout: 30_000 }),
       // The connection monitor and the DHT both ping on this protocol; with libp2p's default of one
       // outbound stream per connection, their pings collide and the monitor aborts the connection.
       ping: ping({ protocolPrefix: prefix, maxOutboundStreams: 4, maxInboundStreams: 4 }),
