@@ -1,10 +1,10 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TestDaemon } from '../helpers/daemon.js'
 import { tempDir, cordex, cordexJson, waitFor } from '../helpers/cli.js'
-import { startDevnet } from '../helpers/devnet.js'
+import { startDevnet, writePeerConfig } from '../helpers/devnet.js'
 
 interface Epoch {
   epoch: number
@@ -38,10 +38,8 @@ test('daemons race every epoch: a half-speed peer gets about half the weight; a 
   // Race (the Race's transactions make blocks faster than one a second), and in most epochs no serve
   // phase of 2 blocks, which the checks below look at. 4 more blocks make one in every epoch.
   // Peer 3's Race worker runs at half speed.
-  const preset = (i: number, config: Record<string, unknown>): void => {
-    mkdirSync(join(base, `peer-${i}`), { recursive: true })
-    writeFileSync(join(base, `peer-${i}`, 'config.json'), JSON.stringify({ network: 'devnet', ...config }))
-  }
+  const preset = (i: number, config: Record<string, unknown>): void =>
+    writePeerConfig(join(base, `peer-${i}`), { network: 'devnet', ...config })
   preset(0, { genesis: { params: { epochBlocks: 24 } } })
   preset(3, { raceWorker: { throttle: 0.5 } })
   // The weights below are each peer's share of the cores: no test throttle but peer 3's own.

@@ -36,13 +36,8 @@ export async function startDevnet(
   const throttle = opts.raceThrottle ?? TEST_RACE_THROTTLE
   for (let i = 0; i < peers; i++) {
     const dir = join(base, `peer-${i}`)
-    const file = join(dir, 'config.json')
-    const config = existsSync(file)
-      ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
-      : { network: 'devnet' }
-    if (config.raceWorker !== undefined) continue
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(file, JSON.stringify({ ...config, raceWorker: { throttle } }))
+    const config = readPeerConfig(dir)
+    if (config.raceWorker === undefined) writePeerConfig(dir, { ...config, raceWorker: { throttle } })
   }
   const proc = spawn(
     process.execPath,
@@ -74,6 +69,20 @@ export async function startDevnet(
     await stop()
     throw err
   }
+}
+
+/** The config.json in `dataDir` as it stands; `{ network: 'devnet' }` when there is none yet. */
+export function readPeerConfig(dataDir: string): Record<string, unknown> {
+  const file = join(dataDir, 'config.json')
+  return existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
+    : { network: 'devnet' }
+}
+
+/** Write `config` as the config.json of `dataDir`, making the directory if need be. */
+export function writePeerConfig(dataDir: string, config: Record<string, unknown>): void {
+  mkdirSync(dataDir, { recursive: true })
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config))
 }
 
 /** Who each peer of the devnet under `base` is connected to, and each daemon's last warnings. */

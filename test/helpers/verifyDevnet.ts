@@ -1,12 +1,12 @@
 import { after, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { TestDaemon, type StatusJson } from './daemon.js'
 import { cordex, tempDir, waitFor } from './cli.js'
-import { diagnose, startDevnet, type RunningDevnet } from './devnet.js'
+import { diagnose, readPeerConfig, startDevnet, writePeerConfig, type RunningDevnet } from './devnet.js'
 import { taskFee } from '../../src/ledger/index.js'
 import type { ChainTaskView, HostView, Verification } from '../../src/node/index.js'
 import { LedgerWatch, type EconGenesis } from './payouts.js'
@@ -59,15 +59,7 @@ export const idOf = (i: number): string => peers[i]!.peerId
 export const api = (i: number): TestDaemon => restarted.get(i) ?? daemons[i]!
 
 export function writeConfig(i: number, extra: Record<string, unknown>): void {
-  mkdirSync(dataDir(i), { recursive: true })
-  const file = join(dataDir(i), 'config.json')
-  let current: Record<string, unknown> = { network: 'devnet' }
-  try {
-    current = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
-  } catch {
-    // not written yet
-  }
-  writeFileSync(file, JSON.stringify({ ...current, ...extra }))
+  writePeerConfig(dataDir(i), { ...readPeerConfig(dataDir(i)), ...extra })
 }
 
 export function openai(i: number): OpenAI {
