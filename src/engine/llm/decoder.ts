@@ -365,7 +365,7 @@ export class OrtDecoder {
         continue
       }
       // Checked before a row is taken: a released cache is refused with the arena as it was.
-      for (const name of this.io.pastNames) this.positions(c, name)
+      if (c.slot !== undefined) this.arenaOf(c.slot, c.length)
       const slot = arena.admit(c.length)
       if (slot === null) {
         slots.push(null)
@@ -538,14 +538,20 @@ export class OrtDecoder {
     name: string,
   ): { src: CacheData; w: number; row: number; start: number } {
     if (c.slot !== undefined) {
-      const arena = this.inPlace?.arena
-      if (arena === undefined || !c.slot.live || c.slot.length < c.length)
-        throw new EngineError('BAD_PARAMS', 'this cache was released')
+      const arena = this.arenaOf(c.slot, c.length)
       return { src: arena.buffer(name), w: arena.width, row: c.slot.row, start: 0 }
     }
     const t = c.past[name]!
     const w = t.dims[2] ?? 0
     return { src: t.data as CacheData, w, row: c.row ?? 0, start: w - c.length }
+  }
+
+  /** The arena that holds `slot` with `length` positions; throws BAD_PARAMS when it was released. */
+  private arenaOf(slot: KvSlot, length: number): KvArena {
+    const arena = this.inPlace?.arena
+    if (arena === undefined || !slot.live || slot.length < length)
+      throw new EngineError('BAD_PARAMS', 'this cache was released')
+    return arena
   }
 
   /** Copy cache `c`'s positions of input `name` into `dst`, head `h`'s from `dstOffset(h)` on. */
