@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import type { Message } from '@libp2p/gossipsub'
 import type { Counter } from 'prom-client'
@@ -49,6 +50,30 @@ export interface LedgerGossipOptions {
   chainId: string
   registry: TxRegistry
   limits: BlockLimits
+  /** The sequence number of the first message published (default: random). */
+  firstSeqno?: bigint
+}
+
+/** Bytes of the sequence number that ends every ledger gossip message. */
+export const SEQNO_BYTES = 8
+
+/**
+ * A ledger gossip message: the payload (a transaction, proposal or vote, each signed by its author),
+ * then the publisher's 8-byte sequence number, big-endian. Gossipsub runs without its own envelope
+ * signatures (`StrictNoSign`) and names a message by the hash of its bytes, so the sequence number
+ * is what makes a second send of the same payload (a consensus resend) a new message that reaches
+ * peers who missed the first, as gossipsub's own seqno did.
+ */
+export function frameGossip(payload: Uint8Array, seqno: bigint): Uint8Array {
+  const data = new Uint8Array(payload.length + SEQNO_BYTES)
+  data.set(payload)
+  new DataView(data.buffer).setBigUint64(payload.length, BigInt.asUintN(64, seqno))
+  return data
+}
+
+/** The payload of a ledger gossip message; null when it is too short to hold a sequence number. */
+export function gossipPayload(data: Uint8Array): Uint8Array | null {
+  return data.length < SEQNO_BYTES ? null : data.subarray(0, data.length - SEQNO_BYTES)
 }
 
 /**
@@ -59,6 +84,7 @@ export interface LedgerGossipOptions {
  */
 export class LedgerGossip {
   readonly topics: { tx: string; proposal: string; vote: string }
+  private seqno: bigint
 
   constructor(
     private readonly components: {
@@ -74,6 +100,7 @@ export class LedgerGossip {
   ) {
     const t = (name: string): string => topicName(opts.network, `${opts.chainId}/${name}`)
     this.topics = { tx: t('tx'), proposal: t('proposal'), vote: t('vote') }
+    this.seqno = opts.firstSeqno ?? randomBytes(SEQNO_BYTES).readBigUInt64BE()
   }
 
   start(): void {
@@ -122,9 +149,11 @@ export class LedgerGossip {
     this.publish('vote', encodeVote(v))
   }
 
-  private publish(name: LedgerTopic, data: Uint8Array): void {
+  private publish(name: LedgerTopic, payload: Uint8Array): void {
     const topic = this.topics[name]
     const { metrics } = this.components
+    const data = frameGossip(payload, this.seqno)
+    this.seqno = BigInt.asUintN(64, this.seqno + 1n)
     this.components.pubsub.publish(topic, data).then(
       () => metrics?.published.inc({ topic: name, result: 'sent' }),
       (err: unknown) => {
@@ -135,9 +164,11 @@ export class LedgerGossip {
   }
 
   private validateTx(m: Message): TopicValidatorResult {
+    const payload = gossipPayload(m.data)
+    if (payload === null) return TopicValidatorResult.Reject
     let tx: SignedTx
     try {
-      tx = decodeTx(this.opts.registry, m.data, this.opts.limits.maxTxBytes)
+      tx = decodeTx(this.opts.registry, payload, this.opts.limits.maxTxBytes)
     } catch (err) {
       return err instanceof TxRejectedError && err.code !== 'UNKNOWN_TYPE'
         ? TopicValidatorResult.Reject
@@ -148,9 +179,11 @@ export class LedgerGossip {
 
   /** Decode (bounded), check the signature, then let the chain judge what the proposal claims. */
   private validateProposal(m: Message): TopicValidatorResult {
+    const payload = gossipPayload(m.data)
+    if (payload === null) return TopicValidatorResult.Reject
     let p: Proposal
     try {
-      p = decodeProposal(m.data, this.opts.registry, this.opts.limits)
+      p = decodeProposal(payload, this.opts.registry, this.opts.limits)
     } catch {
       return TopicValidatorResult.Reject
     }
@@ -159,9 +192,11 @@ export class LedgerGossip {
   }
 
   private validateVote(m: Message): TopicValidatorResult {
+    const payload = gossipPayload(m.data)
+    if (payload === null) return TopicValidatorResult.Reject
     let v: Vote
     try {
-      v = decodeVote(m.data)
+      v = decodeVote(payload)
     } catch {
       return TopicValidatorResult.Reject
     }

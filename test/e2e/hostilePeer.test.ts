@@ -12,6 +12,7 @@ import { startDevnet } from '../helpers/devnet.js'
 import { loadConfig } from '../../src/node/config/index.js'
 import { buildLibp2p } from '../../src/node/libp2p.js'
 import { topicName } from '../../src/protocols/ids.js'
+import { frameGossip } from '../../src/protocols/ledgerGossip.js'
 import { encodeVote, signVote, VoteType } from '../../src/ledger/consensus/vote.js'
 import { signerFromSeed } from '../../src/ledger/crypto.js'
 
@@ -54,9 +55,15 @@ test('a forged far-future vote neither stalls catch-up nor stays connected', asy
 
   // The attacker's own key, as its ledger identity: a valid signature from someone with no right to vote.
   const signer = signerFromSeed(attackerKey.raw.subarray(0, 32))
+  // Framed as every ledger gossip message is (its publisher's sequence number at the end), so that
+  // what the victim refuses is the vote itself, not its framing.
+  let seqno = 0n
   const forged = (height: number, round = 0): Uint8Array =>
-    encodeVote(
-      signVote(config.genesis.chainId, signer, { type: VoteType.Prevote, height, round, blockHash: null }),
+    frameGossip(
+      encodeVote(
+        signVote(config.genesis.chainId, signer, { type: VoteType.Prevote, height, round, blockHash: null }),
+      ),
+      seqno++,
     )
   await attacker.services.pubsub.publish(topic, forged(Number.MAX_SAFE_INTEGER))
 

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import { decode as cborDecode } from 'cborg'
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { LedgerGossip, type Verdict } from '../../src/protocols/ledgerGossip.js'
+import { LedgerGossip, frameGossip, type Verdict } from '../../src/protocols/ledgerGossip.js'
 import {
   Replica,
   toHex,
@@ -126,7 +126,9 @@ function victim(): Victim {
     validate: (topic, data) => {
       const v = topicValidators.get(topic)
       if (v === undefined) throw new Error(`no validator on ${topic}`)
-      return v(from, { type: 'unsigned', topic, data })
+      // Framed as a publisher frames every ledger message (ledgerGossip.ts), so that the generated
+      // bytes reach the decoders; the framing's own checks are in test/unit/protocols/ledgerGossip.test.ts.
+      return v(from, { type: 'unsigned', topic, data: frameGossip(data, 0n) })
     },
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { PeerGuard, PENALTY } from '../../../src/protocols/guard.js'
-import { LedgerGossip } from '../../../src/protocols/ledgerGossip.js'
+import { LedgerGossip, frameGossip } from '../../../src/protocols/ledgerGossip.js'
 import { baseRegistry } from '../../../src/ledger/tx/index.js'
 import { encodeVote, signVote, VoteType } from '../../../src/ledger/consensus/vote.js'
 import { testSigner } from '../../helpers/chainSim.js'
@@ -91,7 +91,7 @@ test('a peer that relays forged or rejected votes loses score until it is banned
   const garbage = new Uint8Array([0xff, 0x00, 0x13])
   assert.equal(validate(from, { data: garbage }), TopicValidatorResult.Reject)
   // The chain judged it (a stranger's vote): rejected, and the relaying peer is scored.
-  assert.equal(validate(from, { data: encodeVote(vote) }), TopicValidatorResult.Reject)
+  assert.equal(validate(from, { data: frameGossip(encodeVote(vote), 1n) }), TopicValidatorResult.Reject)
   assert.equal(guard.score(PEER), 2 * PENALTY.reject)
   for (let i = 0; i < 8; i++) validate(from, { data: garbage })
   assert.equal(guard.isBanned(PEER), true)
