@@ -6,6 +6,7 @@
 //   BENCH_JSON=path       also write the figures as JSON
 //   BENCH_KEEP=1          keep the daemons' data directories (kept anyway when a run fails)
 //   BENCH_LOG_LEVEL=debug the daemons' log level (their logs stay in those directories with BENCH_KEEP)
+//   BENCH_CPU_PROF=1      each daemon writes a V8 CPU profile to <data dir>/prof (keep them with BENCH_KEEP)
 //
 // The daemons inherit the environment and log to <data dir>/daemon.log, so for instance
 // DEBUG='libp2p:*:error' puts libp2p's own error log there (and on this process's stderr).

@@ -137,7 +137,10 @@ export class DaemonProcess {
   spawn(args: string[] = []): void {
     const log = openSync(this.logFile, 'a')
     try {
-      const proc = spawn(process.execPath, [CORDEX, 'daemon', '--data-dir', this.dataDir, ...args], {
+      // BENCH_CPU_PROF=1: each daemon writes a V8 CPU profile into <data dir>/prof when it exits.
+      const prof =
+        process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir', join(this.dataDir, 'prof')] : []
+      const proc = spawn(process.execPath, [...prof, CORDEX, 'daemon', '--data-dir', this.dataDir, ...args], {
         stdio: ['ignore', log, log, 'ipc'],
       })
       this.proc = proc
