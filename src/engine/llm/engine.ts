@@ -13,6 +13,7 @@ import {
   type ReplayRequest,
   type ReplayVerdict,
 } from './replay.js'
+import { workerFile } from '../../util/workerFile.js'
 
 export interface EngineOptions {
   /** Model folders to load (each with a manifest). */
@@ -101,7 +102,7 @@ export class Engine {
       const m = await TextModel.load(dir)
       byId.set(m.id, m)
     }
-    const worker = new Worker(new URL('./worker.js', import.meta.url))
+    const worker = new Worker(workerFile(new URL('./worker.js', import.meta.url), 'engine-worker'))
     const loaded = new Promise<Extract<EngineWorkerReply, { kind: 'loaded' }>>((resolve, reject) => {
       const onMessage = (m: EngineWorkerReply): void => {
         if (m.kind === 'loaded') resolve(m)

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads'
 import { EngineError } from './errors.js'
 import type { TextModel } from './model.js'
 import type { TokenizerWorkerData, TokenizerWorkerReply, TokenizerWorkerRequest } from './tokenizerWorker.js'
+import { workerFile } from '../../util/workerFile.js'
 
 export interface TokenizerPoolOptions {
   /** Tokenizations waiting or running at once, over every caller; one more is refused with BUSY. */
@@ -88,7 +89,12 @@ export class TokenizerPool {
     const data: TokenizerWorkerData = {
       models: models.map((m) => ({ id: m.id, dir: m.dir, files: { ...m.manifest.files } })),
     }
-    const worker = new Worker(new URL('./tokenizerWorker.js', import.meta.url), { workerData: data })
+    const worker = new Worker(
+      workerFile(new URL('./tokenizerWorker.js', import.meta.url), 'tokenizer-worker'),
+      {
+        workerData: data,
+      },
+    )
     let onMessage: (m: TokenizerWorkerReply) => void = () => {}
     let onError: (err: Error) => void = () => {}
     let onExit: () => void = () => {}

@@ -16,6 +16,7 @@ import { deadline } from '../../util/deadline.js'
 import type { ChainService } from '../chain/service.js'
 import type { WorkerReply, WorkerRequest } from './worker.js'
 import type { Metrics } from '../metrics.js'
+import { workerFile } from '../../util/workerFile.js'
 
 /** Fetches sampled nonces of a prover's committed list, each checked against the root (`proof` protocol). */
 export interface ProofFetcher {
@@ -124,7 +125,7 @@ export class RaceService {
         await this.lists.del(key)
       }
     }
-    this.worker = new Worker(new URL('./worker.js', import.meta.url))
+    this.worker = new Worker(workerFile(new URL('./worker.js', import.meta.url), 'race-worker'))
     this.worker.unref()
     // The session does not depend on the seed: build it now, not after the starting gun.
     void this.call({ kind: 'prepare', profile: this.opts.profile, batch: this.opts.batch }).then(
