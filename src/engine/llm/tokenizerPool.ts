@@ -89,12 +89,8 @@ export class TokenizerPool {
     const data: TokenizerWorkerData = {
       models: models.map((m) => ({ id: m.id, dir: m.dir, files: { ...m.manifest.files } })),
     }
-    const worker = new Worker(
-      workerFile(new URL('./tokenizerWorker.js', import.meta.url), 'tokenizer-worker'),
-      {
-        workerData: data,
-      },
-    )
+    const file = workerFile(new URL('./tokenizerWorker.js', import.meta.url), 'tokenizer-worker')
+    const worker = new Worker(file, { workerData: data })
     let onMessage: (m: TokenizerWorkerReply) => void = () => {}
     let onError: (err: Error) => void = () => {}
     let onExit: () => void = () => {}
