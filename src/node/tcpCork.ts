@@ -53,7 +53,7 @@ function corking(upgrader: Upgrader): Upgrader {
 }
 
 /** Cork the connection's socket at its first write of a turn; uncork it on the next tick. */
-export function corkPerTurn(conn: SocketConnection): void {
+function corkPerTurn(conn: SocketConnection): void {
   const { socket } = conn
   if (!(socket instanceof Socket)) {
     throw new Error('@libp2p/tcp: a connection has no net.Socket in `socket`; see tcpCork.ts')

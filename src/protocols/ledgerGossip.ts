@@ -106,9 +106,11 @@ export class LedgerGossip {
   start(): void {
     const { pubsub } = this.components
     const judged =
-      (topic: LedgerTopic, validate: (m: Message) => TopicValidatorResult) =>
+      (topic: LedgerTopic, validate: (payload: Uint8Array) => TopicValidatorResult) =>
       (from: PeerId, m: Message): TopicValidatorResult => {
-        const result = validate(m)
+        // A message too short to end in a sequence number carries no payload at all.
+        const payload = gossipPayload(m.data)
+        const result = payload === null ? TopicValidatorResult.Reject : validate(payload)
         this.components.metrics?.received.inc({ topic, result })
         if (result === TopicValidatorResult.Reject)
           this.components.guard?.penalize(from.toString(), `invalid message on ${topic}`, PENALTY.reject)
@@ -116,15 +118,15 @@ export class LedgerGossip {
       }
     pubsub.topicValidators.set(
       this.topics.tx,
-      judged('tx', (m) => this.validateTx(m)),
+      judged('tx', (payload) => this.validateTx(payload)),
     )
     pubsub.topicValidators.set(
       this.topics.proposal,
-      judged('proposal', (m) => this.validateProposal(m)),
+      judged('proposal', (payload) => this.validateProposal(payload)),
     )
     pubsub.topicValidators.set(
       this.topics.vote,
-      judged('vote', (m) => this.validateVote(m)),
+      judged('vote', (payload) => this.validateVote(payload)),
     )
     for (const t of Object.values(this.topics)) pubsub.subscribe(t)
   }
@@ -163,9 +165,7 @@ export class LedgerGossip {
     )
   }
 
-  private validateTx(m: Message): TopicValidatorResult {
-    const payload = gossipPayload(m.data)
-    if (payload === null) return TopicValidatorResult.Reject
+  private validateTx(payload: Uint8Array): TopicValidatorResult {
     let tx: SignedTx
     try {
       tx = decodeTx(this.opts.registry, payload, this.opts.limits.maxTxBytes)
@@ -178,9 +178,7 @@ export class LedgerGossip {
   }
 
   /** Decode (bounded), check the signature, then let the chain judge what the proposal claims. */
-  private validateProposal(m: Message): TopicValidatorResult {
-    const payload = gossipPayload(m.data)
-    if (payload === null) return TopicValidatorResult.Reject
+  private validateProposal(payload: Uint8Array): TopicValidatorResult {
     let p: Proposal
     try {
       p = decodeProposal(payload, this.opts.registry, this.opts.limits)
@@ -191,9 +189,7 @@ export class LedgerGossip {
     return toResult(this.handlers.onProposal(p))
   }
 
-  private validateVote(m: Message): TopicValidatorResult {
-    const payload = gossipPayload(m.data)
-    if (payload === null) return TopicValidatorResult.Reject
+  private validateVote(payload: Uint8Array): TopicValidatorResult {
     let v: Vote
     try {
       v = decodeVote(payload)
