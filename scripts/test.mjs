@@ -1,11 +1,12 @@
 // Runs the compiled tests with Node's built-in runner and prints one summary of all of them (tests /
 // pass / fail) at the end. The unit, sim and fuzz files run two at a time (they use one core each,
-// and the machine has two); the e2e files run one at a time, after them: they start real daemon
-// processes, and two of them at once would compete for the machine's two cores. An e2e file that
-// fails is run once more, alone: the summary names it, with its first failure's tests, as flaky
-// when it passes then, and the run fails only when it fails again. (Several daemons on two loaded
-// cores miss a deadline now and then; each such miss found so far was a fix to make, so a flaky
-// file is reported, not hidden.)
+// and the machine has two); then the e2e files, also two at a time: they start real daemon
+// processes that mostly wait on the chain's timers (blocks, Races, epochs), so two files keep the
+// machine busy without either starving (each must pass on a loaded machine anyway). An e2e file
+// that fails is run once more, alone: the summary names it, with its first failure's tests, as
+// flaky when it passes then, and the run fails only when it fails again. (Several daemons on two
+// loaded cores miss a deadline now and then; each such miss found so far was a fix to make, so a
+// flaky file is reported, not hidden.)
 // `node scripts/test.mjs unit|sim|e2e|fuzz` runs one suite: unit (pure logic), sim (real libp2p nodes
 // in one process), e2e (real daemon processes), fuzz (generated input against every decoder,
 // gossip validator, protocol handler and HTTP route; a short budget unless CORDEX_FUZZ_INPUTS says
@@ -38,7 +39,7 @@ const chosen = only === undefined ? SUITES : [only]
 const filesOf = (suites) => suites.flatMap((s) => find(join('dist', 'test', s)))
 const runs = [
   { files: filesOf(chosen.filter((s) => s !== 'e2e')), concurrency: 2, again: false },
-  { files: filesOf(chosen.filter((s) => s === 'e2e')), concurrency: 1, again: true },
+  { files: filesOf(chosen.filter((s) => s === 'e2e')), concurrency: 2, again: true },
 ].filter((r) => r.files.length > 0)
 const reportFile = join(tmpdir(), `cordex-fuzz-report-${process.pid}.jsonl`)
 const counts = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 }

@@ -168,8 +168,9 @@ export class InferProtocol {
   }
 
   /**
-   * Run `req` on `peer`, calling `onChunk` for each chunk. Rejects with InferError; its
-   * `meta.beforeFirstToken` tells whether another executor may still be tried.
+   * Run `req` on `peer`, calling `onChunk` for each chunk. Rejects with InferError, whose
+   * `meta.peer` names the executor (its message does not); `meta.beforeFirstToken` tells whether
+   * another executor may still be tried.
    */
   async run(
     peer: PeerId,
@@ -217,7 +218,7 @@ export class InferProtocol {
             // ours): the request was never looked at, so a fresh stream may try again.
             if (spare && !started && ARRIVAL_REFUSALS.has(frame.code))
               throw new SpareLost(new Error(`${frame.code}: ${frame.message}`))
-            throw fail('REMOTE_ERROR', `${peer}: ${frame.code}: ${frame.message}`, frame.code)
+            throw fail('REMOTE_ERROR', `${frame.code}: ${frame.message}`, frame.code)
           } else {
             await stream.close({ signal }).catch(() => {})
             return {
@@ -233,16 +234,16 @@ export class InferProtocol {
         stream.abort(err as Error)
         if (err instanceof InferError || err instanceof SpareLost) throw err
         if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
-        if (total.signal.aborted) throw fail('STREAM_FAILED', `${peer}: no answer in ${opts.timeoutMs} ms`)
+        if (total.signal.aborted) throw fail('STREAM_FAILED', `no answer in ${opts.timeoutMs} ms`)
         if (first.signal.aborted && !started)
-          throw fail('NO_FIRST_TOKEN', `${peer}: no first token in ${opts.firstTokenTimeoutMs} ms`)
+          throw fail('NO_FIRST_TOKEN', `no first token in ${opts.firstTokenTimeoutMs} ms`)
         // A spare that broke before a single frame came back (reset by the executor, or its
         // connection gone): the executor never answered it, so a fresh stream tries again.
         if (spare && frames === 0) throw new SpareLost(err as Error)
         const name = (err as Error).name
         if (name === 'InvalidDataLengthError' || err instanceof CodecError)
-          throw fail('MALFORMED', `${peer}: ${(err as Error).message}`)
-        throw fail(started ? 'STREAM_FAILED' : 'NO_FIRST_TOKEN', `${peer}: ${(err as Error).message}`)
+          throw fail('MALFORMED', (err as Error).message)
+        throw fail(started ? 'STREAM_FAILED' : 'NO_FIRST_TOKEN', (err as Error).message)
       }
     }
 
@@ -264,7 +265,7 @@ export class InferProtocol {
         stream = await this.components.node.dialProtocol(peer, this.protocol, { signal })
       } catch (err) {
         if (opts.signal?.aborted === true) throw fail('CANCELLED', 'cancelled')
-        throw fail('DIAL_FAILED', `cannot open ${this.protocol} to ${peer}: ${(err as Error).message}`)
+        throw fail('DIAL_FAILED', `cannot open ${this.protocol}: ${(err as Error).message}`)
       }
       return await exchange(stream, false)
     } finally {
