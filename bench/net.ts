@@ -8,6 +8,9 @@
 //   BENCH_LOG_LEVEL=debug the daemons' log level (their logs stay in those directories with BENCH_KEEP)
 //   BENCH_CPU_PROF=1      each daemon writes a V8 CPU profile to <data dir>/prof (keep them with BENCH_KEEP)
 //
+// Arguments pick sections: `npm run bench:net -- discovery join` runs only those (`discovery`,
+// `join`, `rtt`, `gossip`, `connections`; default all).
+//
 // The daemons inherit the environment and log to <data dir>/daemon.log, so for instance
 // DEBUG='libp2p:*:error' puts libp2p's own error log there (and on this process's stderr).
 //
@@ -31,6 +34,8 @@ const TARGETS = {
   /** p50 of a libp2p round trip minus that of raw TCP. */
   streamOverheadP50Ms: 1,
 }
+
+const SECTIONS = ['discovery', 'join', 'rtt', 'gossip', 'connections']
 
 /** How the discovery runs wait and sample (the mesh deadline counts from the last daemon's start). */
 const DISCOVERY = {
@@ -72,7 +77,13 @@ async function main(): Promise<number> {
     connections: null,
     errors: [],
   }
+  const picked = process.argv.slice(2)
+  const unknown = picked.filter((a) => !SECTIONS.includes(a))
+  if (unknown.length > 0)
+    throw new Error(`unknown section ${unknown.join(', ')}; sections: ${SECTIONS.join(', ')}`)
+  const wanted = (name: string): boolean => picked.length === 0 || picked.includes(name)
   const section = async <T>(name: string, run: () => Promise<T>): Promise<T | null> => {
+    if (!wanted(name.split(' ')[0]!)) return null
     try {
       return await run()
     } catch (err) {
@@ -103,7 +114,7 @@ async function main(): Promise<number> {
       daemonArgs: logLevel === '' ? [] : ['--log-level', logLevel],
     }),
   )
-  results.rtt = await section('round trips', () => runRtt({ samples: 2000, warmup: 200, messageBytes: 64 }))
+  results.rtt = await section('rtt', () => runRtt({ samples: 2000, warmup: 200, messageBytes: 64 }))
   results.gossip = await section('gossip', () =>
     runGossip({ peers: 10, messages: 200, messageBytes: 64, intervalMs: 10, drainMs: 5_000 }),
   )

@@ -209,8 +209,9 @@ export class InferProtocol {
               first.clear()
               signal = total.signal
               // This stream works: have the next one ready (not before, so that a spare opening
-              // never takes the slot a retry on a fresh stream needs).
-              this.prime(peer)
+              // never takes the slot a retry on a fresh stream needs), once the first chunk is on
+              // its way to the client.
+              setImmediate(() => this.prime(peer))
             }
             opts.onChunk(frame)
           } else if (frame.kind === 'error') {
