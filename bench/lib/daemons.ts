@@ -289,9 +289,10 @@ export async function waitFor<T>(
 
 /**
  * The configs of a two-peer devnet under `base`: peer 0 a gateway without an engine (and no
- * transaction fee), peer 1 an executor with the default model; Race workers off, logs at warn.
+ * transaction fee), peer 1 an executor with the default model; Race workers off, logs at warn;
+ * `both` adds to both configs.
  */
-export function writeGatewayExecutor(base: string): void {
+export function writeGatewayExecutor(base: string, both: Record<string, unknown> = {}): void {
   for (const [i, extra] of [
     [0, { engine: { enabled: false }, genesis: { params: { minTxFee: '0' } } }],
     [1, {}],
@@ -299,7 +300,13 @@ export function writeGatewayExecutor(base: string): void {
     mkdirSync(join(base, `peer-${i}`), { recursive: true })
     writeFileSync(
       join(base, `peer-${i}`, 'config.json'),
-      JSON.stringify({ network: 'devnet', raceWorker: { enabled: false }, log: { level: 'warn' }, ...extra }),
+      JSON.stringify({
+        network: 'devnet',
+        raceWorker: { enabled: false },
+        log: { level: 'warn' },
+        ...both,
+        ...extra,
+      }),
     )
   }
 }
