@@ -3,6 +3,7 @@
 //    model files, in the same run (ratio; target ≥ 0.9);
 //  - time to first token and total time of a request through a gateway and an executor daemon on
 //    loopback, against a direct engine call in the same run (overhead; target < 2 ms at the median);
+//  - where that time goes: each stage of a request on its way to the first token (`stages`);
 //  - throughput with 1, 4 and 16 concurrent clients, on the engine alone and through the gateway
 //    (issue 14, item 6: continuous batching; target ≥ 3× one client's with 16), in tokens/s and in
 //    tokens per CPU-second of every process involved (which this shared machine's noise moves
@@ -14,7 +15,7 @@
 // BENCH_SECONDS (default 8) bounds each throughput measurement; BENCH_REQUESTS (default 30) the
 // latency samples; BENCH_MODEL (default build/models/gpt2-random-100m) names the model folder the
 // provider comparison runs on. Arguments pick sections: `npm run bench:infer -- providers` runs
-// only that one (`engine`, `network`, `providers`; default all).
+// only that one (`engine`, `network`, `stages`, `providers`; default all).
 import ort from 'onnxruntime-node'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -156,6 +157,10 @@ interface Streamed {
   ttftMs: number
   totalMs: number
   tokens: number
+  /** When the request went out (wall clock, ms with performance.now()'s microseconds). */
+  sentAt?: number
+  /** The task id the gateway's last event named. */
+  taskId?: string
   /** Set when the gateway answered 503 (saturated): its Retry-After, ms. */
   retryAfterMs?: number
   /** With a 503: why, the gateway's message with its task ids and counts left out. */
@@ -178,6 +183,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 /** One streamed completion through the gateway's TCP listener. */
 function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
   const t0 = performance.now()
+  const sentAt = performance.timeOrigin + t0
   const body = JSON.stringify({
     model: 'kjv-small',
     prompt: PROMPT,
@@ -218,7 +224,8 @@ function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
           if (res.statusCode !== 200)
             return reject(new Error(`gateway answered ${res.statusCode}: ${buf.slice(0, 200)}`))
           const tokens = Number(/"completion_tokens":(\d+)/.exec(buf)?.[1] ?? 0)
-          resolve({ ttftMs: ttft || totalMs, totalMs, tokens })
+          const taskId = /"task_id":"([0-9a-f]+)"/.exec(buf)?.[1]
+          resolve({ ttftMs: ttft || totalMs, totalMs, tokens, sentAt, taskId })
         })
       },
     )
@@ -333,11 +340,14 @@ async function throughput(
   return rows
 }
 
-async function network(): Promise<void> {
+/** A gateway and an executor daemon (writeGatewayExecutor, `both` added to their configs), ready. */
+async function startPair(
+  both: Record<string, unknown>,
+): Promise<{ gw: Gateway; base: string; daemonPids: number[]; stop: () => Promise<void> }> {
   progress('starting a gateway and an executor daemon (Race workers off)')
   const base = join(tmpdir(), `cordex-bench-infer-${process.pid}`)
   rmSync(base, { recursive: true, force: true })
-  writeGatewayExecutor(base, { protocols: BENCH_LIMITS })
+  writeGatewayExecutor(base, both)
   const devnet = spawn(
     process.execPath,
     [CORDEX, 'devnet', '--peers', '2', '--api', '--base-dir', base, '--json'],
@@ -347,6 +357,13 @@ async function network(): Promise<void> {
   )
   let out = ''
   devnet.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  const stop = async (): Promise<void> => {
+    agent.destroy()
+    devnet.kill('SIGTERM')
+    if (devnet.exitCode === null && devnet.signalCode === null)
+      await new Promise((r) => devnet.once('exit', r))
+    rmSync(base, { recursive: true, force: true })
+  }
   try {
     const ready = await waitFor('the devnet', async () => {
       const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
@@ -355,7 +372,6 @@ async function network(): Promise<void> {
         : (JSON.parse(line) as { peers: Array<{ apiUrl: string; pid: number }> })
     })
     const { apiUrl: url } = ready.peers[0]!
-    const daemonPids = ready.peers.map((p) => p.pid)
     const gw: Gateway = { url, token: await readApiToken(join(base, 'peer-0')) }
     await waitFor('the host announcement', async () => {
       const res = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${gw.token}` } })
@@ -364,6 +380,16 @@ async function network(): Promise<void> {
       }
       return m.data[0]?.cordex.hosts === 1 ? true : undefined
     })
+    return { gw, base, daemonPids: ready.peers.map((p) => p.pid), stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+async function network(): Promise<void> {
+  const { gw, daemonPids, stop } = await startPair({ protocols: BENCH_LIMITS })
+  try {
     const engine = await Engine.start({
       models: [MODEL_DIR],
       maxActive: MAX_ACTIVE,
@@ -430,10 +456,55 @@ async function network(): Promise<void> {
     const all = (): Record<string, number> => ({ gateway: gateway!(), executor: executor!(), clients: own() })
     print(table(await throughput('through gateway and executor', () => viaGateway(gw, 32), all)))
   } finally {
-    agent.destroy()
-    devnet.kill('SIGTERM')
-    await new Promise((r) => devnet.once('exit', r))
-    rmSync(base, { recursive: true, force: true })
+    await stop()
+  }
+}
+
+/**
+ * Where a request's time goes on its way to the first token: the two daemons log each task's
+ * stages at level `trace` (src/util/stageTrace.ts), and for REQUESTS requests one at a time the
+ * median time of each stage since the client sent it is printed, with the step from the stage
+ * before (the clocks are this machine's, shared by the three processes).
+ */
+async function stages(): Promise<void> {
+  const { gw, base, stop } = await startPair({ protocols: BENCH_LIMITS, log: { level: 'trace' } })
+  try {
+    for (let i = 0; i < 8; i++) await viaGateway(gw, 32)
+    progress(`${REQUESTS} requests, one at a time, their stages logged`)
+    const sent: Streamed[] = []
+    for (let i = 0; i < REQUESTS; i++) {
+      sent.push(await viaGateway(gw, 32))
+      await sleep(20)
+    }
+    await sleep(500)
+    const at = new Map<string, Map<string, number>>()
+    for (const peer of ['peer-0', 'peer-1'])
+      for (const line of readFileSync(join(base, peer, 'daemon.log'), 'utf8').split('\n')) {
+        if (!line.includes('"task stage"')) continue
+        const { task, stage, at: t } = JSON.parse(line) as { task: string; stage: string; at: number }
+        if (!at.has(task)) at.set(task, new Map())
+        at.get(task)!.set(stage, t)
+      }
+    const since = new Map<string, number[]>()
+    for (const r of sent) {
+      const mine = at.get(r.taskId ?? '')
+      if (mine === undefined || r.sentAt === undefined) continue
+      for (const [stage, t] of [...mine, ['client: first text', r.sentAt + r.ttftMs] as const])
+        since.set(stage, [...(since.get(stage) ?? []), t - r.sentAt])
+    }
+    const rows = [...since].map(([stage, xs]) => [stage, median(xs)] as const).sort((a, b) => a[1] - b[1])
+    print(
+      `\nWhere a request's time goes: median ms since the client sent it (32 tokens, greedy, ${REQUESTS} requests, ` +
+        `one at a time; the gateway's own stages before its escrow are its HTTP, tokenizing and TaskOpen)`,
+    )
+    print(
+      table([
+        ['stage', 'since sent', 'step'],
+        ...rows.map(([stage, t], i) => [stage, ms(t), ms(t - (i === 0 ? 0 : rows[i - 1]![1]))]),
+      ]),
+    )
+  } finally {
+    await stop()
   }
 }
 
@@ -575,4 +646,5 @@ const sections = process.argv.slice(2)
 const run = (name: string): boolean => sections.length === 0 || sections.includes(name)
 if (run('engine')) await engineVersusMinimal()
 if (run('network')) await network()
+if (run('stages')) await stages()
 if (run('providers')) await providers()

@@ -20,6 +20,7 @@ import { samplingSeed } from './seed.js'
 import type { TaskAdmission } from './taskAdmission.js'
 import type { ExecutorRecords } from './executorRecords.js'
 import type { Metrics } from '../metrics.js'
+import { traceStage } from '../../util/stageTrace.js'
 
 /** How a devnet host told to cheat serves its tasks (config `cheat`; docs/verification.md). */
 export interface ExecutorCheat {
@@ -87,10 +88,12 @@ export function executorHandler(components: {
       minPromptTokens: model.minTokens(req.prompt),
       contextLength: context,
     })
+    traceStage(log, req.taskId, 'executor: admitted')
     let promptIds: number[]
     let limit: TokenLimit
     try {
       promptIds = await tokenizer.encode(model.id, req.prompt, peer, { signal: ctx.signal })
+      traceStage(log, req.taskId, 'executor: tokenized')
       if (promptIds.length + 1 > context)
         throw new InferRefusal(
           'CONTEXT_OVERFLOW',
@@ -137,6 +140,7 @@ export function executorHandler(components: {
       runModel.id,
       genReq,
       (chunk) => {
+        if (first === undefined) traceStage(log, req.taskId, 'executor: first token')
         first ??= { at: performance.now(), tokens: chunk.tokens.length }
         sending = ctx.send(chunk)
         sending.catch(() => {}) // seen again below; a broken stream also aborts ctx.signal

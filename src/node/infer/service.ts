@@ -49,6 +49,7 @@ import type { TaskStore } from './taskStore.js'
 import { Settlements } from './settlements.js'
 import { TaskGate, TaskGateError } from './taskGate.js'
 import type { Metrics } from '../metrics.js'
+import { traceStage } from '../../util/stageTrace.js'
 
 /** Executor refusals that mean "no room for this gateway now", not "broken": try later. */
 const BUSY_CODES = new Set(['BUSY', 'RATE_LIMITED', 'UNCONFIRMED_LIMIT'])
@@ -405,6 +406,7 @@ export class InferenceService {
     const open = await this.escrow(task, signal)
     const taskId = taskIdOf(signer.peerId, open.nonce)
     const idHex = toHex(taskId)
+    traceStage(log, idHex, 'gateway: escrowed')
     const state = chain.replica.state
     const seed = routeSeed(state, taggedHash('cordex/route-seed'))
     const order = executorOrder(task.candidates, taskId, seed)

@@ -33,6 +33,7 @@ export {
   MAX_TASK_OPEN_BYTES,
   REQUEST_VERSION,
 } from './codec.js'
+import { traceStage } from '../../util/stageTrace.js'
 export type { InferRequest, InferFrame, TaskFinish } from './codec.js'
 export { tokenLimit, taskFinish, withinBudget, type TokenLimit } from './budget.js'
 
@@ -200,11 +201,13 @@ export class InferProtocol {
       try {
         const lp = lpStream(stream, { maxDataLength: this.limits.maxFrameBytes })
         await lp.write(bytes, { signal })
+        traceStage(this.components.log, req.taskId, 'gateway: request written')
         for (;;) {
           const frame = decodeFrame((await lp.read({ signal })).subarray(), this.limits.maxFrameBytes)
           frames++
           if (frame.kind === 'chunk') {
             if (!started) {
+              traceStage(this.components.log, req.taskId, 'gateway: first chunk read')
               started = true
               first.clear()
               signal = total.signal
@@ -348,10 +351,13 @@ export class InferProtocol {
       return
     }
     late.clear()
+    traceStage(log, req.taskId, 'executor: request read')
     const task = deadline(this.limits.taskTimeoutMs, gone.signal)
     const signal = task.signal
+    let written = 0
     const chunks = new ChunkWriter(async (chunk) => {
       await lp.write(encodeFrame({ kind: 'chunk', ...chunk }), { signal })
+      if (written++ === 0) traceStage(log, req.taskId, 'executor: first chunk written')
     })
     try {
       const done = await handler(req, {
