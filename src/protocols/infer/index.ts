@@ -10,6 +10,7 @@ import type { Receipt } from '../../ledger/task/receipt.js'
 import { ChunkWriter } from './chunkWriter.js'
 import { SpareStreams } from './spares.js'
 import { systemClock, type Clock } from '../../util/clock.js'
+import { traceStage } from '../../util/stageTrace.js'
 import { CodecError } from '../../ledger/errors.js'
 import {
   decodeFrame,
@@ -33,7 +34,6 @@ export {
   MAX_TASK_OPEN_BYTES,
   REQUEST_VERSION,
 } from './codec.js'
-import { traceStage } from '../../util/stageTrace.js'
 export type { InferRequest, InferFrame, TaskFinish } from './codec.js'
 export { tokenLimit, taskFinish, withinBudget, type TokenLimit } from './budget.js'
 
