@@ -140,8 +140,10 @@ export function executorHandler(components: {
       runModel.id,
       genReq,
       (chunk) => {
-        if (first === undefined) traceStage(log, req.taskId, 'executor: first token')
-        first ??= { at: performance.now(), tokens: chunk.tokens.length }
+        if (first === undefined) {
+          first = { at: performance.now(), tokens: chunk.tokens.length }
+          traceStage(log, req.taskId, 'executor: first token')
+        }
         sending = ctx.send(chunk)
         sending.catch(() => {}) // seen again below; a broken stream also aborts ctx.signal
       },

@@ -354,10 +354,11 @@ export class InferProtocol {
     traceStage(log, req.taskId, 'executor: request read')
     const task = deadline(this.limits.taskTimeoutMs, gone.signal)
     const signal = task.signal
-    let written = 0
+    let firstWritten = false
     const chunks = new ChunkWriter(async (chunk) => {
       await lp.write(encodeFrame({ kind: 'chunk', ...chunk }), { signal })
-      if (written++ === 0) traceStage(log, req.taskId, 'executor: first chunk written')
+      if (!firstWritten) traceStage(log, req.taskId, 'executor: first chunk written')
+      firstWritten = true
     })
     try {
       const done = await handler(req, {
