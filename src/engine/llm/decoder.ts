@@ -73,10 +73,32 @@ export function ortReason(err: unknown): string {
   return msg.replace(/\/onnxruntime_src\/\S+ /g, '').trim()
 }
 
-const indexTensor = (type: IndexType, values: readonly number[], dims: number[]): ort.Tensor =>
+const indexTensor = (type: IndexType, values: ArrayLike<number>, dims: number[]): ort.Tensor =>
   type === 'int64'
-    ? new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims)
+    ? new ort.Tensor('int64', int64Array(values), dims)
     : new ort.Tensor('int32', Int32Array.from(values), dims)
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1
+
+/**
+ * `values` (integers of 32 bits) as int64, written as 32-bit halves: a BigInt per element (a heap
+ * object each) was half of what a batched decoding step allocated, its attention mask alone
+ * thousands of them.
+ */
+function int64Array(values: ArrayLike<number>): BigInt64Array {
+  const out = new BigInt64Array(values.length)
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]!)
+    return out
+  }
+  const halves = new Int32Array(out.buffer)
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!
+    halves[2 * i] = v
+    halves[2 * i + 1] = v < 0 ? -1 : 0
+  }
+  return out
+}
 
 const ones = (type: IndexType, n: number): ort.Tensor =>
   type === 'int64'
@@ -402,7 +424,7 @@ export class OrtDecoder {
     const S = arena.width
     const ids = new Array<number>(n).fill(0)
     const positions = new Array<number>(n).fill(0)
-    const mask = new Array<number>(n * (S + 1)).fill(0)
+    const mask = new Int32Array(n * (S + 1))
     for (let r = 0; r < n; r++) mask[r * (S + 1) + S] = 1
     // The rows as fed: a release during the run moves rows, so the outputs are read by these.
     const rows = slots.map((s) => s.row)
@@ -431,7 +453,8 @@ export class OrtDecoder {
       slots.forEach((s, b) => {
         for (let h = 0; h < H; h++) {
           const from = (rows[b]! * H + h) * D
-          dst.set(fresh.subarray(from, from + D), arena.offset(rows[b]!, h, s.length))
+          const to = arena.offset(rows[b]!, h, s.length)
+          for (let d = 0; d < D; d++) dst[to + d] = fresh[from + d]!
         }
       })
     })
