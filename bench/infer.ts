@@ -12,10 +12,14 @@
 //  - prefill and decode tokens/s of a random-weight decoder of about 100M parameters
 //    (scripts/model/random-decoder.mjs, built into build/models/ on first use) on the CPU, and on
 //    the GPU through onnxruntime's WebGPU provider where it finds an adapter (issue 11, item 4).
+//  - what continuous batching can give at most for that workload (`ceiling`): the decoder's own
+//    prefill time per prompt and decode time per token, alone and 16 at a time, and the ratio
+//    they bound (prefill is compute-bound: 16 prompts together cost what they cost one by one);
+// BENCH_TOKENS (default 32) is the answers' length in the throughput and ceiling sections;
 // BENCH_SECONDS (default 8) bounds each throughput measurement; BENCH_REQUESTS (default 30) the
 // latency samples; BENCH_MODEL (default build/models/gpt2-random-100m) names the model folder the
 // provider comparison runs on. Arguments pick sections: `npm run bench:infer -- providers` runs
-// only that one (`engine`, `network`, `stages`, `providers`; default all).
+// only that one (`engine`, `ceiling`, `network`, `stages`, `providers`; default all).
 import ort from 'onnxruntime-node'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -39,6 +43,8 @@ import { readApiToken } from '../src/node/index.js'
 import { DEFAULT_PEER_LIMITS } from '../src/protocols/guard.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+/** Tokens per answer in the throughput runs and the ceiling. */
+const ANSWER_TOKENS = Number(process.env.BENCH_TOKENS ?? 32)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 30)
 const MODEL_DIR = join(ROOT, 'models', 'kjv-small')
 const PROMPT =
@@ -432,7 +438,7 @@ async function network(): Promise<void> {
     )
 
     print(
-      `\nThroughput with concurrent clients (32-token completions, greedy; engine.maxActive ${MAX_ACTIVE}; ` +
+      `\nThroughput with concurrent clients (${ANSWER_TOKENS}-token completions, greedy; engine.maxActive ${MAX_ACTIVE}; ` +
         `the executor admits ${BENCH_LIMITS.maxStreamsPerPeer} streams and ${BENCH_LIMITS.requestsPerSecond} ` +
         `requests/s from one gateway, raised from the defaults ${DEFAULT_PEER_LIMITS.maxStreamsPerPeer} and ` +
         `${DEFAULT_PEER_LIMITS.requestsPerSecond})`,
@@ -447,14 +453,14 @@ async function network(): Promise<void> {
       table(
         await throughput(
           'direct engine calls',
-          () => direct(engine, model, 32),
+          () => direct(engine, model, ANSWER_TOKENS),
           () => ({ engine: own() }),
         ),
       ),
     )
     await engine.stop()
     const all = (): Record<string, number> => ({ gateway: gateway!(), executor: executor!(), clients: own() })
-    print(table(await throughput('through gateway and executor', () => viaGateway(gw, 32), all)))
+    print(table(await throughput('through gateway and executor', () => viaGateway(gw, ANSWER_TOKENS), all)))
   } finally {
     await stop()
   }
@@ -642,9 +648,84 @@ async function logitNoise(dir: string, list: ExecutionProvider[]): Promise<void>
   print(table(rows))
 }
 
+/**
+ * The most that batching can give the throughput runs' workload (PROMPT, then ANSWER_TOKENS
+ * tokens): the decoder alone on this thread, its prefill of PROMPT alone and 16 at a time, and a
+ * answer's decoding steps alone and with 16 sequences (medians of three rounds). One client's
+ * answer costs a prefill and n − 1 single steps; 16 clients' cost at best the cheaper prefill and
+ * n − 1 sixteenths of a 16-sequence step each. That bounds the decoder time per answer, so the
+ * throughput runs' tokens per CPU-second; tokens/s can go further only by putting the rest of the
+ * work (sampling, detokenizing, messages, garbage collection, the network) on the other core,
+ * which one client leaves idle.
+ * BENCH_TOKENS must leave PROMPT room in the context.
+ */
+async function ceiling(): Promise<void> {
+  progress('the decoder alone: prefill and decoding steps, 1 and 16 at a time')
+  const model = await TextModel.load(MODEL_DIR)
+  const decoder = await OrtDecoder.open(MODEL_DIR, model.spec, { spinning: false })
+  await decoder.inPlaceReady()
+  const prompt = model.encode(PROMPT)
+  const n = ANSWER_TOKENS
+  /** ms per prompt of prefilling `b` prompts together. */
+  const prefill = async (b: number): Promise<number> => {
+    const t0 = performance.now()
+    const out =
+      b === 1
+        ? [await decoder.step(decoder.emptyCache(), prompt)]
+        : await decoder.prefillBatch(Array.from({ length: b }, () => prompt))
+    const perPrompt = (performance.now() - t0) / b
+    for (const o of out) decoder.release(o.cache)
+    return perPrompt
+  }
+  /** ms per token of `b` sequences decoding an answer's n − 1 steps together after PROMPT. */
+  const decode = async (b: number): Promise<number> => {
+    let caches = (await decoder.prefillBatch(Array.from({ length: b }, () => prompt))).map((o) => o.cache)
+    const t0 = performance.now()
+    for (let i = 0; i < n - 1; i++) {
+      const tokens = caches.map(() => prompt[i % prompt.length]!)
+      caches = (await decoder.decodeBatch(caches, tokens, false)).map((o) => o.cache)
+    }
+    for (const c of caches) decoder.release(c)
+    return (performance.now() - t0) / (n - 1) / b
+  }
+  // Alone and 16 together in turns (this machine's speed drifts), a warm-up round first; medians.
+  const runs: Array<[number, number, number, number]> = []
+  for (let round = 0; round < 4; round++) {
+    const r: [number, number, number, number] = [
+      await prefill(1),
+      await prefill(16),
+      await decode(1),
+      await decode(16),
+    ]
+    if (round > 0) runs.push(r)
+  }
+  const med = (i: number): number => median(runs.map((r) => r[i]!))
+  const [p1, p16, d1, d16] = [med(0), med(1), med(2), med(3)]
+  await decoder.close()
+  const one = p1 + (n - 1) * d1
+  const many = Math.min(p1, p16) + (n - 1) * d16
+  print(
+    `\nWhat batching can give at most (${model.id} on this thread; a ${prompt.length}-token prompt, then ${n} tokens)`,
+  )
+  print(
+    table([
+      ['', 'alone', '16 together', 'ratio'],
+      ['prefill, ms per prompt', ms(p1), ms(p16), `${num(p1 / p16, 2)}×`],
+      ['decoding, ms per token', ms(d1), ms(d16), `${num(d1 / d16, 2)}×`],
+      [
+        `one answer of ${n} tokens, ms of decoder time`,
+        ms(one),
+        ms(many),
+        `${num(one / many, 2)}× (the most batching divides it by)`,
+      ],
+    ]),
+  )
+}
+
 const sections = process.argv.slice(2)
 const run = (name: string): boolean => sections.length === 0 || sections.includes(name)
 if (run('engine')) await engineVersusMinimal()
+if (run('ceiling')) await ceiling()
 if (run('network')) await network()
 if (run('stages')) await stages()
 if (run('providers')) await providers()
