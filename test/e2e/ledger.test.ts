@@ -102,11 +102,13 @@ test('four validator daemons: a CLI transfer finalizes everywhere; a killed daem
   const k = ids.indexOf(weakest.id)
   assert.ok(k >= 0, `validator ${weakest.id} is one of the four`)
   const killedAt = head.height
+  // Watched through a survivor (the weakest may be peer 0).
+  const survivor = dirs[k === 0 ? 1 : 0]!
   process.kill(ready.peers[k]!.pid, 'SIGKILL')
   await waitFor(
     'three validators to go on',
     async () => {
-      const h = await cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[0]!])
+      const h = await cordexJson<Head>(['ledger', 'head', '--data-dir', survivor])
       return h.height >= killedAt + 10 ? true : undefined
     },
     60_000,
@@ -116,7 +118,7 @@ test('four validator daemons: a CLI transfer finalizes everywhere; a killed daem
   const restarted = new TestDaemon(dirs[k]!)
   restarts.push(restarted)
   await restarted.start()
-  const target = (await cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[0]!])).height
+  const target = (await cordexJson<Head>(['ledger', 'head', '--data-dir', survivor])).height
   await waitFor(
     `peer ${k} to catch up`,
     async () => {
