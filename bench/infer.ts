@@ -262,13 +262,16 @@ async function direct(engine: Engine, model: TextModel, maxTokens: number): Prom
   return { ttftMs: ttft, totalMs: performance.now() - t0, tokens: r.completionTokens }
 }
 
+/** The most concurrent clients the throughput runs use, and the batch the ceiling measures. */
+const MOST_CLIENTS = 16
+
 /**
  * The executor's per-peer limits in this bench (protocols.maxStreamsPerPeer, requestsPerSecond):
  * a network's defaults bound what one gateway may ask of one executor (8 streams, 50 requests/s,
  * so at most 1,600 tokens/s of 32-token answers), which is what a host wants of a peer it does
  * not know but not what this bench measures: how far the executor's batching takes 16 clients.
  */
-const BENCH_LIMITS = { maxStreamsPerPeer: 16, requestsPerSecond: 1000 }
+const BENCH_LIMITS = { maxStreamsPerPeer: MOST_CLIENTS, requestsPerSecond: 1000 }
 
 /** engine.maxActive of the devnet's executor: the sequences one model decodes together at most. */
 const MAX_ACTIVE = (
@@ -301,7 +304,7 @@ async function throughput(
   ]
   let single = 0
   let singleCpu = 0
-  for (const clients of [1, 4, 16]) {
+  for (const clients of [1, 4, MOST_CLIENTS]) {
     progress(`${name}: ${clients} concurrent clients for ${SECONDS} s`)
     const lat: number[] = []
     let tokens = 0
@@ -650,17 +653,17 @@ async function logitNoise(dir: string, list: ExecutionProvider[]): Promise<void>
 
 /**
  * The most that batching can give the throughput runs' workload (PROMPT, then ANSWER_TOKENS
- * tokens): the decoder alone on this thread, its prefill of PROMPT alone and 16 at a time, and a
- * answer's decoding steps alone and with 16 sequences (medians of three rounds). One client's
- * answer costs a prefill and n − 1 single steps; 16 clients' cost at best the cheaper prefill and
- * n − 1 sixteenths of a 16-sequence step each. That bounds the decoder time per answer, so the
+ * tokens): the decoder alone on this thread, its prefill of PROMPT alone and MOST_CLIENTS at a
+ * time, and an answer's decoding steps alone and with MOST_CLIENTS sequences (medians of three
+ * rounds). One client's answer costs a prefill and n − 1 single steps; MOST_CLIENTS clients' cost
+ * at best the cheaper prefill and n − 1 shares of a MOST_CLIENTS-sequence step each. That bounds the decoder time per answer, so the
  * throughput runs' tokens per CPU-second; tokens/s can go further only by putting the rest of the
  * work (sampling, detokenizing, messages, garbage collection, the network) on the other core,
  * which one client leaves idle.
  * BENCH_TOKENS must leave PROMPT room in the context.
  */
 async function ceiling(): Promise<void> {
-  progress('the decoder alone: prefill and decoding steps, 1 and 16 at a time')
+  progress(`the decoder alone: prefill and decoding steps, 1 and ${MOST_CLIENTS} at a time`)
   const model = await TextModel.load(MODEL_DIR)
   const decoder = await OrtDecoder.open(MODEL_DIR, model.spec, { spinning: false })
   await decoder.inPlaceReady()
@@ -693,9 +696,9 @@ async function ceiling(): Promise<void> {
   for (let round = 0; round < 4; round++) {
     const r: [number, number, number, number] = [
       await prefill(1),
-      await prefill(16),
+      await prefill(MOST_CLIENTS),
       await decode(1),
-      await decode(16),
+      await decode(MOST_CLIENTS),
     ]
     if (round > 0) runs.push(r)
   }
@@ -709,7 +712,7 @@ async function ceiling(): Promise<void> {
   )
   print(
     table([
-      ['', 'alone', '16 together', 'ratio'],
+      ['', 'alone', `${MOST_CLIENTS} together`, 'ratio'],
       ['prefill, ms per prompt', ms(p1), ms(p16), `${num(p1 / p16, 2)}×`],
       ['decoding, ms per token', ms(d1), ms(d16), `${num(d1 / d16, 2)}×`],
       [
