@@ -219,6 +219,7 @@ export class Daemon {
           string,
           Uint8Array
         >,
+        { clock: this.clock },
       ),
       (ds) => ds.open(),
       (ds) => ds.close(),

@@ -1,9 +1,14 @@
+import '../../../src/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { Key } from 'interface-datastore'
-import { CachedLevelDatastore } from '../../../src/node/cachedDatastore.js'
+import { persistentPeerStore } from '@libp2p/peer-store'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+import { CachedLevelDatastore, PEER_TOUCH_MS, sameApartFrom } from '../../../src/node/cachedDatastore.js'
 import { tempDir } from '../../helpers/cli.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -12,7 +17,7 @@ const text = (b: Uint8Array): string => new TextDecoder().decode(b)
 test('the cached datastore reads back every write, batch and delete, and stays bounded', async (t) => {
   const dir = tempDir()
   const db = new Level<string, Uint8Array>(join(dir.path, 'db'), { valueEncoding: 'view' })
-  const ds = new CachedLevelDatastore(db, 2)
+  const ds = new CachedLevelDatastore(db, { maxEntries: 2 })
   await ds.open()
   t.after(async () => {
     await ds.close()
@@ -53,4 +58,94 @@ test('the cached datastore reads back every write, batch and delete, and stays b
   for (const k of ['b', 'c', 'd']) await ds.put(new Key(`/peers/${k}`), bytes(k))
   for (const k of ['b', 'c', 'd']) assert.equal(text(await ds.get(new Key(`/peers/${k}`))), k)
   assert.equal(ds.cached, 2, 'at most maxEntries records in memory')
+})
+
+/** Where the peer store announces its changes: nowhere (it needs somewhere). */
+const events = Object.assign(new EventTarget(), { safeDispatchEvent: () => true }) as never
+
+/** A logger that drops everything: the peer store needs one. */
+const quiet: ComponentLogger = {
+  forComponent(): Logger {
+    const log = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false })
+    return Object.assign(log, { newScope: () => log }) as unknown as Logger
+  },
+}
+
+test('a peer record saved again with nothing new but its time reaches LevelDB at most once per PEER_TOUCH_MS', async (t) => {
+  const dir = tempDir()
+  const db = new Level<string, Uint8Array>(join(dir.path, 'db'), { valueEncoding: 'view' })
+  let now = 1_000_000
+  const ds = new CachedLevelDatastore(db, { clock: { now: () => now } })
+  await ds.open()
+  t.after(async () => {
+    await ds.close()
+    dir.cleanup()
+  })
+  // libp2p's own persistent peer store over it, as the daemon runs it.
+  const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  const store = persistentPeerStore({
+    peerId: self,
+    datastore: ds,
+    events,
+    logger: quiet,
+  })
+  const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  const key = `/peers/${other.toCID().toString()}`
+  const onDisk = async (): Promise<Uint8Array> => {
+    const v = await db.get(key)
+    assert.ok(v !== undefined, 'the record is on disk')
+    return v
+  }
+
+  await store.merge(other, { protocols: ['/a/1'] })
+  const first = await onDisk()
+  assert.deepEqual((await store.get(other)).protocols, ['/a/1'])
+
+  // The same merge again (what every stream opened does): the record in memory is new, the disk's is not.
+  now += 1000
+  await store.merge(other, { protocols: ['/a/1'] })
+  assert.equal(Buffer.compare(first, await onDisk()), 0, 'nothing new: no LevelDB write')
+  assert.ok(sameApartFrom(first, await ds.get(new Key(key)), 8), 'the cached record differs only in its time')
+
+  // Something new is written at once.
+  now += 1000
+  await store.merge(other, { protocols: ['/b/1'] })
+  const second = await onDisk()
+  assert.notEqual(Buffer.compare(first, second), 0)
+  assert.deepEqual((await store.get(other)).protocols, ['/a/1', '/b/1'])
+  // A second datastore over the same LevelDB (a restart) sees the change.
+  const reopened = persistentPeerStore({
+    peerId: self,
+    datastore: ds,
+    events,
+    logger: quiet,
+  })
+  assert.deepEqual((await reopened.get(other)).protocols, ['/a/1', '/b/1'])
+
+  // Nothing new but the time, PEER_TOUCH_MS after the last write: written, so the disk's time never lags more.
+  now += PEER_TOUCH_MS - 1
+  await store.merge(other, { protocols: ['/b/1'] })
+  assert.equal(Buffer.compare(second, await onDisk()), 0, 'still within PEER_TOUCH_MS of the last write')
+  now += 1
+  await store.merge(other, { protocols: ['/b/1'] })
+  assert.notEqual(Buffer.compare(second, await onDisk()), 0, 'written once PEER_TOUCH_MS has passed')
+
+  // Keys outside the peer store are written every time, whatever they hold.
+  const dht = new Key('/dht/record/x')
+  await ds.put(dht, first)
+  await db.put('/dht/record/x', bytes('changed underneath'))
+  await ds.put(dht, first)
+  assert.equal(Buffer.compare(first, (await db.get('/dht/record/x'))!), 0)
+})
+
+test('sameApartFrom compares protobuf fields, and says false for what is not protobuf', () => {
+  // Field 2 (bytes "ab"), field 8 (varint), as libp2p's Peer record lays them out.
+  const rec = (updated: number[], name = [0x61, 0x62]): Uint8Array =>
+    Uint8Array.from([0x12, name.length, ...name, 0x40, ...updated])
+  assert.ok(sameApartFrom(rec([0x01]), rec([0xff, 0x01]), 8))
+  assert.ok(!sameApartFrom(rec([0x01]), rec([0x01], [0x61, 0x63]), 8), 'another field differs')
+  assert.ok(!sameApartFrom(rec([0x01]), rec([0x02]), 2), 'the field left out is the one named')
+  assert.ok(!sameApartFrom(rec([0x01]), Uint8Array.from([0x12, 0x05, 0x61]), 8), 'a length past the end')
+  assert.ok(!sameApartFrom(rec([0x80]), rec([0x80]), 8), 'a varint cut short')
+  assert.ok(!sameApartFrom(Uint8Array.of(0x0b), Uint8Array.of(0x0b), 8), 'a group (wire type 3)')
 })
