@@ -14,6 +14,7 @@ import { protocolPrefix, type PeerGuard } from '../protocols/index.js'
 import { noiseCrypto } from './noiseCrypto.js'
 import { yamuxWindowAtHalf } from './yamuxWindow.js'
 import { corkedTcp } from './tcpCork.js'
+import { libp2pLogger } from './libp2pLogger.js'
 
 export type CordexServices = {
   identify: Identify
@@ -45,6 +46,7 @@ export async function buildLibp2p(components: Libp2pComponents, config: Config):
     privateKey: components.privateKey,
     datastore: components.datastore,
     nodeInfo: { name: 'cordex', version: VERSION, userAgent: `cordex/${VERSION}` },
+    logger: libp2pLogger(),
     addresses: { listen: p2p.listen, announce: p2p.announce },
     // Every frame written in one turn of the event loop leaves in one socket write (tcpCork.ts).
     transports: [corkedTcp()],
