@@ -92,12 +92,24 @@ test('four validator daemons: a CLI transfer finalizes everywhere; a killed daem
   // Kill the validator with the least voting power with SIGKILL; the other three keep finalizing.
   // Power is the weight each won in the last Race, so it is not the same for all four: the least
   // of four holds at most a quarter, and the other three more than the two thirds a block needs.
-  const head = await cordexJson<Head & { validators: Array<{ id: string; power: number }> }>([
-    'ledger',
-    'head',
-    '--data-dir',
-    dirs[0]!,
-  ])
+  // A Race's weights apply once its proofs are judged, so a validator killed after sending its proof
+  // and before the verdicts comes back in the next set with what it won (once with 57%: the chain
+  // halted). So the kill comes right after a new set applies: the next Race's proofs are seconds of
+  // racing away, which the killed one no longer does.
+  type Validators = Array<{ id: string; power: number }>
+  const headOf = (d: string): Promise<Head & { validators: Validators }> =>
+    cordexJson<Head & { validators: Validators }>(['ledger', 'head', '--data-dir', d])
+  const setOf = (vs: Validators): string =>
+    JSON.stringify([...vs].sort((a, b) => a.id.localeCompare(b.id)).map((v) => [v.id, v.power]))
+  const lastSet = setOf((await headOf(dirs[0]!)).validators)
+  const head = await waitFor(
+    "the next Race's weights to apply",
+    async () => {
+      const h = await headOf(dirs[0]!)
+      return setOf(h.validators) !== lastSet ? h : undefined
+    },
+    60_000,
+  )
   const weakest = head.validators.reduce((a, b) => (b.power < a.power ? b : a))
   const k = ids.indexOf(weakest.id)
   assert.ok(k >= 0, `validator ${weakest.id} is one of the four`)
