@@ -19,7 +19,8 @@
 // BENCH_SECONDS (default 8) bounds each throughput measurement; BENCH_REQUESTS (default 30) the
 // latency samples; BENCH_MODEL (default build/models/gpt2-random-100m) names the model folder the
 // provider comparison runs on. Arguments pick sections: `npm run bench:infer -- providers` runs
-// only that one (`engine`, `ceiling`, `network`, `stages`, `providers`; default all).
+// only that one (`engine`, `ceiling`, `network`, `stages`, `providers`; default all; an unknown
+// name is refused).
 import ort from 'onnxruntime-node'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -39,6 +40,7 @@ import {
 import { print, progress, table, num, ms } from './lib/report.js'
 import { sleep, summarize } from './lib/stats.js'
 import { ROOT, CORDEX, cpuSecondsOf, waitFor, writeGatewayExecutor } from './lib/daemons.js'
+import { pickSections } from './lib/sections.js'
 import { readApiToken } from '../src/node/index.js'
 import { DEFAULT_PEER_LIMITS } from '../src/protocols/guard.js'
 
@@ -725,8 +727,7 @@ async function ceiling(): Promise<void> {
   )
 }
 
-const sections = process.argv.slice(2)
-const run = (name: string): boolean => sections.length === 0 || sections.includes(name)
+const run = pickSections(['engine', 'ceiling', 'network', 'stages', 'providers'])
 if (run('engine')) await engineVersusMinimal()
 if (run('ceiling')) await ceiling()
 if (run('network')) await network()

@@ -9,7 +9,7 @@
 //   BENCH_CPU_PROF=1      each daemon writes a V8 CPU profile to <data dir>/prof (keep them with BENCH_KEEP)
 //
 // Arguments pick sections: `npm run bench:net -- discovery join` runs only those (`discovery`,
-// `join`, `rtt`, `gossip`, `connections`; default all).
+// `join`, `rtt`, `gossip`, `connections`; default all; an unknown name is refused).
 //
 // The daemons inherit the environment and log to <data dir>/daemon.log, so for instance
 // DEBUG='libp2p:*:error' puts libp2p's own error log there (and on this process's stderr).
@@ -19,6 +19,7 @@ import '../src/polyfill.js'
 import { cpus } from 'node:os'
 import { writeFileSync } from 'node:fs'
 import { killAllDaemons, stopAllDaemons } from './lib/daemons.js'
+import { pickSections } from './lib/sections.js'
 import { runDiscovery, type DiscoveryResult } from './lib/discovery.js'
 import { runRtt, type RttResult } from './lib/rtt.js'
 import { runGossip, type GossipResult } from './lib/gossip.js'
@@ -77,11 +78,7 @@ async function main(): Promise<number> {
     connections: null,
     errors: [],
   }
-  const picked = process.argv.slice(2)
-  const unknown = picked.filter((a) => !SECTIONS.includes(a))
-  if (unknown.length > 0)
-    throw new Error(`unknown section ${unknown.join(', ')}; sections: ${SECTIONS.join(', ')}`)
-  const wanted = (name: string): boolean => picked.length === 0 || picked.includes(name)
+  const wanted = pickSections(SECTIONS)
   const section = async <T>(name: string, run: () => Promise<T>): Promise<T | null> => {
     if (!wanted(name.split(' ')[0]!)) return null
     try {
