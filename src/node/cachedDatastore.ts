@@ -3,6 +3,7 @@ import type { Batch, Key } from 'interface-datastore'
 import type { AbortOptions } from '@libp2p/interface'
 import { NotFoundError } from 'interface-store'
 import { systemClock, type Clock } from '../util/clock.js'
+import { WireError, wireFields } from '../util/protobufWire.js'
 
 /** A key LevelDB does not have, as the cache remembers it. */
 const ABSENT = null
@@ -180,37 +181,11 @@ export function sameApartFrom(a: Uint8Array, b: Uint8Array, field: number): bool
 /** `bytes` without its top-level field `field` (every occurrence), or undefined when malformed. */
 function fieldsApartFrom(bytes: Uint8Array, field: number): Buffer | undefined {
   const kept: Uint8Array[] = []
-  let at = 0
-  while (at < bytes.length) {
-    const start = at
-    const tag = varint(bytes, at)
-    if (tag === undefined) return undefined
-    at = tag.next
-    const wire = tag.value % 8
-    if (wire === 0) {
-      const v = varint(bytes, at)
-      if (v === undefined) return undefined
-      at = v.next
-    } else if (wire === 2) {
-      const len = varint(bytes, at)
-      if (len === undefined) return undefined
-      at = len.next + len.value
-    } else if (wire === 1) at += 8
-    else if (wire === 5) at += 4
-    else return undefined
-    if (at > bytes.length) return undefined
-    if (Math.floor(tag.value / 8) !== field) kept.push(bytes.subarray(start, at))
+  try {
+    for (const f of wireFields(bytes)) if (f.field !== field) kept.push(bytes.subarray(f.start, f.end))
+  } catch (err) {
+    if (err instanceof WireError) return undefined
+    throw err
   }
   return Buffer.concat(kept)
-}
-
-/** The varint at `at` (at most 8 bytes, which every field number and length here fits). */
-function varint(bytes: Uint8Array, at: number): { value: number; next: number } | undefined {
-  let value = 0
-  for (let i = 0; i < 8 && at + i < bytes.length; i++) {
-    const b = bytes[at + i]!
-    value += (b & 0x7f) * 2 ** (7 * i)
-    if (b < 0x80) return { value, next: at + i + 1 }
-  }
-  return undefined
 }

@@ -7,6 +7,7 @@
 // entered, and every other field (weights stored inline included) is skipped by its length, so a
 // 2 GB model costs no copy.
 import { EngineError } from './errors.js'
+import { WireError, wireFields } from '../../util/protobufWire.js'
 
 // Field numbers of onnx.proto (IR version 8 and later).
 const MODEL = { graph: 7, trainingInfo: 20, functions: 25 }
@@ -24,50 +25,10 @@ const MAX_DEPTH = 64
 
 type Visit = (field: number, body: Uint8Array, depth: number) => void
 
-class WireError extends Error {}
-
-function varint(buf: Uint8Array, at: { pos: number }): number {
-  let v = 0
-  let scale = 1
-  for (let i = 0; i < 10; i++) {
-    if (at.pos >= buf.length) throw new WireError('truncated varint')
-    const b = buf[at.pos++]!
-    v += (b & 0x7f) * scale
-    if ((b & 0x80) === 0) return v
-    scale *= 128
-  }
-  throw new WireError('varint too long')
-}
-
 /** Call `visit` for every length-delimited field of the message in `buf`; skip the others. */
 function fields(buf: Uint8Array, depth: number, visit: Visit): void {
   if (depth > MAX_DEPTH) throw new WireError(`nested deeper than ${MAX_DEPTH}`)
-  const at = { pos: 0 }
-  while (at.pos < buf.length) {
-    const tag = varint(buf, at)
-    const field = Math.floor(tag / 8)
-    switch (tag % 8) {
-      case 0:
-        varint(buf, at)
-        break
-      case 1:
-        at.pos += 8
-        break
-      case 5:
-        at.pos += 4
-        break
-      case 2: {
-        const len = varint(buf, at)
-        if (at.pos + len > buf.length) throw new WireError('field runs past the end')
-        visit(field, buf.subarray(at.pos, at.pos + len), depth + 1)
-        at.pos += len
-        break
-      }
-      default:
-        throw new WireError(`wire type ${tag % 8}`)
-    }
-    if (at.pos > buf.length) throw new WireError('field runs past the end')
-  }
+  for (const f of wireFields(buf)) if (f.body !== undefined) visit(f.field, f.body, depth + 1)
 }
 
 /**
