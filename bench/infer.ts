@@ -658,10 +658,10 @@ async function logitNoise(dir: string, list: ExecutionProvider[]): Promise<void>
  * tokens): the decoder alone on this thread, its prefill of PROMPT alone and MOST_CLIENTS at a
  * time, and an answer's decoding steps alone and with MOST_CLIENTS sequences (medians of three
  * rounds). One client's answer costs a prefill and n − 1 single steps; MOST_CLIENTS clients' cost
- * at best the cheaper prefill and n − 1 shares of a MOST_CLIENTS-sequence step each. That bounds the decoder time per answer, so the
- * throughput runs' tokens per CPU-second; tokens/s can go further only by putting the rest of the
- * work (sampling, detokenizing, messages, garbage collection, the network) on the other core,
- * which one client leaves idle.
+ * at best the cheaper prefill and n − 1 shares of a MOST_CLIENTS-sequence step each. That bounds
+ * the decoder time per answer, so the throughput runs' tokens per CPU-second; tokens/s can go
+ * further only by putting the rest of the work (sampling, detokenizing, messages, garbage
+ * collection, the network) on the other core, which one client leaves idle.
  * BENCH_TOKENS must leave PROMPT room in the context.
  */
 async function ceiling(): Promise<void> {

@@ -120,7 +120,7 @@ test('four validator daemons: a CLI transfer finalizes everywhere; a killed daem
   await waitFor(
     'three validators to go on',
     async () => {
-      const h = await cordexJson<Head>(['ledger', 'head', '--data-dir', survivor])
+      const h = await headOf(survivor)
       return h.height >= killedAt + 10 ? true : undefined
     },
     60_000,
@@ -130,11 +130,11 @@ test('four validator daemons: a CLI transfer finalizes everywhere; a killed daem
   const restarted = new TestDaemon(dirs[k]!)
   restarts.push(restarted)
   await restarted.start()
-  const target = (await cordexJson<Head>(['ledger', 'head', '--data-dir', survivor])).height
+  const target = (await headOf(survivor)).height
   await waitFor(
     `peer ${k} to catch up`,
     async () => {
-      const h = await cordexJson<Head>(['ledger', 'head', '--data-dir', dirs[k]!])
+      const h = await headOf(dirs[k]!)
       return h.height >= target ? true : undefined
     },
     60_000,
