@@ -7,7 +7,7 @@ import { Key } from 'interface-datastore'
 import { persistentPeerStore } from '@libp2p/peer-store'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { ComponentLogger, Logger } from '@libp2p/interface'
+import { libp2pLogger } from '../../../src/node/libp2pLogger.js'
 import { CachedLevelDatastore, PEER_TOUCH_MS, sameApartFrom } from '../../../src/node/cachedDatastore.js'
 import { tempDir } from '../../helpers/cli.js'
 
@@ -64,12 +64,7 @@ test('the cached datastore reads back every write, batch and delete, and stays b
 const events = Object.assign(new EventTarget(), { safeDispatchEvent: () => true }) as never
 
 /** A logger that drops everything: the peer store needs one. */
-const quiet: ComponentLogger = {
-  forComponent(): Logger {
-    const log = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false })
-    return Object.assign(log, { newScope: () => log }) as unknown as Logger
-  },
-}
+const quiet = libp2pLogger('')
 
 test('a peer record saved again with nothing new but its time reaches LevelDB at most once per PEER_TOUCH_MS', async (t) => {
   const dir = tempDir()
