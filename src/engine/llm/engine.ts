@@ -85,7 +85,9 @@ export class Engine {
     /** Where the models run: the configured provider, or what 'auto' settled on. */
     readonly provider: ExecutionProvider,
   ) {
-    worker.on('message', (m: EngineWorkerReply) => this.onReply(m))
+    worker.on('message', (replies: EngineWorkerReply[]) => {
+      for (const m of replies) this.onReply(m)
+    })
     worker.on('error', (err) => this.failAll('ENGINE_FAILED', `engine worker failed: ${err.message}`))
     worker.on('exit', () => this.failAll('ENGINE_STOPPED', 'the engine stopped'))
   }
@@ -104,11 +106,13 @@ export class Engine {
     }
     const worker = new Worker(workerFile(new URL('./worker.js', import.meta.url), 'engine-worker'))
     const loaded = new Promise<Extract<EngineWorkerReply, { kind: 'loaded' }>>((resolve, reject) => {
-      const onMessage = (m: EngineWorkerReply): void => {
-        if (m.kind === 'loaded') resolve(m)
-        else if (m.kind === 'loadFailed') reject(new EngineError(m.code as EngineErrorCode, m.message))
-        else return
-        worker.off('message', onMessage)
+      const onMessage = (replies: EngineWorkerReply[]): void => {
+        for (const m of replies) {
+          if (m.kind === 'loaded') resolve(m)
+          else if (m.kind === 'loadFailed') reject(new EngineError(m.code as EngineErrorCode, m.message))
+          else continue
+          worker.off('message', onMessage)
+        }
       }
       worker.on('message', onMessage)
       worker.once('error', reject)
@@ -238,7 +242,9 @@ export class Engine {
     for (const job of this.waiting.splice(0))
       this.finish(job, new EngineError('ENGINE_STOPPED', 'the engine stopped'))
     const stopped = new Promise<void>((resolve) => {
-      this.worker.on('message', (m: EngineWorkerReply) => m.kind === 'stopped' && resolve())
+      this.worker.on('message', (replies: EngineWorkerReply[]) => {
+        if (replies.some((m) => m.kind === 'stopped')) resolve()
+      })
       this.worker.once('exit', () => resolve())
     })
     this.worker.postMessage({ kind: 'stop' } satisfies EngineWorkerRequest)

@@ -62,7 +62,24 @@ export type EngineWorkerReply =
 
 const port = parentPort
 if (port === null) throw new Error('engine worker: not in a worker thread')
-const post = (m: EngineWorkerReply): void => port.postMessage(m)
+
+/**
+ * The replies of one turn of this thread's event loop, which leave as one message. A batched step
+ * advances every sequence in it at once; their chunks cross together, the main thread handles them
+ * in one callback, and the network writes they cause leave in one socket write (tcpCork.ts) rather
+ * than one each. Nothing waits for the next step: onnxruntime starts a run in a setImmediate of
+ * its own, queued after this one.
+ */
+let outbox: EngineWorkerReply[] = []
+const flush = (): void => {
+  if (outbox.length === 0) return
+  const batch = outbox
+  outbox = []
+  port.postMessage(batch)
+}
+const post = (m: EngineWorkerReply): void => {
+  if (outbox.push(m) === 1) setImmediate(flush)
+}
 
 type WorkerModel = LoopModel &
   ReplayModel & {
@@ -194,6 +211,7 @@ port.on('message', (m: EngineWorkerRequest) => {
         .then(() => Promise.allSettled([...models.values()].map((x) => x.close())))
         .finally(() => {
           post({ kind: 'stopped' })
+          flush()
           port.close()
         })
   }
