@@ -8,6 +8,7 @@ import type { CordexLibp2p } from '../libp2p.js'
 import { ChainStore } from '../db/chainStore.js'
 import { genesisFromConfig } from './genesis.js'
 import { OwnTxQueue, ownTxWindow, type OwnTxLane, type Queued } from './ownTxs.js'
+import { PendingOverlay } from './pendingOverlay.js'
 import {
   checkGenesis,
   genesisHash,
@@ -20,7 +21,6 @@ import {
   baseRegistry,
   signTx,
   applyBody,
-  Overlay,
   minFee,
   getParams,
   getAccount,
@@ -104,6 +104,8 @@ export class ChainService {
   /** This node's transactions waiting for room in the mempools' window (see OwnTxQueue). */
   private readonly ownTxs: OwnTxQueue
   private readonly ownWindow: number
+  /** Own pending transactions applied, for checking the next one (sendTx). */
+  private readonly pending = new PendingOverlay()
   private ownTick: NodeJS.Timeout | undefined
   /** Header time of the last committed block (or genesis), ms: the start of the next block interval. */
   private lastBlockTime = 0
@@ -412,17 +414,13 @@ export class ChainService {
       }
       // On top of this node's pending ones, as a block would run them: concurrent tasks must not
       // escrow together more than the balance holds.
-      const overlay = new Overlay(state)
-      for (const pending of this.replica.mempool.lane(signer.peerId, state)) {
-        const child = overlay.child()
-        try {
-          applyBody(child, pending, this, block)
-          overlay.absorb(child)
-        } catch (err) {
-          if (!(err instanceof TxRejectedError)) throw err
-        }
-      }
-      applyBody(overlay, tx, this, block)
+      const pending = this.pending.on(
+        state,
+        this.replica.head.hash,
+        this.replica.mempool.lane(signer.peerId, state),
+        (o, p) => applyBody(o, p, this, block),
+      )
+      applyBody(pending.child(), tx, this, block)
     }
     this.submit(tx)
     return tx
