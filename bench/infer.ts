@@ -2,7 +2,8 @@
 //  - the engine's prefill and decode tokens/s against a minimal onnxruntime greedy loop over the same
 //    model files, in the same run (ratio; target ≥ 0.9);
 //  - time to first token and total time of a request through a gateway and an executor daemon on
-//    loopback, against a direct engine call in the same run (overhead; target < 2 ms at the median);
+//    loopback, against a direct engine call in the same run (overhead; target < 2 ms at the median),
+//    and what the same hops between three processes cost with no work at all (bench/lib/hopFloor.ts);
 //  - where that time goes: each stage of a request on its way to the first token (`stages`);
 //  - throughput with 1, 4 and 16 concurrent clients, on the engine alone and through the gateway
 //    (issue 14, item 6: continuous batching; target ≥ 3× one client's with 16), in tokens/s and in
@@ -41,6 +42,7 @@ import { print, progress, table, num, ms } from './lib/report.js'
 import { sleep, summarize } from './lib/stats.js'
 import { ROOT, CORDEX, cpuSecondsOf, waitFor, writeGatewayExecutor } from './lib/daemons.js'
 import { pickSections } from './lib/sections.js'
+import { hopFloor } from './lib/hopFloor.js'
 import { readApiToken } from '../src/node/index.js'
 import { DEFAULT_PEER_LIMITS } from '../src/protocols/guard.js'
 
@@ -189,16 +191,14 @@ interface Gateway {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 
 /** One streamed completion through the gateway's TCP listener. */
+/** The bench's streamed completion request, greedy, of `maxTokens` tokens after PROMPT. */
+const completionBody = (maxTokens: number): string =>
+  JSON.stringify({ model: 'kjv-small', prompt: PROMPT, max_tokens: maxTokens, temperature: 0, stream: true })
+
 function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
   const t0 = performance.now()
   const sentAt = performance.timeOrigin + t0
-  const body = JSON.stringify({
-    model: 'kjv-small',
-    prompt: PROMPT,
-    max_tokens: maxTokens,
-    temperature: 0,
-    stream: true,
-  })
+  const body = completionBody(maxTokens)
   return new Promise((resolve, reject) => {
     const req = http.request(
       `${gw.url}/v1/completions`,
@@ -419,6 +419,7 @@ async function network(): Promise<void> {
       net.push(r)
       loc.push(await direct(engine, model, 32))
     }
+    const floor = await hopFloor(REQUESTS, completionBody(32))
     const row = (name: string, xs: Streamed[]): string[] => {
       const t = summarize(xs.map((x) => x.ttftMs))
       const a = summarize(xs.map((x) => x.totalMs))
@@ -439,6 +440,7 @@ async function network(): Promise<void> {
           ms(median(net.map((x) => x.totalMs)) - median(loc.map((x) => x.totalMs))),
           '',
         ],
+        ['the same hops, no work (bench/lib/hopFloor.ts)', ms(floor.p50), ms(floor.p99), '', ''],
       ]),
     )
 
