@@ -190,11 +190,11 @@ interface Gateway {
  */
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 
-/** One streamed completion through the gateway's TCP listener. */
 /** The bench's streamed completion request, greedy, of `maxTokens` tokens after PROMPT. */
 const completionBody = (maxTokens: number): string =>
   JSON.stringify({ model: 'kjv-small', prompt: PROMPT, max_tokens: maxTokens, temperature: 0, stream: true })
 
+/** One streamed completion through the gateway's TCP listener. */
 function viaGateway(gw: Gateway, maxTokens: number): Promise<Streamed> {
   const t0 = performance.now()
   const sentAt = performance.timeOrigin + t0

@@ -6,9 +6,10 @@ import { Overlay, TxRejectedError, equalBytes, type SignedTx, type State } from 
  * while the head stays, a send applies only the pending transactions admitted since the one
  * before, not the whole lane again. A node running many tasks at once has dozens pending, and
  * applying them all for every escrow and receipt was quadratic in them. A transaction that fails
- * on top of the others is skipped, as a block would fail it and go on. Rebuilt at the next head
- * (the state changed, blocks took part of the lane), or when the lane is not the one applied
- * followed by new ones.
+ * on top of the others is skipped, as a block would fail it and go on. Each is applied with the
+ * block (height, time) of the send that applied it first, within one head of the one now. Rebuilt
+ * at the next head (the state changed, blocks took part of the lane), or when the lane is not the
+ * one applied followed by new ones.
  */
 export class PendingOverlay {
   private applied: { head: Uint8Array; hashes: string[]; overlay: Overlay } | undefined
